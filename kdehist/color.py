@@ -1,0 +1,134 @@
+"""Colour science for evaluation: CIE L*a*b*, the paper's ΔE (eq. 12) and JIS tolerance classes.
+
+Conversions and ΔE formulas are scikit-image's (sRGB with a D65 white point). They run on
+NumPy, so nothing here is differentiable; they are metrics, not losses.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from skimage import color as skcolor
+
+from ._checks import check_choice, check_tensor
+
+DELTA_E_FORMULAS = ("cie76", "ciede2000")
+
+# Table 1 of the paper (JIS Z 8729/8730 tolerance classes of colour difference). The report
+# starts class A at 1.6; the two finer classes below it, AA and AAA, halve that range.
+JIS_CLASSES = (
+    ("AAA", 0.0, 0.8),
+    ("AA", 0.8, 1.6),
+    ("A", 1.6, 3.2),
+    ("B", 3.2, 6.5),
+    ("C", 6.5, 13.0),
+    ("D", 13.0, 25.0),
+    ("beyond D", 25.0, float("inf")),
+)
+
+
+def _check_image(name: str, img) -> torch.Tensor:
+    check_tensor(name, img, ndims=(3, 4))
+    if img.dim() == 3:
+        img = img.unsqueeze(0)
+    if img.shape[1] != 3:
+        raise ValueError(f"{name}: expected 3 colour channels (B, 3, H, W), got shape {tuple(img.shape)}")
+    return img
+
+
+def to_lab(img: torch.Tensor) -> torch.Tensor:
+    """sRGB images in [-1, 1] to CIE L*a*b* (D65).
+
+    Args:
+        img: ``(B, 3, H, W)`` or ``(3, H, W)`` float tensor in [-1, 1] (values outside are
+            clipped).
+
+    Returns:
+        float64 tensor of the same shape: L* in [0, 100], a* and b* roughly in [-128, 127].
+    """
+    squeeze = img.dim() == 3
+    img = _check_image("img", img)
+    rgb = ((img.detach().double().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    lab = torch.from_numpy(skcolor.rgb2lab(rgb, channel_axis=-1)).permute(0, 3, 1, 2).contiguous()
+    return lab[0] if squeeze else lab
+
+
+def mean_lab(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Pixel-averaged L*a*b* colour of each image's foreground: ``(B, 3)`` float64.
+
+    ``mask`` is ``(B, 1, H, W)`` or ``(B, H, W)`` non-negative weights (``None``: every pixel).
+    """
+    img = _check_image("img", img)
+    lab = to_lab(img)
+    if mask is None:
+        return lab.mean(dim=(2, 3))
+    check_tensor("mask", mask, ndims=(2, 3, 4), floating=False)
+    m = mask.detach().double().cpu()
+    m = m.reshape(m.shape[0] if m.dim() > 2 else 1, 1, *m.shape[-2:])
+    if m.shape[0] != lab.shape[0] or m.shape[-2:] != lab.shape[-2:]:
+        raise ValueError(
+            f"mask: expected shape {(lab.shape[0], 1, *lab.shape[-2:])} to match the image, got {tuple(mask.shape)}"
+        )
+    totals = m.sum(dim=(1, 2, 3))
+    if bool((totals <= 0).any()):
+        raise ValueError("mask: expected some foreground in every image, got an empty mask")
+    return (lab * m).sum(dim=(2, 3)) / totals[:, None]
+
+
+def delta_e(
+    img: torch.Tensor,
+    ref: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    ref_mask: torch.Tensor | None = None,
+    formula: str = "cie76",
+) -> torch.Tensor:
+    """The paper's colour difference (eq. 12) between the mean L*a*b* colours of two images.
+
+    Args:
+        img: generated images ``(B, 3, H, W)`` in [-1, 1].
+        ref: reference images ``(B, 3, H, W)``, or a single ``(3, H, W)`` / ``(1, 3, H, W)``
+            reference broadcast over the batch; sizes may differ from ``img``'s.
+        mask: foreground weights of ``img`` (``None``: whole image).
+        ref_mask: foreground weights of ``ref`` (``None``: whole image).
+        formula: ``"cie76"`` (Euclidean distance in L*a*b*, eq. 12) or ``"ciede2000"``.
+
+    Returns:
+        ``(B,)`` float64 tensor of ΔE values.
+    """
+    check_choice("formula", formula, DELTA_E_FORMULAS)
+    a = mean_lab(img, mask)
+    b = mean_lab(ref, ref_mask)
+    if b.shape[0] not in (1, a.shape[0]):
+        raise ValueError(f"ref: expected 1 or {a.shape[0]} images to match img, got {b.shape[0]}")
+    b = b.expand_as(a)
+    fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
+    return torch.from_numpy(np.asarray(fn(a.numpy(), b.numpy(), channel_axis=-1), dtype=np.float64))
+
+
+def jis_class(delta_e):
+    """JIS tolerance class (Table 1) of a colour difference.
+
+    Args:
+        delta_e: a number, or an array/tensor of numbers, ≥ 0.
+
+    Returns:
+        ``"AAA"`` (< 0.8), ``"AA"`` (< 1.6), ``"A"`` (< 3.2), ``"B"`` (< 6.5), ``"C"``
+        (< 13), ``"D"`` (< 25) or ``"beyond D"``; a list of those for array input. Each
+        class includes its lower bound.
+    """
+    if isinstance(delta_e, torch.Tensor):
+        delta_e = delta_e.detach().cpu().numpy()
+    if isinstance(delta_e, np.ndarray):
+        return [jis_class(float(v)) for v in delta_e.ravel()]
+    if isinstance(delta_e, (list, tuple)):
+        return [jis_class(v) for v in delta_e]
+    if isinstance(delta_e, bool) or not isinstance(delta_e, numbers.Real):
+        raise TypeError(f"delta_e: expected a number or an array of numbers, got {type(delta_e).__name__} {delta_e!r}")
+    value = float(delta_e)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"delta_e: expected a finite value >= 0, got {value!r}")
+    for name, lo, hi in JIS_CLASSES:
+        if lo <= value < hi:
+            return name
+    raise AssertionError("unreachable: the classes cover [0, inf)")
