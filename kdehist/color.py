@@ -45,7 +45,7 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
             clipped).
 
     Returns:
-        float64 tensor of the same shape: L* in [0, 100], a* and b* roughly in [-128, 127].
+        A float64 tensor of the same shape, with L* in [0, 100] and a*, b* roughly in [-128, 127].
     """
     squeeze = img.dim() == 3
     img = _check_image("img", img)

@@ -12,10 +12,10 @@ the integral over the bin of a KDE whose kernel is the logistic density
 
 Two implementations live here:
 
-* :func:`soft_histogram_naive` broadcasts :math:`2K` sigmoids over an :math:`N \times K`
+* :func:`kdehist.histogram.soft_histogram_naive` broadcasts :math:`2K` sigmoids over an :math:`N \times K`
   tensor, as public ports of DeepHist do. It is the readable reference, and autograd keeps
   the whole :math:`N \times K` tensor alive for backward.
-* :func:`soft_histogram` is the package's implementation. Because neighbouring bins share
+* :func:`kdehist.soft_histogram` is the package's implementation. Because neighbouring bins share
   an edge, a value needs only :math:`K+1` sigmoids, summed per edge into
   :math:`S_j = \sum_x w(x)\,\sigma((x - e_j)/B)` so that :math:`P(k) = (S_k - S_{k+1})/W`.
   A sigmoid further than ``T`` bandwidths from its edge is 0 or 1 to working precision, so
@@ -125,7 +125,7 @@ def soft_histogram_naive(
     boundary: str = "none",
 ) -> torch.Tensor:
     """Eq. (3) evaluated literally, with an ``N × K`` tensor: the reference for tests and
-    benchmarks. Same arguments and result as :func:`soft_histogram`, far more memory."""
+    benchmarks. Same arguments and result as :func:`kdehist.soft_histogram`, far more memory."""
     values, weights, bins, bandwidth, (lo, hi), squeeze, (batch, channels) = _prepare(
         x, bins, bandwidth, value_range, mask, boundary
     )
@@ -316,9 +316,9 @@ def hard_histogram(
     mask: torch.Tensor | None = None,
     boundary: str = "none",
 ) -> torch.Tensor:
-    """Ordinary counting histogram, normalised like :func:`soft_histogram`: the reference.
+    """Ordinary counting histogram, normalised like :func:`kdehist.soft_histogram`: the reference.
 
-    Same arguments and shapes as :func:`soft_histogram`; ``bandwidth`` is accepted for a
+    Same arguments and shapes as :func:`kdehist.soft_histogram`; ``bandwidth`` is accepted for a
     uniform signature and ignored. Bins are half-open ``[e_k, e_{k+1})`` except the last,
     which includes ``hi`` (as :func:`numpy.histogram`). With ``boundary="none"`` values
     outside the range are dropped; with ``"reflect"`` they are counted in the end bins.
@@ -360,7 +360,7 @@ def kde_density(
         x: ``(B, C, H, W)`` or ``(C, H, W)`` float tensor.
         levels: 1-D tensor of ``G`` grey levels ``g``.
         bandwidth: ``B > 0``.
-        mask: optional weights as in :func:`soft_histogram`.
+        mask: optional weights as in :func:`kdehist.soft_histogram`.
 
     Returns:
         ``(B, C, G)`` (or ``(C, G)``) densities; each row integrates to 1 over the real line.
@@ -386,7 +386,7 @@ def kde_density(
 
 
 class SoftHistogram(nn.Module):
-    """Module form of :func:`soft_histogram` with fixed settings.
+    """Module form of :func:`kdehist.soft_histogram` with fixed settings.
 
     Example::
 

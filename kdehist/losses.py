@@ -25,7 +25,7 @@ def _safe_norm(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def histogram_distance(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") -> torch.Tensor:
     """Per-image, per-channel distances, shape ``(B, C)`` (or ``(C,)``). See
-    :func:`histogram_loss` for the kinds."""
+    :func:`kdehist.histogram_loss` for the kinds."""
     check_tensor("h_fake", h_fake, ndims=(2, 3))
     check_tensor("h_ref", h_ref, ndims=(2, 3))
     check_choice("kind", kind, LOSS_KINDS)

@@ -1,0 +1,107 @@
+"""The project's files agree with each other: packaging, conda, notebooks, and the book."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+# conda names of the pip distributions the package needs, where they differ
+CONDA_NAME = {"torch": "pytorch"}
+
+
+def requirement_name(spec: str) -> str:
+    return re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].strip().lower()
+
+
+def notebook(path):
+    return json.loads(path.read_text())
+
+
+def code_cells(nb):
+    return ["".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code"]
+
+
+def test_repository_url_is_shared():
+    assert REPO_URL.startswith("https://github.com/")
+    assert PYPROJECT["project"]["urls"]["Homepage"] == REPO_URL
+    assert REPO_URL in (ROOT / "README.md").read_text()
+
+
+def test_environment_yml_covers_the_package_and_installs_it_with_extras():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {requirement_name(d) for d in env["dependencies"] if isinstance(d, str)}
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e .[book,test]" in pip_section
+    needed = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["book"]
+    needed += PYPROJECT["project"]["optional-dependencies"]["test"]
+    for spec in needed:
+        name = requirement_name(spec)
+        assert CONDA_NAME.get(name, name) in conda, f"environment.yml lacks {name}"
+    for design_card_package in ["pytorch", "torchvision", "jupyterlab", "jupyter-book", "matplotlib",
+                                "ipywidgets", "numpy", "pillow", "nbval"]:
+        assert design_card_package in conda
+
+
+def test_dependencies_have_lower_bounds_only():
+    # Colab's preinstalled CUDA torch and ipywidgets 7.7 must never be replaced.
+    for spec in PYPROJECT["project"]["dependencies"]:
+        assert ">=" in spec and "<" not in spec and "==" not in spec, spec
+    assert any(s.startswith("jupyter-book>=1.0.4,<2") for s in PYPROJECT["project"]["optional-dependencies"]["book"])
+
+
+def test_every_book_notebook_is_in_the_toc_and_numbered():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+    chapters = [p for p in NOTEBOOKS if p.stem != "intro"]
+    assert all(re.match(r"\d\d_", p.stem) for p in chapters)
+    assert len(chapters) == 10
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_conventions(path):
+    nb = notebook(path)
+    cells = code_cells(nb)
+    install = cells[0]
+    # First code cell: install from the one repository URL, on Colab only.
+    assert 'if "google.colab" in sys.modules:' in install
+    assert f"kdehist @ git+{REPO_URL}@main" in install
+    assert re.findall(r"git\+(https://[^@\"]+)", install) == [REPO_URL]
+    # The profile comes from kdehist.current_profile (KDEHIST_PROFILE).
+    assert "PROFILE = kdehist.current_profile()" in cells[1]
+    text = json.dumps(nb)
+    # No absolute paths, in sources or outputs.
+    assert not re.search(r"(/work/|/home/|/root/|/Users/|C:\\\\)", text), "absolute path in notebook"
+    # Committed executed: every code cell after the install cell has run, in order.
+    counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"][1:]
+    assert all(isinstance(n, int) for n in counts), "notebook is not committed executed"
+    assert counts == sorted(counts)
+    # nbval does not honour a trailing ';'
+    for source in cells:
+        last = source.rstrip().splitlines()[-1] if source.strip() else ""
+        assert not last.endswith(";"), f"trailing ';' in {path.name}: use `_ = ...`"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^\s*(make \w+)\s*$", readme.split("## Quick start", 1)[1].split("\n## ", 1)[0], re.M)
+    assert commands == ["make book", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_gitignore_covers_build_output_and_runs():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    for entry in ["_build/", ".venv/", "runs/", "__pycache__/"]:
+        assert entry in ignored
