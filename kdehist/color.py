@@ -101,9 +101,15 @@ def delta_e(
     b = mean_lab(ref, ref_mask)
     if b.shape[0] not in (1, a.shape[0]):
         raise ValueError(f"ref: expected 1 or {a.shape[0]} images to match img, got {b.shape[0]}")
-    b = b.expand_as(a)
+    return delta_e_of_means(a, b.expand_as(a), formula)
+
+
+def delta_e_of_means(lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76") -> torch.Tensor:
+    """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`mean_lab`): ``(N,)`` float64."""
+    check_choice("formula", formula, DELTA_E_FORMULAS)
     fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
-    return torch.from_numpy(np.asarray(fn(a.numpy(), b.numpy(), channel_axis=-1), dtype=np.float64))
+    a, b = lab.detach().double().cpu().numpy(), lab_ref.detach().double().cpu().numpy()
+    return torch.from_numpy(np.asarray(fn(a, b, channel_axis=-1), dtype=np.float64))
 
 
 def jis_class(delta_e):
