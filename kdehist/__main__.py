@@ -1,0 +1,122 @@
+"""Command line: ``python -m kdehist <command> ...`` (also installed as ``kdehist``).
+
+Commands:
+    train    train one variant, resuming from its checkpoint if there is one::
+
+                 python -m kdehist train --variant proposed_both --profile cpu --out runs/proposed_both
+                 python -m kdehist train --variant cyclegan_sn --profile smoke --set lambda_idt=0 --set steps=8
+
+Each command is a ``(add_arguments, run)`` pair registered in ``COMMANDS``, so a new one
+(e.g. ``reproduce``) is one more entry.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from typing import Callable
+
+from .models import VARIANTS
+from .profiles import PROFILES, current_profile
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    """``name=value`` with ``value`` a Python literal (``10``, ``0.5``, ``'film'``, ``None``) or a bare word."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word such as film or cuda:0
+    return name.strip(), value
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", required=True, choices=VARIANTS, help="which model of Table 2 to train")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="size of the run (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)",
+    )
+    parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>/<variant>)")
+    parser.add_argument("--data-x", default=None, help="folder of domain X (sim) training images; default synthetic")
+    parser.add_argument("--data-y", default=None, help="folder of domain Y (real) training images; default synthetic")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the profile's, auto)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of weights, batches and pool (default 0)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        type=_parse_override,
+        metavar="NAME=VALUE",
+        help="override any TrainConfig field, e.g. --set lambda_hist=20 (repeatable)",
+    )
+    parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop (with a checkpoint) after this step")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .profiles import runs_dir
+    from .train import Precision, TrainConfig, check_data_folders, resolve_device, train
+
+    profile = args.profile or current_profile()
+    overrides = dict(args.overrides)
+    for field, value in (("data_x", args.data_x), ("data_y", args.data_y), ("device", args.device), ("seed", args.seed)):
+        if value is not None:
+            overrides[field] = value
+    try:  # configuration errors name the argument: show them without a traceback
+        config = TrainConfig.from_profile(profile, variant=args.variant, **overrides)
+        check_data_folders(config)
+        Precision(config.autocast, resolve_device(config.device))
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    out = args.out if args.out is not None else runs_dir(profile, args.variant)
+    result = train(config, out, resume=not args.restart, stop_at=args.stop_at, progress=not args.no_progress)
+    last = result.metrics[-1] if result.metrics else {}
+    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("G", "D_X", "D_Y", "hist_G", "hist_F") if k in last)
+    state = "finished" if result.finished else "stopped"
+    print(f"{state} at step {result.step}/{config.steps} in {result.seconds:.0f} s of training; {summary}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+class UsageError(Exception):
+    """A bad command line or configuration: printed as a one-line error, exit status 2."""
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "train": ("train one variant (resumes from out/checkpoint.pt)", _add_train_arguments, _run_train),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kdehist", description="The kdehist command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
