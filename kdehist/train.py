@@ -22,20 +22,22 @@ the conditioned generators. **Identity weight convention**: as in the reference,
 identity weight is ``lambda_cycle * lambda_idt`` (default 10 × 0.5 = 5), not ``lambda_idt``
 alone. Each discriminator minimises half the sum of its real and fake losses (reference).
 
-**Colour references during training.** Batches are unpaired: ``x`` (sim) and ``y`` (real).
-``G`` translates ``x`` conditioned on the histogram of ``y``, so ``y`` is at once the
-reference and a real sample for ``D_Y``; ``F`` translates ``y`` conditioned on ``x``'s
-histogram. Each cycle returns to its own colours: ``F(G(x))`` is conditioned on ``x``'s
-histogram and ``G(F(y))`` on ``y``'s, and so are the identity terms ``G(y)`` and ``F(x)``.
-Histograms are :func:`kdehist.soft_histogram` with foreground masks: a reference's with its
-own mask, a generated image's with the mask of the input it was made from.
+**Colour references during training.** Each batch of :class:`kdehist.data.UnpairedLoader`
+holds unpaired ``x`` (sim) and ``y`` (real) and references ``y_ref`` (another real image
+than ``y``) and, when ``F`` is conditioned, ``x_ref``. ``G`` translates ``x`` conditioned on
+``y_ref``'s histogram and ``F`` translates ``y`` conditioned on ``x_ref``'s. Each cycle
+returns to its own colours: ``F(G(x))`` is conditioned on ``x``'s histogram and ``G(F(y))``
+on ``y``'s, and so are the identity terms ``F(x)`` and ``G(y)``. Histograms are
+:func:`kdehist.soft_histogram` with foreground masks: a reference's with its own mask, a
+generated image's with the mask of the input it was made from.
 
 **Optimisation** (reference): Adam, lr 2e-4, betas (0.5, 0.999), one optimiser for both
 generators and one for both discriminators; the learning rate is constant, then decays
 linearly towards 0 from ``decay_start`` to ``steps``; discriminators see fakes through a
-history pool of 50 images. Autocast: bfloat16 on CPU, bfloat16 or float16 (with a
-gradient scaler) on CUDA. Never ``channels_last`` (its InstanceNorm backward is broken on
-some builds, and it was slower here).
+history pool of 50 images. Autocast (``autocast="auto"``): bfloat16 on CPUs with native
+bf16 kernels and float32 on others (bf16 emulation is many times slower), bfloat16 on
+recent GPUs and float16 with a gradient scaler on older ones. Never ``channels_last``
+(its InstanceNorm backward is broken on some builds, and it was slower on CPU).
 
 **Outputs** in ``out_dir``: ``config.json``; ``checkpoint.pt`` (everything needed to resume
 exactly, loadable with ``torch.load(weights_only=True)``), rewritten atomically every
@@ -368,13 +370,19 @@ class DomainTensors(NamedTuple):
     masks: torch.Tensor
 
 
-def load_training_data(config: TrainConfig) -> tuple[DomainTensors, DomainTensors]:
+# The last synthetic training set read, by (image_size, max_images): chunked training
+# (train(..., stop_at=...) called repeatedly, as kdehist.reproduce does) renders it once.
+_synthetic_cache: dict[tuple[int, int | None], tuple[DomainTensors, DomainTensors]] = {}
+
+
+def load_training_data(config: TrainConfig, progress: bool = False) -> tuple[DomainTensors, DomainTensors]:
     """The training split of each domain at ``config.image_size``, kept in memory.
 
-    The synthetic knees of :class:`kdehist.data.SyntheticKnees` (rendered once and cached
-    as PNG in ``config.data_cache`` when set), or the folders ``config.data_x`` and
-    ``config.data_y`` read with :class:`kdehist.data.ImageFolderDomain`. Only the first
-    ``config.max_images`` images of each domain when that is set.
+    The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of their
+    arguments: kept in memory for the next call, and cached as PNG in ``config.data_cache``
+    when set), or the folders ``config.data_x`` and ``config.data_y`` read with
+    :class:`kdehist.data.ImageFolderDomain`. Only the first ``config.max_images`` images of
+    each domain when that is set. ``progress`` shows a bar while rendering.
 
     Raises:
         FileNotFoundError: a data or mask folder is missing (the message names the field).
@@ -382,20 +390,22 @@ def load_training_data(config: TrainConfig) -> tuple[DomainTensors, DomainTensor
     from . import data
 
     check_data_folders(config)
+    if config.data_x is None:
+        key = (config.image_size, config.max_images)
+        if key not in _synthetic_cache:
+            _synthetic_cache.clear()  # one set at a time: a 256 px one is about 1 GB
+            domains = []
+            for domain in ("sim", "real"):
+                source = data.SyntheticKnees(domain, "train", size=config.image_size, cache_dir=config.data_cache)
+                count = len(source) if config.max_images is None else min(config.max_images, len(source))
+                domains.append(DomainTensors(*source.tensors(range(count), progress=progress)))
+            _synthetic_cache[key] = (domains[0], domains[1])
+        return _synthetic_cache[key]
     domains = []
-    for name, domain in (("data_x", "sim"), ("data_y", "real")):
-        folder = getattr(config, name)
-        if folder is None:
-            source = data.SyntheticKnees(domain, "train", size=config.image_size, cache_dir=config.data_cache)
-        else:
-            source = data.ImageFolderDomain(folder, getattr(config, f"{name}_masks"), size=config.image_size)
-        count = len(source) if config.max_images is None else min(config.max_images, len(source))
-        if isinstance(source, data.SyntheticKnees):
-            images, masks = source.tensors(range(count))
-        else:
-            images, masks = source.tensors()
-            images, masks = images[:count], masks[:count]
-        domains.append(DomainTensors(images, masks))
+    for name in ("data_x", "data_y"):
+        source = data.ImageFolderDomain(getattr(config, name), getattr(config, f"{name}_masks"), size=config.image_size)
+        images, masks = source.tensors()
+        domains.append(DomainTensors(images[: config.max_images], masks[: config.max_images]))
     return domains[0], domains[1]
 
 
@@ -716,7 +726,7 @@ def _train_loop(
     from tqdm.auto import tqdm
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    data = load_training_data(config)
+    data = load_training_data(config, progress=progress)
     state = TrainState.create(config, data, device)
     if saved is not None:
         state.load_state_dict(saved)
