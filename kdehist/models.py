@@ -260,6 +260,8 @@ class ResnetGenerator(nn.Module):
         self.condition = check_choice("condition", condition, CONDITIONS)
         self.spectral_norm = bool(spectral_norm)
         film = self.hist_bins is not None and condition == "film"
+        if film and n_blocks == 0:
+            raise ValueError("n_blocks: expected at least 1 for condition='film' (FiLM lives in the residual blocks), got 0")
         dim = 4 * ngf
 
         self.encoder = nn.Sequential(

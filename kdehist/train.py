@@ -90,9 +90,9 @@ class TrainConfig:
         TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
 
     Profiles (``PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
-    the book's committed results, ~10 min per variant on 2 CPU cores), ``"gpu"`` (128², a
-    Colab T4/L4 run, ≤ 2 h per variant) and ``"paper"`` (256², the reference's 200 epochs).
-    The defaults below are the ``"cpu"`` profile's.
+    the book's committed results: 500 steps, about 10 min per variant on an idle 2-core
+    CPU), ``"gpu"`` (128², a Colab T4/L4 run, under 2 h per variant) and ``"paper"`` (256²,
+    the reference's 200 epochs). The defaults below are the ``"cpu"`` profile's.
 
     Attributes:
         variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
@@ -150,8 +150,8 @@ class TrainConfig:
     condition: str = "film"
     hist_loss: str = "l2"
     batch_size: int = 4
-    steps: int = 900
-    decay_start: int = 450
+    steps: int = 500
+    decay_start: int = 250
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     pool_size: int = 50
@@ -164,8 +164,8 @@ class TrainConfig:
     autocast: str = "auto"
     device: str = "auto"
     threads: int | None = None
-    checkpoint_every: int = 300
-    sample_every: int = 150
+    checkpoint_every: int = 100
+    sample_every: int = 50
     log_every: int = 10
 
     def __post_init__(self):
@@ -207,7 +207,7 @@ class TrainConfig:
         check_choice("hist_loss", self.hist_loss, LOSS_KINDS)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
         check_choice("autocast", self.autocast, AUTOCAST_MODES)
-        check_positive_float("lr", self.lr)
+        self.lr = check_positive_float("lr", self.lr)
         self.betas = tuple(float(b) for b in self.betas)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
@@ -270,9 +270,13 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
         steps=4, decay_start=2, pool_size=4, max_images=8, threads=1,
         checkpoint_every=2, sample_every=2, log_every=1,
     ),
-    # The book's committed results: 64x64, all four variants within an hour on 2 cores.
+    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4, float32 (this AVX2
+    # CPU has no native bf16). 1.1-1.3 s/step with the 2 cores to itself, so 500 steps
+    # (~4.4 epochs of 477 images) take ~10 min per variant, ~40 min for all four.
     "cpu": dict(),
-    # Colab T4/L4: 128x128, the reference's generator, about 20 epochs of 477 images.
+    # Colab T4/L4: 128x128, the reference's networks, batch 4, mixed precision; 12,000
+    # steps are ~100 epochs of 477 images. Estimated (not measured here) from ~2 TFLOP a
+    # step: ~0.3-0.5 s/step on a T4 in fp16, i.e. 1-1.7 h; about half that on an L4.
     "gpu": dict(
         image_size=128, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=4,
         steps=12000, decay_start=6000, checkpoint_every=1000, sample_every=500, log_every=50,
@@ -423,9 +427,11 @@ def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], 
     is conditioned."""
     from .data import UnpairedLoader
 
-    (x, mask_x), (y, mask_y) = data
+    # The whole set moves to the device once (at most ~1 GB at 256 px), so that batches are
+    # gathered and augmented there rather than copied over every step.
+    (x, mask_x), (y, mask_y) = (tuple(t.to(device) for t in domain) for domain in data)
     both = VARIANT_SPECS[config.variant].condition_F
-    return UnpairedLoader(x, mask_x, y, mask_y, batch_size=config.batch_size, seed=config.seed, both=both, device=device)
+    return UnpairedLoader(x, mask_x, y, mask_y, batch_size=config.batch_size, seed=config.seed, both=both)
 
 
 # --------------------------------------------------------------------------- one step
@@ -433,8 +439,8 @@ def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], 
 
 def _cpu_has_fast_bf16() -> bool:
     """Whether oneDNN has native bfloat16 kernels here (AVX-512 BF16 or AMX). Without them,
-    bf16 autocast falls back to slow reference convolutions: about 15x slower than float32
-    on the AVX2-only development CPU."""
+    bf16 autocast falls back to slow reference convolutions: a ``cpu``-profile step took
+    44 s instead of 2 s (22x) on the AVX2-only development CPU."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -726,6 +732,8 @@ def _train_loop(
     from tqdm.auto import tqdm
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     data = load_training_data(config, progress=progress)
     state = TrainState.create(config, data, device)
     if saved is not None:
