@@ -399,10 +399,12 @@ class CycleGAN(nn.Module):
     def __iter__(self) -> Iterator[nn.Module]:
         return iter((self.G, self.F, self.D_X, self.D_Y))
 
-    def generators(self) -> list[nn.Parameter]:
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """``G``'s and ``F``'s: one optimiser updates both (as the reference)."""
         return list(self.G.parameters()) + list(self.F.parameters())
 
-    def discriminators(self) -> list[nn.Parameter]:
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """``D_X``'s and ``D_Y``'s."""
         return list(self.D_X.parameters()) + list(self.D_Y.parameters())
 
     def extra_repr(self) -> str:

@@ -521,8 +521,8 @@ class TrainState:
         return cls(
             config=config,
             nets=nets,
-            opt_G=torch.optim.Adam(nets.generators(), **adam),
-            opt_D=torch.optim.Adam(nets.discriminators(), **adam),
+            opt_G=torch.optim.Adam(nets.generator_parameters(), **adam),
+            opt_D=torch.optim.Adam(nets.discriminator_parameters(), **adam),
             # Separate, seeded streams: the pools and the batch order never share randomness.
             pool_X=ImagePool(config.pool_size, seed=config.seed + 1),
             pool_Y=ImagePool(config.pool_size, seed=config.seed + 2),

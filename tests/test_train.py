@@ -21,7 +21,7 @@ from kdehist.train import (
 )
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """Tiny tensors gain nothing from threads, and a busy 2-core CI machine loses a lot."""
     previous = torch.get_num_threads()
@@ -43,7 +43,7 @@ def smoke(variant="proposed_both", **overrides):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_each_variant_takes_a_training_step(variant, smoke_data, one_thread):
+def test_each_variant_takes_a_training_step(variant, smoke_data):
     state = TrainState.create(smoke(variant), smoke_data, torch.device("cpu"))
     before = {k: v.clone() for k, v in state.nets.state_dict().items()}
     losses = train_step(state, state.loader.batch(0))
