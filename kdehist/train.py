@@ -478,7 +478,9 @@ class Precision:
                 self.scaler = GradScaler()
 
     def autocast(self):
-        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+        # No autocast object at all in float32: older torch warns about unsupported dtypes
+        # even for a disabled one.
+        return contextlib.nullcontext() if self.dtype is None else torch.autocast(self.device_type, dtype=self.dtype)
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
