@@ -6,6 +6,10 @@ Commands:
                  python -m kdehist train --variant proposed_both --profile cpu --out runs/proposed_both
                  python -m kdehist train --variant cyclegan_sn --profile smoke --set lambda_idt=0 --set steps=8
 
+    reproduce  train the variants that are missing, evaluate them, write Table 2 and the figures::
+
+                 python -m kdehist reproduce --profile cpu --results book/results/cpu
+
 Each command is a ``(add_arguments, run)`` pair registered in ``COMMANDS``, so a new one
 (e.g. ``reproduce``) is one more entry.
 """
@@ -87,6 +91,37 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- reproduce
+
+
+def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    from .reproduce import RUNS
+
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)")
+    parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
+    parser.add_argument("--runs", nargs="+", default=None, choices=list(RUNS), help="which runs (default: all)")
+    parser.add_argument("--results", default=None, help="also copy table2.json and tradeoff.json to this folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    profile = args.profile or current_profile()
+    try:
+        table = reproduce(profile, out=args.out, runs=args.runs, results_dir=args.results, progress=not args.no_progress)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{'run':>22} {'ΔE76 mean':>10} {'ΔE2000':>8} {'shape IoU':>10} {'paper ΔE':>9}")
+    for name, row in table["variants"].items():
+        paper = "" if row["paper_delta_e"] is None else f"{row['paper_delta_e']:.1f}"
+        print(f"{name:>22} {row['delta_e76_mean']:>10.2f} {row['delta_e00_mean']:>8.2f} {row['shape_iou_mean']:>10.3f} {paper:>9}")
+    provenance = table["provenance"]
+    print(f"training {provenance['train_seconds'] / 60:.1f} min, evaluation {provenance['eval_seconds'] / 60:.1f} min")
+    return 0
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -96,6 +131,7 @@ class UsageError(Exception):
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one variant (resumes from out/checkpoint.pt)", _add_train_arguments, _run_train),
+    "reproduce": ("train what is missing, evaluate, write Table 2 and the figures", _add_reproduce_arguments, _run_reproduce),
 }
 
 
