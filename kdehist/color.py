@@ -105,7 +105,7 @@ def delta_e(
 
 
 def delta_e_of_means(lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76") -> torch.Tensor:
-    """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`mean_lab`): ``(N,)`` float64."""
+    """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`kdehist.mean_lab`): ``(N,)`` float64."""
     check_choice("formula", formula, DELTA_E_FORMULAS)
     fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
     a, b = lab.detach().double().cpu().numpy(), lab_ref.detach().double().cpu().numpy()

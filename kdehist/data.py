@@ -1040,7 +1040,7 @@ class SyntheticKnees(Dataset):
     plane; ray-cast orthographically, so shading carries the shape.
 
     - ``"sim"`` (X): a 3D viewer's render of an MRI-derived surface: one neutral material
-      (:data:`SIM_MATERIAL`), Lambert plus ambient shading from a fixed light, dark uniform
+      (``SIM_MATERIAL``), Lambert plus ambient shading from a fixed light, dark uniform
       background.
     - ``"real"`` (Y): a product photo: skin tone drawn uniformly along the Monk Skin Tone
       scale (Monk 2019; Google's Monk Skin Tone Scale, swatches f6ede4 ... 292420,
@@ -1052,7 +1052,7 @@ class SyntheticKnees(Dataset):
     Args:
         domain: ``"sim"`` or ``"real"`` (default ``"sim"``).
         split: ``"train"`` or ``"test"`` (default ``"train"``); sizes are the paper's, see
-            :data:`SPLIT_SIZES`.
+            ``SPLIT_SIZES``.
         size: image side in pixels, 32 to 512 (default 256).
         seed: int (default 0); a different seed gives a different dataset.
         cache_dir: optional folder for a PNG cache (written atomically, safe to share between

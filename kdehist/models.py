@@ -30,14 +30,14 @@ weights are initialised (normal, std 0.02, biases 0, as the reference) before wr
 
 **Variants** (Table 2 of the paper), one switch for :func:`build_cyclegan`:
 
-================  ===  ===================  ============================
-variant           SN   conditioned          histogram loss on
-================  ===  ===================  ============================
-``cyclegan``      no   none                 none
-``cyclegan_sn``   yes  none                 none
-``proposed_one``  yes  G (X→Y)              G
-``proposed_both`` yes  G and F              G and F
-================  ===  ===================  ============================
+=================  ===  ===================  ============================
+variant            SN   conditioned          histogram loss on
+=================  ===  ===================  ============================
+``cyclegan``       no   none                 none
+``cyclegan_sn``    yes  none                 none
+``proposed_one``   yes  G (X→Y)              G
+``proposed_both``  yes  G and F              G and F
+=================  ===  ===================  ============================
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def reproduce(
     Args:
         profile: a :class:`kdehist.train.TrainConfig` profile (``"smoke"``, ``"cpu"``, ...).
         out: the run folder (default ``runs/<profile>`` under :func:`kdehist.profiles.runs_dir`).
-        runs: names from :data:`RUNS` (default all).
+        runs: names from ``RUNS`` (default all).
         results_dir: also copy ``table2.json`` and ``tradeoff.json`` there (the book's
             ``book/results/<profile>``).
         progress: show training progress bars.

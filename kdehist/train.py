@@ -257,7 +257,7 @@ class TrainConfig:
 
     @property
     def identity_weight(self) -> float:
-        """The weight of L_idt in eq. (7): ``lambda_cycle * lambda_idt`` (reference convention)."""
+        """The weight of L_idt in eq. (7), ``lambda_cycle * lambda_idt`` (the reference's convention)."""
         return self.lambda_cycle * self.lambda_idt
 
 
@@ -318,7 +318,7 @@ class ImagePool:
     Until the pool is full every fake is stored and passed through. Then each fake is, with
     probability 1/2, swapped with a random stored one (the discriminator sees an old fake)
     or passed through. The randomness comes from the pool's own seeded generator, and
-    :meth:`state_dict` holds the images and the generator state, so a resumed run draws the
+    ``state_dict()`` holds the images and the generator state, so a resumed run draws the
     same swaps as an uninterrupted one.
 
     Args:
@@ -502,7 +502,7 @@ class Precision:
 
 @dataclass
 class TrainState:
-    """Everything that changes during training; :meth:`state_dict` is the checkpoint."""
+    """Everything that changes during training; ``state_dict()`` is the checkpoint."""
 
     config: TrainConfig
     nets: CycleGAN
