@@ -566,7 +566,7 @@ class HistogramExplorer(widgets.VBox):
     measures it): the displayed histograms are exactly :func:`kdehist.soft_histogram` and
     :func:`kdehist.hard_histogram` of the analysed image with the chosen settings.
 
-    Controls (:attr:`controls`, a dict of widgets):
+    Controls (``controls``, a dict of widgets):
 
     - ``"image"``, ``"reference"``: dropdowns of the image and of the reference it is compared
       with: scikit-image photos, synthetic knees of both domains (with their foreground
@@ -583,7 +583,7 @@ class HistogramExplorer(widgets.VBox):
     - ``"kernel_bin"``: the bin :math:`k` whose window :math:`\Pi_k` is drawn.
 
     Args:
-        images: ``None`` for the built-in choices (:data:`PHOTOS` and :data:`SYNTHETIC_KNEES`),
+        images: ``None`` for the built-in choices (``PHOTOS`` and ``SYNTHETIC_KNEES``),
             or a dict ``{name: image}`` to offer instead, where an image is a ``(3, H, W)``
             float tensor in [-1, 1], a uint8 array ``(H, W)``, ``(H, W, 3)`` or
             ``(H, W, 4)`` (alpha as mask), a PIL image, or a dict ``{"image": ..., "mask":
