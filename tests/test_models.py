@@ -17,14 +17,6 @@ from kdehist.models import (
 BINS = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks gain nothing from threads, and a busy 2-core machine loses a lot."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def small_generator(condition="concat", spectral_norm=False, hist_bins=BINS):
     return ResnetGenerator(ngf=8, n_blocks=2, hist_bins=hist_bins, condition=condition, spectral_norm=spectral_norm)
