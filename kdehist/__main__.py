@@ -100,7 +100,7 @@ def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)")
     parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
-    parser.add_argument("--runs", nargs="+", default=None, choices=list(RUNS), help="which runs (default: all)")
+    parser.add_argument("--runs", nargs="+", default=None, choices=list(RUNS), help="which runs (default: the four variants of Table 2)")
     parser.add_argument("--results", default=None, help="also copy table2.json and tradeoff.json to this folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
