@@ -19,7 +19,6 @@ import torch
 
 from .evaluate import TestSet, evaluate_generator, load_test_set, oracle_pairs, pair_metrics, summarize
 from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
-from .models import VARIANTS
 from .profiles import runs_dir
 
 #: Table 2's rows, in the paper's order, and one optional run that tries to move the
