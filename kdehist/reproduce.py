@@ -41,12 +41,87 @@ PAPER_TABLE2 = {"cyclegan": 14.1, "cyclegan_sn": 13.7, "proposed_one": 5.0, "pro
 
 
 def _git_commit() -> str:
+    """The checkout's commit, with ``-dirty`` when the package has uncommitted changes."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=here)
+        status = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                                check=True, cwd=here)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def host_cpu() -> str:
+    """The CPU model of this host (from ``/proc/cpuinfo`` where there is one)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """Where run ``name`` with ``seed`` keeps its checkpoint, snapshots and evaluations."""
+    return Path(out) / name / f"seed{seed}"
+
+
+def snapshot_path(run: Path, step: int) -> Path:
+    """The frozen copy of a run's checkpoint at an evaluation ``step``."""
+    return run / "snapshots" / f"step{step:06d}.pt"
+
+
+def train_run(config, run: Path, progress: bool = True) -> dict:
+    """Train one run to each of its evaluation steps, freezing a snapshot at each.
+
+    A snapshot holds the config, the step, the training seconds so far and the
+    generators' weights, enough for :func:`kdehist.train.load_generators`. Finished
+    snapshots are reused, so an interrupted call resumes where it stopped. Returns the
+    run's provenance (also written to ``run/provenance.json``).
+
+    Raises:
+        ValueError: the run folder holds a checkpoint trained past a missing snapshot's
+            step (its scores would be labelled with the wrong step).
+    """
+    from .train import Precision, resolve_device, train
+
+    run = Path(run)
+    for step in evaluation_steps(config.steps):
+        path = snapshot_path(run, step)
+        if path.is_file():
+            continue
+        if progress:
+            print(f"[{run}] training to step {step} of {config.steps}", flush=True)
+        result = train(config, run, stop_at=step, progress=progress)
+        if result.step != step:
+            raise ValueError(
+                f"run: expected a checkpoint at step {step} in {run}, got one at step {result.step}; "
+                f"move it away or pass another run folder"
+            )
+        saved = load_checkpoint(result.checkpoint)
+        generators = {k: v for k, v in saved["nets"].items() if k.startswith(("G.", "F."))}
+        atomic_torch_save(path, {"format": saved["format"], "config": saved["config"], "step": step,
+                                 "seconds": saved["seconds"], "nets": generators, "git_commit": _git_commit()})
+    provenance_file = run / "provenance.json"
+    if provenance_file.is_file():
+        return json.loads(provenance_file.read_text())
+    last = load_checkpoint(snapshot_path(run, evaluation_steps(config.steps)[-1]))
+    first = load_checkpoint(snapshot_path(run, evaluation_steps(config.steps)[0]))
+    provenance = {
+        "git_commit": first.get("git_commit", "unknown"),
+        "torch": torch.__version__,
+        "precision": Precision(config.autocast, resolve_device(config.device)).mode,
+        "threads": config.threads if config.threads is not None else torch.get_num_threads(),
+        "train_seconds": round(float(last["seconds"]), 1),
+        "host_cpu": host_cpu(),
+        "seed": config.seed,
+    }
+    atomic_write_json(provenance_file, provenance)
+    return provenance
 
 
 def evaluation_steps(total: int, count: int = EVALUATIONS) -> list[int]:

@@ -270,10 +270,10 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
         steps=4, decay_start=2, pool_size=4, max_images=8, threads=1,
         checkpoint_every=2, sample_every=2, log_every=1,
     ),
-    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4, float32 (this AVX2
-    # CPU has no native bf16). 1.1-1.3 s/step with the 2 cores to itself, so 500 steps
-    # (~4.4 epochs of 477 images) take ~10 min per variant, ~40 min for all four.
-    "cpu": dict(),
+    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4. Pinned to float32 and
+    # two threads whatever the host: bf16 autocast and the thread count both change the
+    # weights, and committed results must not depend on which machine trained them.
+    "cpu": dict(autocast="none", threads=2),
     # Colab T4/L4: 128x128, the reference's networks, batch 4, mixed precision; 12,000
     # steps are ~100 epochs of 477 images. Estimated (not measured here) from ~2 TFLOP a
     # step: ~0.3-0.5 s/step on a T4 in fp16, i.e. 1-1.7 h; about half that on an L4.
@@ -892,6 +892,9 @@ def load_generators(checkpoint: str | Path, device: str | torch.device = "cpu") 
             raise ValueError(f"checkpoint: expected a checkpoint written by kdehist.train.train, got no {key!r} entry")
     config = TrainConfig.from_dict(saved["config"])
     nets = build_nets(config)
-    nets.load_state_dict(saved["nets"])
+    # Full checkpoints hold all four networks; evaluation snapshots only the generators.
+    for name in ("G", "F"):
+        prefix = f"{name}."
+        getattr(nets, name).load_state_dict({k[len(prefix):]: v for k, v in saved["nets"].items() if k.startswith(prefix)})
     nets.to(device).eval()
     return GeneratorPair(nets.G, nets.F, config)
