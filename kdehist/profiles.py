@@ -1,9 +1,11 @@
 """Which run profile a notebook or command uses.
 
 ``smoke`` runs in seconds (tests and nbval), ``cpu`` produces the book's committed results on
-a 2-core CPU, ``gpu`` is a Colab-sized run, and ``paper`` is the paper's full setting. The
-profile comes from the ``KDEHIST_PROFILE`` environment variable; when it is unset the
-default is ``gpu`` if CUDA is available and ``cpu`` otherwise.
+a 2-core CPU (15–25 minutes per model), ``gpu`` is a Colab-sized run, and ``paper`` is the
+paper's 256² setting, trained for 200 epochs: the CycleGAN reference's default, since the
+paper does not state its training length. The profile comes from the ``KDEHIST_PROFILE``
+environment variable; when it is unset the default is ``gpu`` if CUDA is available and
+``cpu`` otherwise.
 """
 from __future__ import annotations
 
