@@ -68,21 +68,32 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from .profiles import runs_dir
-    from .train import Precision, TrainConfig, check_data_folders, resolve_device, train
+    from .train import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
 
-    profile = args.profile or current_profile()
-    overrides = dict(args.overrides)
-    for field, value in (("data_x", args.data_x), ("data_y", args.data_y), ("device", args.device), ("seed", args.seed)):
-        if value is not None:
-            overrides[field] = value
     try:  # configuration errors name the argument: show them without a traceback
+        profile = args.profile or current_profile()
+        overrides = dict(args.overrides)
+        for field, value in (("data_x", args.data_x), ("data_y", args.data_y), ("device", args.device), ("seed", args.seed)):
+            if value is not None:
+                overrides[field] = value
+        if args.stop_at is not None and args.stop_at < 1:
+            raise ValueError(f"--stop-at: expected a step >= 1, got {args.stop_at}")
         config = TrainConfig.from_profile(profile, variant=args.variant, **overrides)
-        check_data_folders(config)
-        Precision(config.autocast, resolve_device(config.device))
-    except (ValueError, TypeError, FileNotFoundError) as error:
+        out = args.out if args.out is not None else runs_dir(profile, args.variant)
+    except (ValueError, TypeError, OSError) as error:
         raise UsageError(str(error)) from None
-    out = args.out if args.out is not None else runs_dir(profile, args.variant)
-    result = train(config, out, resume=not args.restart, stop_at=args.stop_at, progress=not args.no_progress)
+    try:
+        result = train(config, out, resume=not args.restart, stop_at=args.stop_at, progress=not args.no_progress)
+    except (ValueError, TypeError, OSError) as error:
+        if getattr(error, "before_training", False):  # a bad setting or checkpoint, found before any work
+            raise UsageError(str(error)) from None
+        raise
+    except NonFiniteLossError as error:
+        print(f"{_PROG} train: error: {error}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as interrupt:
+        print(f"{_PROG} train: {interrupt}", file=sys.stderr)
+        return 130
     last = result.metrics[-1] if result.metrics else {}
     summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("G", "D_X", "D_Y", "hist_G", "hist_F") if k in last)
     state = "finished" if result.finished else "stopped"
@@ -135,8 +146,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+_PROG = "python -m kdehist"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kdehist", description="The kdehist command line.")
+    parser = argparse.ArgumentParser(prog=_PROG, description="The kdehist command line.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -152,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except UsageError as error:
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+    except KeyboardInterrupt as interrupt:  # TrainingInterrupted says what was saved
+        print(f"{parser.prog} {args.command}: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

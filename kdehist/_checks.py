@@ -6,15 +6,26 @@ that names the argument, what was expected and what was received.
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Sequence
 
 import torch
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = 80
+
+
 def _describe(value) -> str:
+    """A short description of a received value: never the whole of a big list or array."""
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and hasattr(value, "dtype"):  # NumPy arrays and the like
+        return f"{type(value).__name__} of shape {shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {_REPR.repr(value)}"
 
 
 def check_tensor(
@@ -69,6 +80,6 @@ def check_range(name: str, value) -> tuple[float, float]:
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_REPR.repr(value)}")
     return value

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from ._checks import check_choice, check_tensor
+from ._checks import _describe, check_choice, check_tensor
 
 DELTA_E_FORMULAS = ("cie76", "ciede2000")
 
@@ -34,7 +34,28 @@ def _check_image(name: str, img) -> torch.Tensor:
         img = img.unsqueeze(0)
     if img.shape[1] != 3:
         raise ValueError(f"{name}: expected 3 colour channels (B, 3, H, W), got shape {tuple(img.shape)}")
+    if img.shape[0] == 0 or img.shape[2] == 0 or img.shape[3] == 0:
+        raise ValueError(f"{name}: expected at least one image of at least one pixel, got shape {tuple(img.shape)}")
     return img
+
+
+def _check_mask(name: str, mask, image_name: str, image_shape: tuple[int, ...]) -> torch.Tensor:
+    """A mask of weights for ``image_shape`` ``(B, 3, H, W)``, as ``(B, 1, H, W)`` float64."""
+    check_tensor(name, mask, ndims=(2, 3, 4), floating=False)
+    batch, _, height, width = image_shape
+    shape = tuple(mask.shape)
+    accepted = {(batch, 1, height, width), (batch, height, width)} | ({(height, width)} if batch == 1 else set())
+    if shape not in accepted:
+        forms = " or ".join(str(s) for s in sorted(accepted, key=len, reverse=True))
+        raise ValueError(f"{name}: expected shape {forms} to match {image_name} of shape {image_shape}, got {shape}")
+    m = mask.detach().double().cpu().reshape(batch, 1, height, width)
+    if bool((m < 0).any()):
+        raise ValueError(f"{name}: expected non-negative weights, got {int((m < 0).sum())} negative entries (min {m.min().item():.4g})")
+    totals = m.sum(dim=(1, 2, 3))
+    if bool((totals <= 0).any()):
+        empty = torch.nonzero(totals <= 0).flatten().tolist()
+        raise ValueError(f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}")
+    return m
 
 
 def to_lab(img: torch.Tensor) -> torch.Tensor:
@@ -57,23 +78,19 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
 def mean_lab(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel-averaged L*a*b* colour of each image's foreground: ``(B, 3)`` float64.
 
-    ``mask`` is ``(B, 1, H, W)`` or ``(B, H, W)`` non-negative weights (``None``: every pixel).
+    ``mask`` is ``(B, 1, H, W)`` or ``(B, H, W)`` (``(H, W)`` for one image) non-negative
+    weights with some foreground in every image (``None``: every pixel).
     """
-    img = _check_image("img", img)
+    return _mean_lab(img, mask, "img", "mask")
+
+
+def _mean_lab(img, mask, img_name: str, mask_name: str) -> torch.Tensor:
+    img = _check_image(img_name, img)
+    m = None if mask is None else _check_mask(mask_name, mask, img_name, tuple(img.shape))
     lab = to_lab(img)
-    if mask is None:
+    if m is None:
         return lab.mean(dim=(2, 3))
-    check_tensor("mask", mask, ndims=(2, 3, 4), floating=False)
-    m = mask.detach().double().cpu()
-    m = m.reshape(m.shape[0] if m.dim() > 2 else 1, 1, *m.shape[-2:])
-    if m.shape[0] != lab.shape[0] or m.shape[-2:] != lab.shape[-2:]:
-        raise ValueError(
-            f"mask: expected shape {(lab.shape[0], 1, *lab.shape[-2:])} to match the image, got {tuple(mask.shape)}"
-        )
-    totals = m.sum(dim=(1, 2, 3))
-    if bool((totals <= 0).any()):
-        raise ValueError("mask: expected some foreground in every image, got an empty mask")
-    return (lab * m).sum(dim=(2, 3)) / totals[:, None]
+    return (lab * m).sum(dim=(2, 3)) / m.sum(dim=(1, 2, 3))[:, None]
 
 
 def delta_e(
@@ -97,8 +114,8 @@ def delta_e(
         ``(B,)`` float64 tensor of ΔE values.
     """
     check_choice("formula", formula, DELTA_E_FORMULAS)
-    a = mean_lab(img, mask)
-    b = mean_lab(ref, ref_mask)
+    a = _mean_lab(img, mask, "img", "mask")
+    b = _mean_lab(ref, ref_mask, "ref", "ref_mask")
     if b.shape[0] not in (1, a.shape[0]):
         raise ValueError(f"ref: expected 1 or {a.shape[0]} images to match img, got {b.shape[0]}")
     return delta_e_of_means(a, b.expand_as(a), formula)
@@ -107,6 +124,12 @@ def delta_e(
 def delta_e_of_means(lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76") -> torch.Tensor:
     """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`kdehist.mean_lab`): ``(N,)`` float64."""
     check_choice("formula", formula, DELTA_E_FORMULAS)
+    for name, value in (("lab", lab), ("lab_ref", lab_ref)):
+        check_tensor(name, value, ndims=(2,))
+        if value.shape[1] != 3:
+            raise ValueError(f"{name}: expected (N, 3) L*a*b* rows, got shape {tuple(value.shape)}")
+    if lab.shape != lab_ref.shape:
+        raise ValueError(f"lab_ref: expected shape {tuple(lab.shape)} like lab, got {tuple(lab_ref.shape)}")
     fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
     a, b = lab.detach().double().cpu().numpy(), lab_ref.detach().double().cpu().numpy()
     return torch.from_numpy(np.asarray(fn(a, b, channel_axis=-1), dtype=np.float64))
@@ -120,17 +143,23 @@ def jis_class(delta_e):
 
     Returns:
         ``"AAA"`` (< 0.8), ``"AA"`` (< 1.6), ``"A"`` (< 3.2), ``"B"`` (< 6.5), ``"C"``
-        (< 13), ``"D"`` (< 25) or ``"beyond D"``; a list of those for array input. Each
+        (< 13), ``"D"`` (< 25) or ``"beyond D"``; a list of those for array input (a 0-d tensor or array is a number). Each
         class includes its lower bound.
     """
     if isinstance(delta_e, torch.Tensor):
+        if delta_e.is_complex() or delta_e.dtype == torch.bool:
+            raise TypeError(f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}")
         delta_e = delta_e.detach().cpu().numpy()
     if isinstance(delta_e, np.ndarray):
+        if delta_e.dtype.kind not in "iuf":
+            raise TypeError(f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}")
+        if delta_e.ndim == 0:  # a 0-d tensor or array is a scalar: one class, not a list
+            return jis_class(float(delta_e))
         return [jis_class(float(v)) for v in delta_e.ravel()]
     if isinstance(delta_e, (list, tuple)):
         return [jis_class(v) for v in delta_e]
     if isinstance(delta_e, bool) or not isinstance(delta_e, numbers.Real):
-        raise TypeError(f"delta_e: expected a number or an array of numbers, got {type(delta_e).__name__} {delta_e!r}")
+        raise TypeError(f"delta_e: expected a number or an array of numbers, got {_describe(delta_e)}")
     value = float(delta_e)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"delta_e: expected a finite value >= 0, got {value!r}")

@@ -366,6 +366,10 @@ def kde_density(
         ``(B, C, G)`` (or ``(C, G)``) densities; each row integrates to 1 over the real line.
     """
     check_tensor("levels", levels, ndims=(1,))
+    if levels.numel() == 0:
+        raise ValueError(f"levels: expected at least one grey level, got a tensor of shape {tuple(levels.shape)}")
+    # No default here: None would silently mean the bandwidth of a single bin over [-1, 1].
+    bandwidth = check_positive_float("bandwidth", bandwidth)
     values, weights, _, bandwidth, _, squeeze, (batch, channels) = _prepare(
         x, 1, bandwidth, (-1.0, 1.0), mask, "none"
     )

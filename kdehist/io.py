@@ -1,33 +1,92 @@
-"""Atomic file writes: a crash or a Colab disconnect never leaves a half-written file.
+"""Atomic file writes and safe checkpoint reads: a crash, a Ctrl-C or a Colab disconnect
+never leaves a half-written file in place of a good one.
 
-Everything is written to a temporary file in the destination folder, flushed, then moved
-into place with :func:`os.replace`, which is atomic on POSIX and Windows.
+Everything is written to a temporary file in the destination folder, flushed and fsynced,
+then moved into place with :func:`os.replace` (atomic on POSIX and Windows), and the folder
+is fsynced so that the rename itself survives a power cut. Files get the usual mode
+(``0o666`` less the umask), not the temporary file's ``0o600``. Temporary files that a kill
+left behind are removed by the next write of the same file.
 """
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
+import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
 import torch
 
+_UMASK_LOCK = threading.Lock()
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+
+class CheckpointError(ValueError):
+    """A checkpoint (or another ``torch.save`` file) that cannot be read: truncated, empty,
+    garbled or not written by kdehist. The message names the file and what to do."""
+
+
+def _file_mode() -> int:
+    """``0o666`` less the process umask (read without changing it for other threads)."""
+    with _UMASK_LOCK:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (e.g. network mounts) refuse it; the data itself was fsynced
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Temporary files of ``path`` left by a killed writer (``.NAME.XXXX.tmp``)."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], previous: Path | None = None) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(error.errno, f"{path.parent}: cannot create the folder for {path.name} ({error.strerror})") from error
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: expected a file path to write, got a folder")
+    _remove_leftovers(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OSError(error.errno, f"{path.parent}: cannot write {path.name} there ({error.strerror})") from error
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())
+        if previous is not None and path.is_file():
+            # A kill between these two renames leaves only `previous`: readers fall back to it.
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(path.parent)
     return path
 
 
@@ -42,14 +101,44 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    """``torch.save`` to ``path`` atomically."""
-    return _atomic_write(path, lambda handle: torch.save(obj, handle))
+def atomic_torch_save(path: str | os.PathLike, obj: Any, previous: str | os.PathLike | None = None) -> Path:
+    """``torch.save`` to ``path`` atomically.
+
+    With ``previous``, the file that ``path`` held is kept there (renamed, not copied), so
+    that a damaged ``path`` can fall back to the one before it.
+    """
+    return _atomic_write(path, lambda handle: torch.save(obj, handle), None if previous is None else Path(previous))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """Load a checkpoint safely: tensors and plain containers only (``weights_only=True``)."""
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    *,
+    advice: str = "delete it to recompute it",
+) -> Any:
+    """Load a checkpoint safely: tensors and plain containers only (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        CheckpointError: (a ``ValueError``) the file is empty, truncated, garbled or holds
+            something other than tensors and plain containers; the message names the file
+            and ends with ``advice``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: expected an existing checkpoint file, got {str(path)!r}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: the checkpoint is empty (0 bytes; a write was cut short); {advice}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
+            AttributeError, ImportError, IndexError, KeyError, TypeError, UnicodeDecodeError) as error:
+        # Never suggest weights_only=False (torch's hint): that would run code from the file.
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({size} bytes; truncated, damaged or not written by kdehist: "
+            f"{type(error).__name__}: {detail}); {advice}"
+        ) from None

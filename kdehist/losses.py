@@ -29,12 +29,21 @@ def histogram_distance(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l
     check_tensor("h_fake", h_fake, ndims=(2, 3))
     check_tensor("h_ref", h_ref, ndims=(2, 3))
     check_choice("kind", kind, LOSS_KINDS)
-    try:
-        h_fake, h_ref = torch.broadcast_tensors(h_fake, h_ref.to(h_fake.dtype))
-    except RuntimeError:
+    # Only the batch may broadcast: channels and bins must match exactly (a (1, K) or
+    # (C, 1) histogram broadcast over the other would return a number that means nothing).
+    if tuple(h_ref.shape[-2:]) != tuple(h_fake.shape[-2:]):
         raise ValueError(
-            f"h_ref: expected a shape broadcastable to h_fake's {tuple(h_fake.shape)}, got {tuple(h_ref.shape)}"
-        ) from None
+            f"h_ref: expected {h_fake.shape[-2]} channels of {h_fake.shape[-1]} bins like h_fake "
+            f"(shape {tuple(h_fake.shape)}; only the batch may broadcast), got shape {tuple(h_ref.shape)}"
+        )
+    for name, h in (("h_fake", h_fake), ("h_ref", h_ref)):
+        if h.numel() == 0:
+            raise ValueError(f"{name}: expected at least one histogram of at least one bin, got shape {tuple(h.shape)}")
+    if h_fake.dim() == 3 and h_ref.dim() == 3 and h_ref.shape[0] != h_fake.shape[0] and 1 not in (h_ref.shape[0], h_fake.shape[0]):
+        raise ValueError(
+            f"h_ref: expected a batch of 1 or {h_fake.shape[0]} histograms to match h_fake, got {h_ref.shape[0]}"
+        )
+    h_fake, h_ref = torch.broadcast_tensors(h_fake, h_ref.to(h_fake.dtype))
     if kind == "l2":
         return _safe_norm(h_fake - h_ref)
     if kind == "emd":
@@ -54,7 +63,8 @@ def histogram_loss(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") 
     Args:
         h_fake: ``(B, C, K)`` or ``(C, K)`` histogram of the generated image (from
             :func:`kdehist.soft_histogram`).
-        h_ref: the reference histogram, same shape (or broadcastable, e.g. ``(1, C, K)``).
+        h_ref: the reference histogram, same shape; only the batch may broadcast (e.g.
+            ``(1, C, K)`` or ``(C, K)``), channels and bins must match.
         kind: ``"l2"`` (default, eq. 6: the Euclidean norm, not squared), ``"emd"`` (the
             1-D earth mover's distance through CDFs, as in DeepHist, in units of the value
             range) or ``"hellinger"`` (as in HistoGAN).

@@ -51,7 +51,14 @@ import dataclasses
 import io
 import json
 import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -60,10 +67,10 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 
-from ._checks import check_choice, check_positive_float, check_positive_int
+from ._checks import _describe, check_choice, check_positive_float, check_positive_int
 from .data import MAX_SIZE, MIN_SIZE
 from .histogram import soft_histogram
-from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from .io import CheckpointError, _atomic_write, atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from .losses import LOSS_KINDS, histogram_loss
 from .models import CONDITIONS, VARIANT_SPECS, VARIANTS, CycleGAN, ResnetGenerator, build_cyclegan
 from .profiles import PROFILES, default_device
@@ -71,13 +78,39 @@ from .profiles import PROFILES, default_device
 GAN_MODES = ("lsgan", "vanilla")
 AUTOCAST_MODES = ("auto", "bf16", "fp16", "none")
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The checkpoint before the last one: kept by every save, used when ``checkpoint.pt`` is
+#: missing (a kill between the two renames of a save) or damaged.
+PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
+#: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous one.
+DAMAGED_CHECKPOINT_NAME = "checkpoint.damaged.pt"
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_FORMAT = 1
+_CHECKPOINT_KEYS = ("config", "step", "nets", "opt_G", "opt_D", "pool_X", "pool_Y", "loader", "scaler", "torch_rng")
+_RESUME_ADVICE = "delete it, or start over with resume=False (--restart on the command line)"
 
 # Fields that change only the bookkeeping, not the weights: they may differ on resume.
-# Data folders may move between machines (e.g. a Colab Drive mount).
-_BOOKKEEPING = ("profile", "device", "threads", "checkpoint_every", "sample_every", "log_every", "data_x", "data_y",
+# Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
+# one: 1 and 2 CPU threads give different weights.
+_BOOKKEEPING = ("profile", "device", "checkpoint_every", "sample_every", "log_every", "data_x", "data_y",
                 "data_x_masks", "data_y_masks", "data_cache")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: a loss or a weight became NaN or infinite. Nothing non-finite was
+    saved; the message names the step and the last good checkpoint."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during :func:`train`: the step in progress was finished and saved.
+
+    Attributes:
+        step: the step reached and saved.
+        checkpoint: the checkpoint written at that step.
+    """
+
+    def __init__(self, step: int, checkpoint: Path):
+        super().__init__(f"interrupted: saved step {step} to {checkpoint}; run the same command again to resume")
+        self.step, self.checkpoint = step, checkpoint
 
 
 # --------------------------------------------------------------------------- configuration
@@ -208,19 +241,44 @@ class TrainConfig:
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
         check_choice("autocast", self.autocast, AUTOCAST_MODES)
         self.lr = check_positive_float("lr", self.lr)
-        self.betas = tuple(float(b) for b in self.betas)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+        betas = self.betas
+        if (
+            isinstance(betas, (str, bytes))
+            or not isinstance(betas, (tuple, list))
+            or len(betas) != 2
+            or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas)
+        ):
+            raise TypeError(f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}")
+        self.betas = tuple(float(b) for b in betas)
+        if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
         for name in ("lambda_gan", "lambda_cycle", "lambda_idt", "lambda_hist"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name}: expected a finite number >= 0, got {_describe(value)}")
+            if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
             setattr(self, name, float(value))
+        for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"{name}: expected a folder path (str) or None, got {_describe(value)}")
+            if isinstance(value, os.PathLike):
+                setattr(self, name, os.fspath(value))
+        if not isinstance(self.device, str):
+            raise TypeError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}")
         if self.device != "auto":
             try:
-                torch.device(self.device)
-            except (RuntimeError, TypeError):
-                raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
+                kind = torch.device(self.device).type
+            except (RuntimeError, TypeError, ValueError):
+                kind = None
+            if kind not in ("cpu", "cuda"):
+                raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.condition == "film" and self.n_blocks == 0 and self.variant not in ("cyclegan", "cyclegan_sn"):
+            raise ValueError(
+                f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
+                f"for variant {self.variant!r}, got 0"
+            )
 
     @classmethod
     def from_profile(cls, name: str, variant: str = "proposed_both", **overrides) -> "TrainConfig":
@@ -239,13 +297,16 @@ class TrainConfig:
         if unknown:
             raise TypeError(f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}")
         settings = {**PROFILE_SETTINGS[name], "profile": name, "variant": variant, **overrides}
-        if "steps" in overrides and "decay_start" not in overrides:
-            settings["decay_start"] = settings["steps"] // 2  # every profile decays over its second half
+        steps = settings["steps"]
+        if "steps" in overrides and "decay_start" not in overrides and isinstance(steps, int) and not isinstance(steps, bool):
+            settings["decay_start"] = steps // 2  # every profile decays over its second half
         return cls(**settings)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; ignores keys that are not fields (older or newer runs)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"values: expected a dict of TrainConfig fields, got {_describe(values)}")
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in fields})
 
@@ -546,6 +607,9 @@ class TrainState:
             "loader": {**self.loader.state_dict(), "step": self.step},  # its position is the step
             "scaler": self.precision.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            # Resolved on the host that trained: both change the weights (checked on resume).
+            "precision": self.precision.mode,
+            "threads": torch.get_num_threads(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -676,8 +740,14 @@ class TrainResult:
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` is CUDA when available, otherwise the CPU."""
     device = default_device() if name == "auto" else torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: expected an available device, got {name!r} but CUDA is not available")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: expected an available device, got {name!r} but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device: expected one of the {torch.cuda.device_count()} CUDA devices (cuda:0 to "
+                f"cuda:{torch.cuda.device_count() - 1}), got {name!r}"
+            )
     return device
 
 
@@ -695,8 +765,10 @@ def train(
         config: the run's settings (:meth:`TrainConfig.from_profile`).
         out_dir: folder for the checkpoint, metrics, samples and ``config.json``.
         resume: continue from an existing checkpoint in ``out_dir`` (default). Its config
-            must equal ``config`` except for bookkeeping fields (periods, device, label);
-            a finished run returns at once. ``False`` starts over and overwrites.
+            must equal ``config`` except for bookkeeping fields (periods, device, label),
+            and it must have been trained at the same resolved autocast precision and,
+            on a CPU, with the same number of threads; a finished run returns at once.
+            ``False`` starts over and overwrites.
         stop_at: stop (with a checkpoint) after this step, as if interrupted there; the
             learning-rate schedule still runs to ``config.steps``. For training in chunks,
             e.g. on Colab. Default: run to ``config.steps``.
@@ -706,25 +778,145 @@ def train(
         :class:`TrainResult` with the checkpoint path, the step reached, the whole metrics
         log of the run and its training seconds (all sessions, without sampling and
         checkpointing).
+
+    What survives what: every save is atomic and keeps the checkpoint before it as
+    ``checkpoint.prev.pt``. A damaged or missing ``checkpoint.pt`` falls back to it with a
+    warning. Ctrl-C (SIGINT) finishes the step in progress, saves it and raises
+    :class:`TrainingInterrupted` (a ``KeyboardInterrupt``; a second Ctrl-C stops at once).
+    A NaN or infinite loss stops training with :class:`NonFiniteLossError` naming the
+    step, and nothing non-finite is ever saved.
+
+    Raises:
+        TypeError, ValueError: a bad argument, or a checkpoint that cannot be resumed (the
+            message names it and says what to do); all before any data is loaded.
+        FileNotFoundError: a configured data folder is missing.
+        NonFiniteLossError: training diverged.
+        TrainingInterrupted: Ctrl-C, after saving.
     """
     # Every configuration error surfaces here, before any data is rendered or step taken.
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
-    device = resolve_device(config.device)
-    Precision(config.autocast, device)
-    check_data_folders(config)
-    end = config.steps if stop_at is None else min(check_positive_int("stop_at", stop_at), config.steps)
-    out_dir = Path(out_dir)
+    try:
+        device, out_dir, saved, end = _prepare_run(config, out_dir, resume, stop_at)
+    except (ValueError, TypeError, OSError) as error:
+        error.before_training = True  # the command line prints these as one line, exit 2
+        raise
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    saved = load_checkpoint(checkpoint_path) if resume and checkpoint_path.is_file() else None
-    if saved is not None:
-        _check_same_run(TrainConfig.from_dict(saved["config"]), config, checkpoint_path)
-        if int(saved["step"]) >= end:  # nothing left to do: skip loading the data
-            seconds = float(saved.get("seconds", 0.0))
-            return TrainResult(checkpoint_path, out_dir, int(saved["step"]), config.steps, read_metrics(out_dir), seconds)
+    if saved is not None and int(saved["step"]) >= end:  # nothing left to do: skip loading the data
+        seconds = float(saved.get("seconds", 0.0))
+        return TrainResult(checkpoint_path, out_dir, int(saved["step"]), config.steps, _read_metrics_if_any(out_dir), seconds)
 
     with _torch_threads(config.threads):
         return _train_loop(config, out_dir, device, saved, end, progress)
+
+
+def _prepare_run(config, out_dir, resume, stop_at) -> tuple[torch.device, Path, dict | None, int]:
+    """Check everything that can be checked before any work; load the checkpoint to resume."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume: expected True or False, got {_describe(resume)}")
+    device = resolve_device(config.device)
+    precision = Precision(config.autocast, device)
+    check_data_folders(config)
+    end = config.steps if stop_at is None else min(check_positive_int("stop_at", stop_at), config.steps)
+    out_dir = check_out_dir(out_dir)
+    saved = _load_resume_checkpoint(out_dir) if resume else None
+    if saved is not None:
+        threads = config.threads if config.threads is not None else torch.get_num_threads()
+        _check_same_run(saved, config, out_dir / CHECKPOINT_NAME, precision.mode, threads if device.type == "cpu" else None)
+    return device, out_dir, saved, end
+
+
+def check_out_dir(out_dir) -> Path:
+    """``out_dir`` as a folder that exists and can be written, or a ValueError naming it."""
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"out_dir: expected a folder path (str or Path), got {_describe(out_dir)}")
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"out_dir: expected a folder, got the file {str(path)!r}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"out_dir: expected a writable folder, got {str(path)!r} ({type(error).__name__}: {error.strerror or error})"
+        ) from None
+    return path
+
+
+def _read_train_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :func:`train`, or a CheckpointError naming the file."""
+    saved = load_checkpoint(path, advice=_RESUME_ADVICE)
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {_RESUME_ADVICE}")
+    missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
+    if missing:
+        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train, got one without {missing}; {_RESUME_ADVICE}")
+    try:
+        TrainConfig.from_dict(saved["config"])
+        int(saved["step"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: the checkpoint's config or step is not valid ({error}); {_RESUME_ADVICE}") from None
+    return saved
+
+
+def _load_resume_checkpoint(out_dir: Path) -> dict | None:
+    """The checkpoint to resume from: ``checkpoint.pt``, or the previous one (with a warning)
+    when it is missing or damaged. The previous one is copied back to ``checkpoint.pt`` so
+    that everything downstream reads a good file; a damaged one is kept aside."""
+    path, previous = out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_CHECKPOINT_NAME
+    if path.is_file():
+        try:
+            return _read_train_checkpoint(path)
+        except CheckpointError as error:
+            if not previous.is_file():
+                raise
+            try:
+                saved = _read_train_checkpoint(previous)
+            except CheckpointError:
+                raise error from None
+            damaged = out_dir / DAMAGED_CHECKPOINT_NAME
+            os.replace(path, damaged)
+            reason = f"{error} It was moved to {damaged}"
+    elif previous.is_file():
+        saved = _read_train_checkpoint(previous)
+        reason = f"{path} is missing (a save was cut short)"
+    else:
+        return None
+    with open(previous, "rb") as source:
+        _atomic_write(path, lambda handle: shutil.copyfileobj(source, handle))
+    warnings.warn(f"{reason}; resuming from the previous checkpoint {previous} (step {int(saved['step'])})", stacklevel=3)
+    return saved
+
+
+@contextlib.contextmanager
+def _deferred_sigint():
+    """Turn the first SIGINT (Ctrl-C) into a flag the loop checks at each step boundary; a
+    second one raises at once. Only in the main thread (signals go nowhere else)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    restore = previous if previous is not None else signal.default_int_handler
+
+    def handler(signum, frame):
+        flag["set"] = True
+        signal.signal(signal.SIGINT, restore)
+        print("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, restore)
+
+
+def _nonfinite_weights(nets: nn.Module) -> list[str]:
+    tensors = [(name, t) for name, t in nets.state_dict().items() if t.is_floating_point()]
+    if not tensors or bool(torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()):
+        return []
+    return [name for name, t in tensors if not bool(torch.isfinite(t).all())]
 
 
 def _train_loop(
@@ -734,41 +926,88 @@ def _train_loop(
     from tqdm.auto import tqdm
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
+    previous_path = out_dir / PREVIOUS_CHECKPOINT_NAME
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     data = load_training_data(config, progress=progress)
     state = TrainState.create(config, data, device)
     if saved is not None:
         state.load_state_dict(saved)
+        good_step = state.step
+    else:
+        good_step = None
+        for stale in (previous_path, out_dir / DAMAGED_CHECKPOINT_NAME):  # starting over: not this run's
+            if stale.is_file():
+                stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", config.to_dict())
     metrics_log = MetricsLog(out_dir / METRICS_NAME, keep_until=state.step)
     preview = _preview_batch(data, device)
 
+    def diverged(what: str, step: int) -> NonFiniteLossError:
+        kept = (
+            f"the last good checkpoint, step {good_step}, is kept in {checkpoint_path}"
+            if good_step is not None
+            else "no checkpoint was written"
+        )
+        return NonFiniteLossError(
+            f"training diverged: {what} at step {step}; stopped without saving it, and {kept}. "
+            f"Try a lower lr, autocast='none' or another seed"
+        )
+
+    def check_finite(pending: list) -> None:
+        if not pending or bool(torch.stack([flag for _, flag, _ in pending]).all()):
+            return
+        step, _, losses = next(entry for entry in pending if not bool(entry[1]))
+        values = ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items() if not math.isfinite(v.item()))
+        raise diverged(f"non-finite losses ({values})", step)
+
     bar = tqdm(total=config.steps, initial=state.step, disable=not progress, desc=config.variant, unit="step")
     state.nets.train()
-    window = []
-    while state.step < end:
-        lr = learning_rate(state.step, config)
-        for group in state.opt_G.param_groups + state.opt_D.param_groups:
-            group["lr"] = lr
-        started = time.perf_counter()
-        window.append(train_step(state, state.loader.batch(state.step)))
-        state.seconds += time.perf_counter() - started  # training time: no sampling or saving
-        state.step += 1
-        bar.update(1)
+    window, pending = [], []
+    interrupted = False
+    with _deferred_sigint() as sigint:
+        while state.step < end:
+            lr = learning_rate(state.step, config)
+            for group in state.opt_G.param_groups + state.opt_D.param_groups:
+                group["lr"] = lr
+            started = time.perf_counter()
+            losses = train_step(state, state.loader.batch(state.step))
+            state.seconds += time.perf_counter() - started  # training time: no sampling or saving
+            state.step += 1
+            window.append(losses)
+            # One flag per step, left on the device: synchronised only when something is written.
+            pending.append((state.step, torch.stack([v.float() for v in losses.values()]).isfinite().all(), losses))
+            bar.update(1)
 
-        step = state.step
-        if step % config.log_every == 0 or step == end:
-            means = {k: torch.stack([w[k] for w in window if k in w]).mean().item() for k in window[-1]}
-            metrics_log.write({"step": step, "lr": lr, "seconds": state.seconds, **means})
-            bar.set_postfix({k: f"{means[k]:.3f}" for k in ("G", "D_X", "D_Y", "hist_G") if k in means})
-            window = []
-        if step % config.sample_every == 0 or step == config.steps:
-            save_samples(state.nets, preview, out_dir / "samples" / f"step_{step:06d}.png", config.hist_bins)
-        if step % config.checkpoint_every == 0 or step == end:
-            atomic_torch_save(checkpoint_path, state.state_dict())
+            step = state.step
+            interrupted = sigint["set"]
+            last = step == end or interrupted
+            log = step % config.log_every == 0 or last
+            sample = step % config.sample_every == 0 or step == config.steps
+            save = step % config.checkpoint_every == 0 or last
+            if log or sample or save:
+                check_finite(pending)
+                pending = []
+            if log:
+                means = {k: torch.stack([w[k] for w in window if k in w]).mean().item() for k in window[-1]}
+                metrics_log.write({"step": step, "lr": lr, "seconds": state.seconds, **means})
+                bar.set_postfix({k: f"{means[k]:.3f}" for k in ("G", "D_X", "D_Y", "hist_G") if k in means})
+                window = []
+            if sample:
+                save_samples(state.nets, preview, out_dir / "samples" / f"step_{step:06d}.png", config.hist_bins)
+            if save:
+                bad = _nonfinite_weights(state.nets)
+                if bad:
+                    raise diverged(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})", step)
+                # The first save of a fresh run replaces nothing of this run: keep no previous.
+                atomic_torch_save(checkpoint_path, state.state_dict(), previous=previous_path if good_step is not None else None)
+                good_step = step
+            if interrupted:
+                break
     bar.close()
+    if interrupted:
+        raise TrainingInterrupted(state.step, checkpoint_path)
     return TrainResult(checkpoint_path, out_dir, state.step, config.steps, read_metrics(out_dir), state.seconds)
 
 
@@ -784,22 +1023,51 @@ def _torch_threads(count: int | None):
         torch.set_num_threads(previous)
 
 
-def _check_same_run(saved: TrainConfig, config: TrainConfig, path: Path) -> None:
-    old, new = saved.to_dict(), config.to_dict()
-    differ = [k for k in new if k not in _BOOKKEEPING and old.get(k) != new[k]]
+def _check_same_run(saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None) -> None:
+    """Refuse to resume with settings that change the weights (the checkpoint names the old ones)."""
+    old, new = TrainConfig.from_dict(saved["config"]).to_dict(), config.to_dict()
+    differ = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if k not in _BOOKKEEPING and old.get(k) != new[k]]
+    # Resolved on the host; checkpoints written before these were recorded are not checked.
+    if saved.get("precision") is not None and saved["precision"] != precision:
+        differ.append(f"resolved autocast precision: {saved['precision']!r} -> {precision!r}")
+    if threads is not None and saved.get("threads") is not None and int(saved["threads"]) != threads:
+        differ.append(f"CPU threads: {int(saved['threads'])} -> {threads}")
     if differ:
-        changes = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in differ)
         raise ValueError(
-            f"config: expected the settings of the run being resumed ({path}), got changes in {changes}; "
-            f"use another out_dir or resume=False to start over"
+            f"config: expected the settings of the run being resumed ({path}), got changes in {', '.join(differ)}; "
+            f"use another out_dir, or start over with resume=False (--restart on the command line)"
         )
+
+
+def _parse_metrics(path: Path) -> list[dict[str, float]]:
+    """The records of a metrics file; damaged lines (a write cut short) are dropped with a warning."""
+    records, damaged = [], []
+    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or isinstance(record.get("step"), bool) or not isinstance(record.get("step"), int):
+            damaged.append(number)
+            continue
+        records.append(record)
+    if damaged:
+        warnings.warn(
+            f"{path}: dropped {len(damaged)} damaged line(s) (line {', '.join(map(str, damaged[:5]))}"
+            f"{' ...' if len(damaged) > 5 else ''}), e.g. a write cut short by a kill or a full disk",
+            stacklevel=3,
+        )
+    return records
 
 
 class MetricsLog:
     """``metrics.jsonl``: one JSON object per line, each written whole and flushed.
 
     On resume, lines logged after the checkpoint's step (work that was lost) are dropped,
-    by rewriting the file atomically, so the log matches the weights.
+    and so are damaged lines (with a warning), by rewriting the file atomically, so the
+    log matches the weights.
     """
 
     def __init__(self, path: Path, keep_until: int = 0):
@@ -807,8 +1075,9 @@ class MetricsLog:
         self.written: list[dict[str, float]] = []
         kept = []
         if keep_until > 0 and path.is_file():
-            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= keep_until]
-        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+            kept = [record for record in _parse_metrics(path) if record["step"] <= keep_until]
+        text = "".join(json.dumps(record, allow_nan=True) + "\n" for record in kept)
+        atomic_write_bytes(path, text.encode())
 
     def write(self, record: dict[str, float]) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:
@@ -817,9 +1086,21 @@ class MetricsLog:
 
 
 def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
-    """All records of ``out_dir/metrics.jsonl``, in order."""
+    """All records of ``out_dir/metrics.jsonl``, in order. A damaged line (a write cut
+    short) is dropped with a warning that names the file."""
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"out_dir: expected a run folder (str or Path), got {_describe(out_dir)}")
     path = Path(out_dir) / METRICS_NAME
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not path.is_file():
+        raise FileNotFoundError(f"out_dir: expected a run folder holding {METRICS_NAME}, got {str(out_dir)!r} without one")
+    return _parse_metrics(path)
+
+
+def _read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
+    if not (out_dir / METRICS_NAME).is_file():
+        warnings.warn(f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost (the weights are not)", stacklevel=3)
+        return []
+    return read_metrics(out_dir)
 
 
 # --------------------------------------------------------------------------- samples
@@ -886,15 +1167,32 @@ def load_generators(checkpoint: str | Path, device: str | torch.device = "cpu") 
         with torch.no_grad():
             fake = G(x, kdehist.soft_histogram(ref, config.hist_bins, mask=ref_mask))
     """
-    saved = load_checkpoint(checkpoint)
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint: expected a checkpoint path (str or Path), got {_describe(checkpoint)}")
+    path = Path(checkpoint)
+    previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
+    advice = "delete it and train again" + (
+        f" (train resumes from the previous checkpoint {previous})" if path.name == CHECKPOINT_NAME and previous.is_file() else ""
+    )
+    saved = load_checkpoint(path, advice=advice)
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {advice}")
     for key in ("config", "nets"):
         if key not in saved:
-            raise ValueError(f"checkpoint: expected a checkpoint written by kdehist.train.train, got no {key!r} entry")
-    config = TrainConfig.from_dict(saved["config"])
+            raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train, got no {key!r} entry; {advice}")
+    try:
+        config = TrainConfig.from_dict(saved["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: the checkpoint's config is not valid ({error}); {advice}") from None
     nets = build_nets(config)
     # Full checkpoints hold all four networks; evaluation snapshots only the generators.
     for name in ("G", "F"):
         prefix = f"{name}."
-        getattr(nets, name).load_state_dict({k[len(prefix):]: v for k, v in saved["nets"].items() if k.startswith(prefix)})
+        weights = {k[len(prefix):]: v for k, v in saved["nets"].items() if k.startswith(prefix)}
+        try:
+            getattr(nets, name).load_state_dict(weights)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise CheckpointError(f"{path}: the weights of {name} do not fit its config ({first}); {advice}") from None
     nets.to(device).eval()
     return GeneratorPair(nets.G, nets.F, config)
