@@ -13,9 +13,14 @@ import torch
 
 
 _REPR = reprlib.Repr()
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
-_REPR.maxlevel = 3
-_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 2
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _short_repr(value) -> str:
+    text = _REPR.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _describe(value) -> str:
@@ -25,7 +30,7 @@ def _describe(value) -> str:
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple) and hasattr(value, "dtype"):  # NumPy arrays and the like
         return f"{type(value).__name__} of shape {shape} and dtype {value.dtype}"
-    return f"{type(value).__name__} {_REPR.repr(value)}"
+    return f"{type(value).__name__} {_short_repr(value)}"
 
 
 def check_tensor(
@@ -81,5 +86,5 @@ def check_range(name: str, value) -> tuple[float, float]:
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_REPR.repr(value)}")
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_short_repr(value)}")
     return value

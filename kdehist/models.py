@@ -105,6 +105,26 @@ def has_spectral_norm(layer: nn.Module) -> bool:
     return hasattr(layer, "parametrizations") and "weight" in layer.parametrizations
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)  # torch >= 2.4
+    except TypeError:  # torch 2.2-2.3
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def _check_like_weights(name: str, value: torch.Tensor, module: nn.Module) -> None:
+    """The input must sit on the module's device with its dtype (autocast casts for itself)."""
+    weight = next(module.parameters(), None)
+    if weight is None:
+        return
+    if value.device != weight.device:
+        raise ValueError(f"{name}: expected a tensor on {weight.device} like the network, got one on {value.device}")
+    if value.dtype != weight.dtype and not _autocast_enabled(value.device.type):
+        raise TypeError(
+            f"{name}: expected dtype {weight.dtype} like the network's weights (or autocast), got {value.dtype}"
+        )
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars (a spectrally normalised weight counts once)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -293,11 +313,12 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, hist: torch.Tensor | None = None) -> torch.Tensor:
         check_tensor("x", x, ndims=(4,), finite=False)
-        if x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4 or min(x.shape[2:]) < 8:
+        if x.shape[0] == 0 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4 or min(x.shape[2:]) < 8:
             raise ValueError(
-                f"x: expected shape (B, 3, H, W) with H and W multiples of 4 and at least 8, "
+                f"x: expected shape (B, 3, H, W) with B >= 1 and H and W multiples of 4 and at least 8, "
                 f"got {tuple(x.shape)}"
             )
+        _check_like_weights("x", x, self)
         embedding = self._embed(hist, x.shape[0])
         h = self.encoder(x)
         if self.fusion is not None:
@@ -317,6 +338,7 @@ class ResnetGenerator(nn.Module):
         check_tensor("hist", hist, ndims=(3,), finite=False)
         if tuple(hist.shape) != expected:
             raise ValueError(f"hist: expected shape {expected}, got {tuple(hist.shape)}")
+        _check_like_weights("hist", hist, self)
         return self.hist_encoder(hist)
 
     def extra_repr(self) -> str:
@@ -375,6 +397,17 @@ class PatchDiscriminator(nn.Sequential):
         init_weights(self)
         if self.spectral_norm:
             apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndims=(4,), finite=False)
+        smallest = 3 * 2**self.n_layers
+        if x.shape[0] == 0 or x.shape[1] != 3 or min(x.shape[2:]) < smallest:
+            raise ValueError(
+                f"x: expected shape (B, 3, H, W) with B >= 1 and H, W >= {smallest} (n_layers={self.n_layers}), "
+                f"got {tuple(x.shape)}"
+            )
+        _check_like_weights("x", x, self)
+        return super().forward(x)
 
     def extra_repr(self) -> str:
         return f"ndf={self.ndf}, n_layers={self.n_layers}, spectral_norm={self.spectral_norm}"
