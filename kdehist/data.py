@@ -1270,13 +1270,57 @@ def border_background_mask(
     return torch.from_numpy(foreground).float().unsqueeze(0)
 
 
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarray:
+    """Any Pillow image as 8-bit sRGB: ``(H, W, 3)``, or ``(H, W, 4)`` with ``alpha="keep"``
+    when it has transparency.
+
+    Handles every mode a user may have: ``1``, ``L``, ``LA``, ``P`` (with or without
+    transparency), ``RGB``, ``RGBA``, ``CMYK``, ``YCbCr``, the 16-bit greys ``I;16*``
+    and ``I`` (scaled from 0-65535, not clipped to 255 as Pillow's ``convert`` does) and
+    ``F`` (floats, scaled from 0-1). ``alpha``: ``"keep"``, or ``"white"``/``"black"`` to
+    composite transparent pixels onto that background. ``where`` names the image in errors
+    and warnings (e.g. its path).
+    """
+    from PIL import Image
+
+    check_choice("alpha", alpha, ("keep", "white", "black"))
+    mode = img.mode
+    if mode in _SIXTEEN_BIT or mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        scale = 1.0 if mode == "F" else 65535.0
+        if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > scale):
+            warnings.warn(
+                f"{where}: {mode} pixel values outside [0, {scale:g}] (min {np.nanmin(values):.4g}, "
+                f"max {np.nanmax(values):.4g}) were clipped",
+                stacklevel=3,
+            )
+        grey = np.round(np.clip(np.nan_to_num(values, nan=0.0), 0, scale) / scale * 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    has_alpha = "A" in img.getbands() or (mode == "P" and "transparency" in img.info) or (
+        mode in ("L", "RGB") and "transparency" in img.info
+    )
+    if not has_alpha:
+        return np.asarray(img.convert("RGB"))
+    rgba = img.convert("RGBA")
+    if alpha == "keep":
+        return np.asarray(rgba)
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if alpha == "white" else (0, 0, 0, 255))
+    return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+
+
 def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
-    """Decode, centre-crop to a square and resize; errors name the file."""
+    """Decode (any Pillow mode, see :func:`pil_to_uint8`), centre-crop to a square and
+    resize; errors name the file. ``mode``: ``"RGB"`` for images (transparency composited on
+    white), ``"L"`` for masks (transparency is background)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img = img.convert(mode)
+            rgb = pil_to_uint8(img, alpha="white" if mode == "RGB" else "black", where=str(path))
+            img = Image.fromarray(rgb).convert(mode)
             width, height = img.size
             side = min(width, height)
             left, top = (width - side) // 2, (height - side) // 2
@@ -1284,6 +1328,8 @@ def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
             if side != size:
                 img = img.resize((size, size), resample=resample)
             return np.array(img)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: image too large to decode safely ({error}); shrink it first") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
 
@@ -1292,8 +1338,9 @@ class ImageFolderDomain(Dataset):
     """The images directly inside one folder, as a dataset of sample dicts.
 
     Images (.png, .jpg, .jpeg, .bmp, .webp, any case; sorted by file name; hidden files and
-    other extensions are skipped with a warning) are converted to RGB, centre-cropped to a
-    square and resized to ``size`` (Lanczos). See the module docstring for the folder
+    other extensions are skipped with a warning) are converted to 8-bit RGB from any Pillow
+    mode (16-bit and float images scaled, transparency composited on white: see
+    :func:`pil_to_uint8`), centre-cropped to a square and resized to ``size`` (Lanczos). See the module docstring for the folder
     layout.
 
     Args:
@@ -1309,8 +1356,10 @@ class ImageFolderDomain(Dataset):
     Raises:
         FileNotFoundError: ``root`` (or ``mask_root``) is not a folder, or an image has no
             mask.
-        ValueError: the folder has no images, or a file cannot be decoded (the message names
-            the file; every file is checked when the dataset is built).
+        ValueError: the folder has no images, or a file cannot be decoded or is too large to
+            decode safely (the message names the file; every file is checked when the
+            dataset is built); when loading, a mask with no foreground, or an image whose
+            border gives none (the message names the file).
     """
 
     def __init__(self, root: str | Path, mask_root: str | Path | None = None, size: int = 256):
@@ -1361,6 +1410,8 @@ class ImageFolderDomain(Dataset):
             try:
                 with Image.open(path) as img:
                     img.verify()
+            except Image.DecompressionBombError as error:
+                raise ValueError(f"{path}: image too large to decode safely ({error}); shrink it first") from None
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
                 raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
 
@@ -1382,9 +1433,19 @@ class ImageFolderDomain(Dataset):
         image = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
         if self.mask_paths is None:
             mask = border_background_mask(image)
+            if not bool(mask.any()):
+                raise ValueError(
+                    f"{self.paths[index]}: expected a foreground on a plain light or dark background, got none "
+                    f"(the image is uniform at {self.size} px); remove it or pass masks (mask_root)"
+                )
         else:
             grey = _open_image(self.mask_paths[index], "L", self.size, Image.Resampling.NEAREST)
             mask = torch.from_numpy(grey > 127).float().unsqueeze(0)
+            if not bool(mask.any()):
+                raise ValueError(
+                    f"{self.mask_paths[index]}: expected some foreground (pixels above 127) in the mask of "
+                    f"{self.paths[index].name}, got none at {self.size} px"
+                )
         return {"image": image, "mask": mask, "index": index}
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:

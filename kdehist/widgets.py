@@ -192,7 +192,9 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
             )
         spec, mask = spec["image"], spec.get("mask")
     if isinstance(spec, PILImage.Image):
-        spec = np.asarray(spec.convert("RGBA" if "A" in spec.getbands() else "RGB"))
+        from .data import pil_to_uint8
+
+        spec = pil_to_uint8(spec, alpha="keep", where=argument)  # 16-bit and float modes scaled, not clipped
     if isinstance(spec, np.ndarray):
         if spec.dtype != np.uint8 or spec.ndim not in (2, 3) or (spec.ndim == 3 and spec.shape[2] not in (3, 4)):
             raise ValueError(
@@ -298,8 +300,9 @@ def _decode_upload(name: str, content: bytes, max_bytes: int, max_pixels: int, m
         raise _UploadError(f"{name} is not an image that Pillow can read ({type(error).__name__})") from None
     # Phone photos store their orientation in EXIF; show them the way they were taken.
     image = ImageOps.exif_transpose(image)
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    from .data import pil_to_uint8
+
+    array = pil_to_uint8(image, alpha="keep", where=name)  # any mode; 16-bit scaled, not clipped
     shrunk = _shrink_uint8(array, max_side)
     pixels, mask = _uint8_to_pixels(shrunk)
     note = f"upload {name!r}, {width}×{height}"

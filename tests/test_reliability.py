@@ -456,3 +456,116 @@ def test_command_line_changed_config_on_resume_says_restart(finished_run, tmp_pa
     assert _cli(["--out", str(run), "--set", "lambda_cycle=5.0"]) == 2
     err = capsys.readouterr().err
     assert "lambda_cycle: 10.0 -> 5.0" in err and "--restart" in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- images of every Pillow mode
+
+
+def _grey_image(mode):
+    """A 16x16 Pillow image of ``mode`` whose visible colour is sRGB grey 128 (or red for colour modes)."""
+    from PIL import Image
+
+    if mode == "I;16":
+        return Image.fromarray(np.full((16, 16), 128 * 257, dtype=np.uint16))
+    if mode == "I":
+        return Image.fromarray(np.full((16, 16), 128 * 257, dtype=np.int32), mode="I")
+    if mode == "F":
+        return Image.fromarray(np.full((16, 16), 128 / 255, dtype=np.float32), mode="F")
+    if mode == "1":
+        return Image.new("1", (16, 16), 1)
+    if mode == "CMYK":
+        return Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # red
+    if mode == "P":
+        return Image.new("RGB", (16, 16), (128, 128, 128)).convert("P", palette=Image.Palette.ADAPTIVE)
+    if mode == "LA":
+        return Image.new("LA", (16, 16), (128, 255))
+    if mode == "RGBA":
+        return Image.new("RGBA", (16, 16), (128, 128, 128, 255))
+    return Image.new(mode, (16, 16), 128)
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [("1", 255), ("L", 128), ("LA", 128), ("P", 128), ("RGBA", 128), ("CMYK", (255, 0, 0)), ("I;16", 128), ("I", 128), ("F", 128)],
+)
+def test_every_pillow_mode_becomes_8_bit_rgb_without_clipping(mode, expected):
+    from kdehist.data import pil_to_uint8
+
+    img = _grey_image(mode)
+    assert img.mode == mode
+    rgb = pil_to_uint8(img, alpha="white")
+    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[0, 0]) == (expected if isinstance(expected, tuple) else (expected,) * 3)
+
+
+def test_transparency_is_composited_and_kept_for_the_explorer():
+    from PIL import Image
+
+    from kdehist.data import pil_to_uint8
+
+    img = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
+    assert tuple(pil_to_uint8(img, alpha="white")[0, 0]) == (255, 255, 255)
+    assert tuple(pil_to_uint8(img, alpha="black")[0, 0]) == (0, 0, 0)
+    assert pil_to_uint8(img, alpha="keep").shape == (4, 4, 4)
+
+
+def _photo(path, *, background=255, size=64):
+    """A dark square on a light background, as a product photo."""
+    from PIL import Image
+
+    array = np.full((size, size, 3), background, dtype=np.uint8)
+    array[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = (150, 90, 60)
+    Image.fromarray(array).save(path)
+
+
+@pytest.mark.filterwarnings("ignore:image. the border colour")
+def test_a_16_bit_png_keeps_its_levels_in_the_folder_loader(tmp_path):
+    from PIL import Image
+
+    from kdehist.data import ImageFolderDomain
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))  # 64 grey levels
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert Image.open(tmp_path / "ramp.png").mode in ("I;16", "I")
+    image = ImageFolderDomain(tmp_path, size=64)[0]["image"]
+    levels = torch.unique(((image[0] + 1) * 127.5).round())
+    assert len(levels) > 50  # Pillow's convert("RGB") leaves 17
+    assert abs(((image[0, 0, 32] + 1) * 127.5).item() - 130) <= 2
+
+
+def test_an_empty_mask_is_refused_when_loading_naming_the_file(tmp_path):
+    from PIL import Image
+
+    from kdehist.data import ImageFolderDomain
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    _photo(images / "a.png"), _photo(images / "b.png")
+    Image.new("L", (64, 64), 255).save(masks / "a.png")
+    Image.new("L", (64, 64), 0).save(masks / "b.png")  # black: no foreground
+    domain = ImageFolderDomain(images, masks, size=32)
+    assert domain[0]["mask"].all()
+    with pytest.raises(ValueError, match=rf"{masks / 'b.png'}: expected some foreground .* of b.png, got none"):
+        domain.tensors()
+
+
+def test_a_uniform_photo_without_a_mask_is_refused_naming_the_file(tmp_path):
+    from PIL import Image
+
+    from kdehist.data import ImageFolderDomain
+
+    _photo(tmp_path / "a.png")
+    Image.new("RGB", (64, 64), (240, 240, 240)).save(tmp_path / "b.png")  # nothing on the background
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'b.png'}: expected a foreground .* got none"):
+        ImageFolderDomain(tmp_path, size=32).tensors()
+
+
+def test_a_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from kdehist.data import ImageFolderDomain
+
+    _photo(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 is then over twice the limit
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'big.png'}: image too large to decode safely"):
+        ImageFolderDomain(tmp_path, size=32)
