@@ -1433,24 +1433,31 @@ class ImageFolderDomain(Dataset):
         image = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
         if self.mask_paths is None:
             mask = border_background_mask(image)
-            if not bool(mask.any()):
-                raise ValueError(
-                    f"{self.paths[index]}: expected a foreground on a plain light or dark background, got none "
-                    f"(the image is uniform at {self.size} px); remove it or pass masks (mask_root)"
-                )
         else:
             grey = _open_image(self.mask_paths[index], "L", self.size, Image.Resampling.NEAREST)
             mask = torch.from_numpy(grey > 127).float().unsqueeze(0)
-            if not bool(mask.any()):
+        return {"image": image, "mask": mask, "index": index}
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All images ``(N, 3, size, size)`` float32 in [-1, 1] and masks ``(N, 1, size, size)``.
+
+        Raises:
+            ValueError: a mask without foreground (a black mask file, or a uniform photo
+                whose border gives none): training needs some in every image, so it is
+                refused here, naming the file, rather than at a random step later.
+        """
+        samples = [self[i] for i in range(len(self))]
+        for index, sample in enumerate(samples):
+            if not bool(sample["mask"].any()):
+                if self.mask_paths is None:
+                    raise ValueError(
+                        f"{self.paths[index]}: expected a foreground on a plain light or dark background, got none "
+                        f"(the image is uniform at {self.size} px); remove it or pass masks (mask_root)"
+                    )
                 raise ValueError(
                     f"{self.mask_paths[index]}: expected some foreground (pixels above 127) in the mask of "
                     f"{self.paths[index].name}, got none at {self.size} px"
                 )
-        return {"image": image, "mask": mask, "index": index}
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images ``(N, 3, size, size)`` float32 in [-1, 1] and masks ``(N, 1, size, size)``."""
-        samples = [self[i] for i in range(len(self))]
         return torch.stack([s["image"] for s in samples]), torch.stack([s["mask"] for s in samples])
 
 
