@@ -41,8 +41,12 @@ recent GPUs and float16 with a gradient scaler on older ones. Never ``channels_l
 
 **Outputs** in ``out_dir``: ``config.json``; ``checkpoint.pt`` (everything needed to resume
 exactly, loadable with ``torch.load(weights_only=True)``), rewritten atomically every
-``checkpoint_every`` steps and at the end; ``metrics.jsonl``, one JSON object per logged
-step; ``samples/step_NNNNNN.png`` grids of translations.
+``checkpoint_every`` steps, at the end and on Ctrl-C, with the one before it kept as
+``checkpoint.prev.pt`` (a resume falls back to it, with a warning, when ``checkpoint.pt`` is
+missing or damaged); ``metrics.jsonl``, one JSON object per logged step (a line cut short
+by a kill is dropped with a warning); ``samples/step_NNNNNN.png`` grids of translations.
+A NaN or infinite loss stops training with :class:`NonFiniteLossError`, naming the step;
+nothing non-finite is ever saved.
 """
 from __future__ import annotations
 

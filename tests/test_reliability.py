@@ -317,6 +317,23 @@ def test_an_out_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
     assert _cli(["--out", str(out)]) == 2
 
 
+def test_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """As a read-only folder or a full disk does (simulated: root may write anywhere)."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(ValueError, match=r"out_dir: expected a writable folder, got .* \(PermissionError: Permission denied\)"):
+        train(smoke(), tmp_path / "run", progress=False)
+    assert _cli(["--out", str(tmp_path / "run")]) == 2
+    assert "out_dir: expected a writable folder" in capsys.readouterr().err
+    with pytest.raises(PermissionError, match=rf"{tmp_path}: cannot write table.json there"):
+        kio.atomic_write_json(tmp_path / "table.json", {})
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only folders")
 def test_a_read_only_out_dir_is_refused_before_any_work(tmp_path):
     out = tmp_path / "run"
