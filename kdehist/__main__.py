@@ -106,28 +106,36 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
-    from .reproduce import RUNS
+    from .reproduce import RUNS, SEEDS
 
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)")
     parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
     parser.add_argument("--runs", nargs="+", default=None, choices=list(RUNS), help="which runs (default: the four variants of Table 2)")
-    parser.add_argument("--results", default=None, help="also copy table2.json and tradeoff.json to this folder")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help=f"training seeds of every run (default: {' '.join(map(str, SEEDS))})")
+    parser.add_argument("--results", default=None,
+                        help="also write table2.json, tradeoff.json, the per-pair arrays and the figures to this folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
+    from .color import jis_class
     from .reproduce import reproduce
 
     profile = args.profile or current_profile()
     try:
-        table = reproduce(profile, out=args.out, runs=args.runs, results_dir=args.results, progress=not args.no_progress)
+        result = reproduce(profile, out=args.out, runs=args.runs, results_dir=args.results,
+                           progress=not args.no_progress, seeds=args.seeds)
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
-    print(f"{'run':>22} {'ΔE76 mean':>10} {'ΔE2000':>8} {'shape IoU':>10} {'paper ΔE':>9}")
+    table = result["table2"]
+    print(f"{'run':>22} {'ΔE76 mean [95% CI]':>24} {'class':>5} {'shape score [95% CI]':>24} {'seeds':>6}")
     for name, row in table["variants"].items():
-        paper = "" if row["paper_delta_e"] is None else f"{row['paper_delta_e']:.1f}"
-        print(f"{name:>22} {row['delta_e76_mean']:>10.2f} {row['delta_e00_mean']:>8.2f} {row['shape_iou_mean']:>10.3f} {paper:>9}")
+        lo, hi = row["delta_e76_ci95"]
+        slo, shi = row["shape_score_ci95"]
+        print(f"{name:>22} {row['delta_e76_mean']:>7.2f} [{lo:5.2f}, {hi:5.2f}]    {jis_class(row['delta_e76_mean']):>5} "
+              f"{row['shape_score_mean']:>7.3f} [{slo:.3f}, {shi:.3f}]    {len(row['seeds']):>6}")
     provenance = table["provenance"]
     print(f"training {provenance['train_seconds'] / 60:.1f} min, evaluation {provenance['eval_seconds'] / 60:.1f} min")
     return 0

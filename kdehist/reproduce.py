@@ -1,8 +1,11 @@
-"""One command for Table 2, Figures 3–4 and the shape/colour trade-off.
+"""One command for Table 2, Figures 3–4 and the shape/colour trade-off, over seeds.
 
-``python -m kdehist reproduce --profile cpu`` trains every variant that is missing (in
-chunks, evaluating the protocol of :mod:`kdehist.evaluate` at a few checkpoints on the
-way), then writes ``table2.json``, ``tradeoff.json``, ``figure3.png`` and ``figure4.png``
+``python -m kdehist reproduce --profile cpu`` trains every run that is missing, one per
+variant and seed (in chunks, freezing the generators at a few evaluation steps), scores
+each frozen snapshot with the protocol of :mod:`kdehist.evaluate` (including the
+segmenter's ``shape_score``), then writes ``table2.json`` (means over seeds with bootstrap
+intervals), ``tradeoff.json``, the per-pair arrays ``pairs/<run>_seed<k>.npz``,
+``figure3.png`` and ``figure4.png``
 under the run folder, each atomically. Run it again after an interruption: finished
 training and finished evaluations are reused, and an interrupted training resumes from
 its last checkpoint.
@@ -15,10 +18,22 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .evaluate import TestSet, evaluate_generator, load_test_set, oracle_pairs, pair_metrics, summarize
+from .color import JIS_CLASSES, jis_class
+from .evaluate import (
+    TestSet,
+    bootstrap_ci,
+    bootstrap_difference_ci,
+    evaluate_generator,
+    load_test_set,
+    oracle_pairs,
+    pair_metrics,
+    summarize,
+)
 from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from .models import VARIANT_SPECS
 from .profiles import runs_dir
 
 #: Table 2's rows, in the paper's order, and one optional run that tries to move the
@@ -129,16 +144,132 @@ def evaluation_steps(total: int, count: int = EVALUATIONS) -> list[int]:
     return sorted({max(1, round(total * (k + 1) / count)) for k in range(count)})
 
 
+
+#: Seeds of the committed results: three per run.
+SEEDS = (0, 1, 2)
+#: Per-pair metrics reported with an interval over test inputs, references and seeds.
+INTERVAL_METRICS = ("delta_e76", "delta_e00", "shape_score")
+#: Per-pair metrics reported as a mean over seeds only.
+MEAN_METRICS = ("delta_e76_whole", "delta_e00_whole", "shape_iou", "ssim", "edge_f1")
+#: Paired comparisons that chapter 9 discusses: (a, b) reports mean(a) - mean(b).
+COMPARISONS = (("proposed_both", "proposed_one"), ("proposed_one", "cyclegan_sn"), ("cyclegan_sn", "cyclegan"),
+               ("proposed_both_concat", "proposed_both"))
+
+
 def _test_set_and_oracle(profile: str, size: int, out: Path) -> tuple[TestSet, torch.Tensor]:
     count = SMOKE_TEST_COUNT if profile == "smoke" else None
     test = load_test_set(size, count=count)
     cache = out / f"oracle_{size}px_{len(test.inputs)}x{len(test.refs)}.pt"
+    oracle = None
     if cache.is_file():
-        oracle = load_checkpoint(cache)["oracle"].float() / 127.5 - 1
-    else:
+        try:
+            oracle = load_checkpoint(cache)["oracle"].float() / 127.5 - 1
+        except Exception:  # a damaged cache is recomputed, never trusted
+            oracle = None
+        if oracle is not None and oracle.shape[:2] != (len(test.inputs), len(test.refs)):
+            oracle = None
+    if oracle is None:
         oracle = oracle_pairs(test)
         atomic_torch_save(cache, {"oracle": ((oracle + 1) * 127.5).round().to(torch.uint8)})
     return test, oracle
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: expected a JSON file written by kdehist.reproduce, could not read it ({error}); "
+                         f"delete it and run reproduce again") from None
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+    return buffer.getvalue()
+
+
+def read_pairs(path: str | Path) -> dict[str, np.ndarray]:
+    """The per-pair arrays of one run, ``{metric: (Nx, Ny) float64}``, from a ``.npz`` file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k].astype(np.float64) for k in data.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path}: expected per-pair arrays written by kdehist.reproduce, could not read them "
+                         f"({error}); delete the file and run reproduce again") from None
+
+
+def evaluate_run(run: Path, steps: list[int], test: TestSet, oracle: torch.Tensor, segmenter, progress: bool = True):
+    """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final per-pair arrays)``.
+
+    Writes ``eval_stepNNNNNN.json`` (the summary) and ``pairs_stepNNNNNN.npz`` (every
+    per-pair metric) beside the snapshots.
+    """
+    from .train import load_generators
+
+    curve = []
+    for step in steps:
+        summary_path, pairs_path = run / f"eval_step{step:06d}.json", run / f"pairs_step{step:06d}.npz"
+        if not (summary_path.is_file() and pairs_path.is_file()):
+            if progress:
+                print(f"[{run}] evaluating step {step}", flush=True)
+            began = time.perf_counter()
+            pair = load_generators(snapshot_path(run, step))
+            bins = pair.config.hist_bins if pair.G.conditioned else None
+            summary, metrics, _ = evaluate_generator(pair.G, test, bins, oracle, segmenter=segmenter)
+            atomic_write_bytes(pairs_path, _npz_bytes(metrics))
+            seconds = round(time.perf_counter() - began, 1)
+            atomic_write_json(summary_path, {**summary, "step": step, "eval_seconds": seconds})
+        curve.append(_read_json(summary_path))
+    return curve, read_pairs(run / f"pairs_step{steps[-1]:06d}.npz")
+
+
+def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
+    """Table 2's row for one run from its seeds' per-pair arrays: per metric the mean over
+    seeds of each seed's mean, the seed means, and for :data:`INTERVAL_METRICS` a 95 %
+    bootstrap interval (:func:`kdehist.evaluate.bootstrap_ci`)."""
+    seeds = sorted(pairs)
+    row: dict = {"seeds": seeds, "pairs": int(next(iter(pairs.values()))["delta_e76"].size)}
+    for key in INTERVAL_METRICS + MEAN_METRICS:
+        if key not in pairs[seeds[0]]:
+            continue
+        seed_means = [float(pairs[s][key].mean()) for s in seeds]
+        row[f"{key}_mean"] = float(np.mean(seed_means))
+        row[f"{key}_seed_means"] = seed_means
+        if key in INTERVAL_METRICS:
+            row[f"{key}_ci95"] = list(bootstrap_ci([pairs[s][key] for s in seeds]))
+    pooled = np.concatenate([pairs[s]["delta_e76"].ravel() for s in seeds])
+    row["delta_e76_std"] = float(pooled.std())
+    row["delta_e76_median"] = float(np.median(pooled))
+    classes = jis_class(pooled)
+    row["jis_shares"] = {name: classes.count(name) / len(classes) for name, _, _ in JIS_CLASSES}
+    return row
+
+
+def _comparisons(pairs: dict[str, dict[int, dict[str, np.ndarray]]]) -> list[dict]:
+    out = []
+    for a, b in COMPARISONS:
+        if a not in pairs or b not in pairs:
+            continue
+        for key in ("delta_e76", "shape_score"):
+            arrays_a = [p[key] for p in pairs[a].values()]
+            arrays_b = [p[key] for p in pairs[b].values()]
+            difference = float(np.mean([x.mean() for x in arrays_a]) - np.mean([x.mean() for x in arrays_b]))
+            lo, hi = bootstrap_difference_ci(arrays_a, arrays_b)
+            out.append({"a": a, "b": b, "metric": key, "difference": difference, "ci95": [lo, hi],
+                        "resolved": not lo <= 0 <= hi})
+    return out
+
+
+def _check_writable(folder: Path, name: str) -> Path:
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / ".kdehist-write-test", b"")
+        (folder / ".kdehist-write-test").unlink()
+    except OSError as error:
+        raise ValueError(f"{name}: expected a writable folder, got {str(folder)!r} ({error.strerror})") from None
+    return folder
 
 
 def reproduce(
@@ -147,78 +278,131 @@ def reproduce(
     runs: list[str] | None = None,
     results_dir: str | Path | None = None,
     progress: bool = True,
+    seeds: list[int] | tuple[int, ...] | None = None,
+    train: bool = True,
 ) -> dict:
-    """Train what is missing, evaluate, and write the results. Returns the Table 2 dict.
+    """Train what is missing, evaluate every snapshot, and write the results.
 
     Args:
         profile: a :class:`kdehist.train.TrainConfig` profile (``"smoke"``, ``"cpu"``, ...).
-        out: the run folder (default ``runs/<profile>`` under :func:`kdehist.profiles.runs_dir`).
+        out: the run folder (default ``runs/<profile>`` under :func:`kdehist.profiles.runs_dir`);
+            run ``name`` with seed ``k`` lives in ``out/name/seed<k>``.
         runs: names from ``RUNS`` (default ``DEFAULT_RUNS``, the four rows of Table 2).
-        results_dir: also copy ``table2.json`` and ``tradeoff.json`` there (the book's
-            ``book/results/<profile>``).
-        progress: show training progress bars.
-    """
-    from .train import TrainConfig, load_generators, train
+        results_dir: also write the results there (the book's ``book/results/<profile>``):
+            ``table2.json``, ``tradeoff.json``, ``pairs/<run>_seed<k>.npz`` and the figures.
+        progress: show progress.
+        seeds: training seeds of every run (default ``SEEDS``, 0, 1 and 2).
+        train: train what is missing (default). ``False`` evaluates only the runs whose
+            training has finished, so results can be written while other seeds still
+            train; each row of Table 2 lists the seeds it rests on.
 
-    names = list(DEFAULT_RUNS) if runs is None else runs
+    Returns:
+        ``{"table2": ..., "tradeoff": ..., "files": [every file written]}``.
+    """
+    from .segment import load_segmenter
+    from .train import TrainConfig
+
+    names = list(DEFAULT_RUNS) if runs is None else list(runs)
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         raise ValueError(f"runs: expected names from {list(RUNS)}, got {unknown}")
-    configs = {n: TrainConfig.from_profile(profile, **RUNS[n]) for n in names}  # errors before any work
-    out = Path(out) if out is not None else runs_dir(profile)
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(SEEDS if seeds is None else seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}")
+    configs = {(n, s): TrainConfig.from_profile(profile, seed=s, **RUNS[n]) for n in names for s in seeds}
+    out = _check_writable(out if out is not None else runs_dir(profile), "out")
+    if results_dir is not None:
+        results_dir = _check_writable(results_dir, "results_dir")  # before hours of training, not after
     size = next(iter(configs.values())).image_size
     test, oracle = _test_set_and_oracle(profile, size, out)
+    segmenter, segmenter_record = load_segmenter(progress=progress)
+
+    pairs: dict[str, dict[int, dict[str, np.ndarray]]] = {}
+    tradeoff: dict[str, dict[str, list]] = {}
+    run_records: dict[str, dict[str, dict]] = {}
+    eval_seconds = 0.0
+    if not train:
+        configs = {key: c for key, c in configs.items()
+                   if all(snapshot_path(run_folder(out, *key), step).is_file() for step in evaluation_steps(c.steps))}
+        missing = [n for n in names if not any(key[0] == n for key in configs)]
+        if missing:
+            raise ValueError(f"runs: expected finished training for every run with train=False, got none for {missing} in {out}")
+    for (name, seed), config in configs.items():
+        run = run_folder(out, name, seed)
+        record = train_run(config, run, progress=progress)
+        steps = evaluation_steps(config.steps)
+        curve, final = evaluate_run(run, steps, test, oracle, segmenter, progress)
+        eval_seconds += sum(e.get("eval_seconds", 0.0) for e in curve)
+        pairs.setdefault(name, {})[seed] = final
+        run_records.setdefault(name, {})[str(seed)] = record
+        tradeoff.setdefault(name, {})[str(seed)] = [
+            {k: e[k] for k in ("step", "delta_e76_mean", "shape_score_mean", "shape_iou_mean", "ssim_mean", "edge_f1_mean")}
+            for e in curve
+        ]
 
     table: dict[str, dict] = {}
-    tradeoff: dict[str, list] = {}
-    train_seconds = eval_seconds = 0.0
-    for name, config in configs.items():
-        run = out / name
-        curve = []
-        for step in evaluation_steps(config.steps):
-            path = run / f"eval_step{step:06d}.json"
-            if not path.is_file():
-                if progress:
-                    print(f"[{name}] training to step {step} of {config.steps}", flush=True)
-                train(config, run, stop_at=step, progress=progress)
-                began = time.perf_counter()
-                pair = load_generators(run / "checkpoint.pt")
-                bins = pair.config.hist_bins if pair.G.conditioned else None
-                summary, _, _ = evaluate_generator(pair.G, test, bins, oracle)
-                atomic_write_json(path, {**summary, "step": step, "eval_seconds": round(time.perf_counter() - began, 1)})
-            curve.append(json.loads(path.read_text()))
-        run_seconds = float(load_checkpoint(run / "checkpoint.pt").get("seconds", 0.0))
-        train_seconds += run_seconds
-        eval_seconds += sum(e.get("eval_seconds", 0.0) for e in curve)
-        final = curve[-1]
-        table[name] = {**final, "paper_delta_e": PAPER_TABLE2.get(name), "variant": config.variant,
-                       "train_seconds": round(run_seconds, 1),
-                       "condition": config.condition if config.variant.startswith("proposed") else None}
-        tradeoff[name] = [{k: e[k] for k in ("step", "delta_e76_mean", "shape_iou_mean", "ssim_mean", "edge_f1_mean")}
-                          for e in curve]
-
+    for name in names:
+        config = next(c for (n, _), c in configs.items() if n == name)
+        records = run_records[name]
+        table[name] = {
+            **summarize_seeds(pairs[name]),
+            "variant": config.variant,
+            "condition": config.condition if VARIANT_SPECS[config.variant].condition_G else None,
+            "step": config.steps,
+            "paper_delta_e": PAPER_TABLE2.get(name),
+            "precision": sorted({r["precision"] for r in records.values()}),
+            "train_seconds": [r["train_seconds"] for r in records.values()],
+            "runs": records,
+        }
+    oracle_metrics = pair_metrics(oracle, test, oracle, segmenter)
     provenance = {
         "profile": profile,
-        "seed": next(iter(configs.values())).seed,
+        "seeds": seeds,
         "git_commit": _git_commit(),
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(sum(sum(row["train_seconds"]) for row in table.values()), 1),
         "eval_seconds": round(eval_seconds, 1),
         "test_pairs": f"{len(test.inputs)} x {len(test.refs)}",
         "image_size": size,
         "torch": torch.__version__,
+        "host_cpu": host_cpu(),
     }
-    baselines = {"oracle": summarize(pair_metrics(oracle, test, oracle)), "average_tone": average_tone_baseline(test)}
-    table2 = {"variants": table, "baselines": baselines, "provenance": provenance}
-    atomic_write_json(out / "table2.json", table2)
-    atomic_write_json(out / "tradeoff.json", {"runs": tradeoff, "provenance": provenance})
-    if "proposed_both" in configs:
-        write_figures(out, test, [n for n in ("proposed_both", "proposed_one", "cyclegan_sn", "cyclegan") if n in configs])
+    baselines = {
+        "oracle": {**summarize(oracle_metrics), "shape_score_ci95": list(bootstrap_ci([oracle_metrics["shape_score"]]))},
+        "average_tone": average_tone_baseline(test),
+    }
+    table2 = {"variants": table, "baselines": baselines, "comparisons": _comparisons(pairs),
+              "segmenter": segmenter_record, "provenance": provenance}
+    tradeoff_json = {"runs": tradeoff, "steps": evaluation_steps(next(iter(configs.values())).steps),
+                     "provenance": provenance}
+
+    files = [atomic_write_json(out / "table2.json", table2), atomic_write_json(out / "tradeoff.json", tradeoff_json)]
+    figures = {}
+    if "proposed_both" in names:
+        from .figures import figure3, figure4, png_bytes
+
+        shown = [n for n in ("proposed_both", "proposed_one", "cyclegan_sn", "cyclegan") if n in names]
+        first = {n: snapshot_path(run_folder(out, n, min(pairs[n])), configs[(n, min(pairs[n]))].steps) for n in shown}
+        figures = {"figure3.png": png_bytes(figure3(first, test)), "figure4.png": png_bytes(figure4(first["proposed_both"], test))}
+    for folder in [out] + ([results_dir] if results_dir is not None else []):
+        for filename, data in figures.items():
+            files.append(atomic_write_bytes(folder / filename, data))
     if results_dir is not None:
-        results_dir = Path(results_dir)
-        atomic_write_json(results_dir / "table2.json", table2)
-        atomic_write_json(results_dir / "tradeoff.json", {"runs": tradeoff, "provenance": provenance})
-    return table2
+        files.append(atomic_write_json(results_dir / "table2.json", table2))
+        files.append(atomic_write_json(results_dir / "tradeoff.json", tradeoff_json))
+        for name, by_seed in pairs.items():
+            for seed, arrays in by_seed.items():
+                files.append(atomic_write_bytes(results_dir / "pairs" / f"{name}_seed{seed}.npz", _npz_bytes(arrays)))
+                files.extend(_copy_training_record(run_folder(out, name, seed), results_dir / "training", f"{name}_seed{seed}"))
+    return {"table2": table2, "tradeoff": tradeoff_json, "files": [Path(f) for f in files]}
+
+
+def _copy_training_record(run: Path, folder: Path, stem: str) -> list[Path]:
+    """The run's loss log and its first, middle and last sample grids, for the book."""
+    written = [atomic_write_bytes(folder / f"{stem}_metrics.jsonl", (run / "metrics.jsonl").read_bytes())]
+    samples = sorted((run / "samples").glob("step_*.png"))
+    for path in sorted({samples[0], samples[len(samples) // 2], samples[-1]} if samples else set()):
+        written.append(atomic_write_bytes(folder / f"{stem}_{path.name}", path.read_bytes()))
+    return written
 
 
 def average_tone_baseline(test: TestSet) -> dict:
@@ -229,94 +413,3 @@ def average_tone_baseline(test: TestSet) -> dict:
     values = delta_e_of_means(refs.mean(0, keepdim=True).expand_as(refs), refs, "cie76")
     return {"delta_e76_mean": float(values.mean()), "delta_e76_median": float(values.median()),
             "delta_e76_std": float(values.std(unbiased=False)), "references": len(refs)}
-
-
-def _render_png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def figure_pairs(test: TestSet, rows: int = 4) -> list[tuple[int, int]]:
-    """Input/reference pairs for Figure 3: different inputs, references from light to deep."""
-    lightness = torch.tensor([float(l) for l in _ref_lightness(test)])
-    order = torch.argsort(lightness, descending=True)
-    picks = [int(order[round(k * (len(order) - 1) / max(rows - 1, 1))]) for k in range(rows)]
-    return [(k % len(test.inputs), j) for k, j in enumerate(picks)]
-
-
-def _ref_lightness(test: TestSet):
-    from .color import mean_lab
-
-    return mean_lab(test.refs, test.ref_masks)[:, 0]
-
-
-def translate_selected(run_dir: Path, test: TestSet, pairs: list[tuple[int, int]]) -> torch.Tensor:
-    """The final generator of ``run_dir`` on the given (input, reference) pairs: ``(P, 3, S, S)``."""
-    from .histogram import soft_histogram
-    from .train import load_generators
-
-    G, _, config = load_generators(run_dir / "checkpoint.pt")
-    x = torch.stack([test.inputs[i] for i, _ in pairs])
-    with torch.no_grad():
-        if G.conditioned:
-            refs = torch.stack([test.refs[j] for _, j in pairs])
-            masks = torch.stack([test.ref_masks[j] for _, j in pairs])
-            return G(x, soft_histogram(refs, config.hist_bins, mask=masks)).float()
-        return G(x).float()
-
-
-def _show(ax, image, title=None):
-    ax.imshow(((image.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-
-
-def figure3(out: Path, test: TestSet, names: list[str], rows: int = 4):
-    """Figure 3: input, reference, then each variant's translation, one pair per row."""
-    import matplotlib.pyplot as plt
-
-    pairs = figure_pairs(test, rows)
-    outputs = {n: translate_selected(out / n, test, pairs) for n in names}
-    fig, axes = plt.subplots(len(pairs), 2 + len(names), figsize=(1.6 * (2 + len(names)), 1.6 * len(pairs)), squeeze=False)
-    for r, (i, j) in enumerate(pairs):
-        _show(axes[r, 0], test.inputs[i], "input" if r == 0 else None)
-        _show(axes[r, 1], test.refs[j], "reference" if r == 0 else None)
-        for c, n in enumerate(names):
-            _show(axes[r, 2 + c], outputs[n][r], n.replace("_", " ") if r == 0 else None)
-    fig.tight_layout()
-    return fig
-
-
-def figure4(out: Path, test: TestSet, name: str = "proposed_both", inputs: int = 4, refs: int = 6):
-    """Figure 4: inputs (rows) × references (columns), translated by one model."""
-    import matplotlib.pyplot as plt
-
-    order = torch.argsort(_ref_lightness(test), descending=True)
-    columns = [int(order[round(k * (len(order) - 1) / max(refs - 1, 1))]) for k in range(refs)]
-    rows = list(range(min(inputs, len(test.inputs))))
-    pairs = [(i, j) for i in rows for j in columns]
-    images = translate_selected(out / name, test, pairs)
-    fig, axes = plt.subplots(len(rows) + 1, len(columns) + 1, figsize=(1.5 * (len(columns) + 1), 1.5 * (len(rows) + 1)), squeeze=False)
-    axes[0, 0].axis("off")
-    for c, j in enumerate(columns):
-        _show(axes[0, c + 1], test.refs[j], "reference" if c == 0 else None)
-    for r, i in enumerate(rows):
-        _show(axes[r + 1, 0], test.inputs[i], "input" if r == 0 else None)
-        for c in range(len(columns)):
-            _show(axes[r + 1, c + 1], images[r * len(columns) + c])
-    fig.tight_layout()
-    return fig
-
-
-def write_figures(out: Path, test: TestSet, names: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    for filename, fig in (("figure3.png", figure3(out, test, names)), ("figure4.png", figure4(out, test))):
-        atomic_write_bytes(out / filename, _render_png(fig))
-        plt.close(fig)

@@ -77,23 +77,72 @@ def test_a_tone_blind_generator_scores_badly_on_colour(small_test):
 
 
 def test_reproduce_smoke_is_resumable(tmp_path):
-    from kdehist.reproduce import reproduce
+    from kdehist.reproduce import read_pairs, reproduce
 
-    table = reproduce("smoke", out=tmp_path, runs=["cyclegan", "proposed_both"], results_dir=tmp_path / "book", progress=False)
+    runs = ["cyclegan", "proposed_both"]
+    result = reproduce("smoke", out=tmp_path, runs=runs, results_dir=tmp_path / "book", progress=False, seeds=[0, 1])
+    table = result["table2"]
     saved = json.loads((tmp_path / "table2.json").read_text())
-    assert saved == json.loads((tmp_path / "book" / "table2.json").read_text())
-    for name in ("cyclegan", "proposed_both"):
+    assert saved == json.loads((tmp_path / "book" / "table2.json").read_text()) == table
+    assert set(result["files"]) >= {tmp_path / "book" / "pairs" / f"{n}_seed{s}.npz" for n in runs for s in (0, 1)}
+    for name in runs:
         row = saved["variants"][name]
-        for key in ("delta_e76_mean", "delta_e76_std", "delta_e00_mean", "shape_iou_mean", "pairs", "step"):
-            assert key in row
-        assert row["pairs"] == 16 and row["step"] == 4
-    assert set(saved["provenance"]) >= {"profile", "seed", "git_commit", "train_seconds"}
-    assert (tmp_path / "figure3.png").stat().st_size > 1000 and (tmp_path / "figure4.png").is_file()
-    # A second call reuses everything: same table, no training.
-    stamp = (tmp_path / "proposed_both" / "checkpoint.pt").stat().st_mtime_ns
-    again = reproduce("smoke", out=tmp_path, runs=["cyclegan", "proposed_both"], progress=False)
-    assert again["variants"] == table["variants"]
-    assert (tmp_path / "proposed_both" / "checkpoint.pt").stat().st_mtime_ns == stamp
+        assert row["seeds"] == [0, 1] and row["pairs"] == 16 and row["step"] == 4
+        assert row["precision"] == ["none"]
+        for key in ("delta_e76", "delta_e00", "shape_score"):
+            lo, hi = row[f"{key}_ci95"]
+            assert lo <= row[f"{key}_mean"] <= hi
+            assert row[f"{key}_mean"] == pytest.approx(np.mean(row[f"{key}_seed_means"]))
+        # The committed per-pair arrays are the table's numbers.
+        arrays = [read_pairs(tmp_path / "book" / "pairs" / f"{name}_seed{s}.npz") for s in (0, 1)]
+        assert all(a["delta_e76"].shape == (4, 4) for a in arrays)
+        assert np.mean([a["delta_e76"].mean() for a in arrays]) == pytest.approx(row["delta_e76_mean"], rel=1e-5)
+        assert set(row["runs"]["0"]) >= {"git_commit", "torch", "precision", "train_seconds", "host_cpu"}
+    assert set(saved["provenance"]) >= {"profile", "seeds", "git_commit", "train_seconds", "host_cpu"}
+    assert {c["metric"] for c in saved["comparisons"]} == set()  # no pair of COMPARISONS among these runs
+    assert 0 <= saved["segmenter"]["heldout_iou"] <= 1
+    assert (tmp_path / "figure3.png").stat().st_size > 1000 and (tmp_path / "book" / "figure4.png").is_file()
+    assert set(result["tradeoff"]["runs"]["proposed_both"]) == {"0", "1"}
+    # A second call reuses everything: same table, no training, no evaluation.
+    snapshot = tmp_path / "proposed_both" / "seed1" / "snapshots" / "step000004.pt"
+    stamps = [p.stat().st_mtime_ns for p in (snapshot, snapshot.parent.parent / "pairs_step000004.npz")]
+    again = reproduce("smoke", out=tmp_path, runs=runs, progress=False, seeds=[0, 1])
+    assert again["table2"]["variants"] == table["variants"]
+    assert [p.stat().st_mtime_ns for p in (snapshot, snapshot.parent.parent / "pairs_step000004.npz")] == stamps
+
+
+def test_reproduce_refuses_a_run_trained_past_a_missing_snapshot(tmp_path):
+    from kdehist.reproduce import run_folder, train_run
+    from kdehist.train import TrainConfig, train
+
+    config = TrainConfig.from_profile("smoke", variant="cyclegan")
+    run = run_folder(tmp_path, "cyclegan", 0)
+    train(config, run, progress=False)  # what `kdehist train` leaves: the final model only
+    with pytest.raises(ValueError, match="^run: expected a checkpoint at step 1"):
+        train_run(config, run, progress=False)
+
+
+def test_bootstrap_intervals_resample_inputs_references_and_seeds():
+    rng = np.random.default_rng(1)
+    # Rows (inputs) differ a lot, pairs within a row hardly: the interval must reflect the
+    # 6 rows, not 36 independent pairs.
+    rows = rng.normal(0, 1, (6, 1)) + rng.normal(0, 0.01, (6, 6))
+    lo, hi = ev.bootstrap_ci([rows + 10])
+    assert lo < 10 + rows.mean() < hi
+    assert hi - lo > 0.5  # independent pairs would give about 4 * 1 / 6 = 0.67 / sqrt(6) less
+    assert ev.bootstrap_ci([rows]) == ev.bootstrap_ci([rows])  # seeded: reproducible
+    # Seeds that disagree widen the interval.
+    lo2, hi2 = ev.bootstrap_ci([rows + 10, rows + 14, rows + 12])
+    assert hi2 - lo2 > hi - lo
+    # A paired difference of a shifted copy is exactly the shift: the rows cancel.
+    dlo, dhi = ev.bootstrap_difference_ci([rows + 1.5], [rows])
+    assert dlo == pytest.approx(1.5) and dhi == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="^arrays:"):
+        ev.bootstrap_ci([])
+    with pytest.raises(ValueError, match="^level:"):
+        ev.bootstrap_ci([rows], level=95)
+    with pytest.raises(ValueError, match="^arrays_b:"):
+        ev.bootstrap_difference_ci([rows], [rows[:3]])
 
 
 def test_reproduce_rejects_unknown_runs(tmp_path):

@@ -1,0 +1,139 @@
+"""The book's result figures, built as :class:`matplotlib.figure.Figure` objects.
+
+Nothing here touches pyplot or matplotlib's global state (backend, rcParams): a figure is
+built, returned, and either shown by a notebook (Jupyter displays a ``Figure`` that is a
+cell's value) or written with :func:`png_bytes`. That way a script that writes figures
+cannot make a later ``plt.show()`` in the same kernel display nothing.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .color import JIS_CLASSES, mean_lab
+
+__all__ = ["png_bytes", "figure_pairs", "translate_selected", "figure3", "figure4", "delta_e_distribution"]
+
+#: Resolution of written figures (the book shows them at page width).
+DPI = 160
+#: Column titles of Figure 3.
+LABELS = {"proposed_both": "proposed (both)", "proposed_one": "proposed (one)", "cyclegan_sn": "CycleGAN + SN",
+          "cyclegan": "CycleGAN", "proposed_both_concat": "proposed (both, concat)"}
+
+
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _ref_lightness(test) -> torch.Tensor:
+    return mean_lab(test.refs, test.ref_masks)[:, 0]
+
+
+def _spread(order: torch.Tensor, count: int) -> list[int]:
+    return [int(order[round(k * (len(order) - 1) / max(count - 1, 1))]) for k in range(count)]
+
+
+def figure_pairs(test, rows: int = 4) -> list[tuple[int, int]]:
+    """Input/reference pairs for Figure 3: different inputs, references from light to deep."""
+    picks = _spread(torch.argsort(_ref_lightness(test), descending=True), rows)
+    return [(k % len(test.inputs), j) for k, j in enumerate(picks)]
+
+
+@torch.no_grad()
+def translate_selected(checkpoint: str | Path, test, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """The generator ``G`` of ``checkpoint`` on the given (input, reference) pairs: ``(P, 3, S, S)``."""
+    from .histogram import soft_histogram
+    from .train import load_generators
+
+    G, _, config = load_generators(checkpoint)
+    x = torch.stack([test.inputs[i] for i, _ in pairs])
+    if not G.conditioned:
+        return G(x).float()
+    refs = torch.stack([test.refs[j] for _, j in pairs])
+    masks = torch.stack([test.ref_masks[j] for _, j in pairs])
+    return G(x, soft_histogram(refs, config.hist_bins, mask=masks)).float()
+
+
+def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
+    ax.imshow(((image.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
+    """Figure 3: per row an input, a reference, then each model's translation.
+
+    Args:
+        checkpoints: ``{run name: checkpoint or snapshot path}``, in column order.
+        test: a :class:`kdehist.evaluate.TestSet`.
+        rows: pairs shown, with references from light to deep skin.
+    """
+    pairs = figure_pairs(test, rows)
+    outputs = {name: translate_selected(path, test, pairs) for name, path in checkpoints.items()}
+    columns = 2 + len(outputs)
+    fig = Figure(figsize=(1.7 * columns, 1.75 * len(pairs)), layout="constrained")
+    axes = fig.subplots(len(pairs), columns, squeeze=False)
+    for r, (i, j) in enumerate(pairs):
+        _show(axes[r, 0], test.inputs[i], "input" if r == 0 else None)
+        _show(axes[r, 1], test.refs[j], "reference" if r == 0 else None)
+        for c, (name, images) in enumerate(outputs.items()):
+            _show(axes[r, 2 + c], images[r], LABELS.get(name, name) if r == 0 else None)
+    return fig
+
+
+def figure4(checkpoint: str | Path, test, inputs: int = 4, refs: int = 6) -> Figure:
+    """Figure 4: inputs (rows) × references (columns, light to deep) translated by one model."""
+    columns = _spread(torch.argsort(_ref_lightness(test), descending=True), min(refs, len(test.refs)))
+    rows = list(range(min(inputs, len(test.inputs))))
+    images = translate_selected(checkpoint, test, [(i, j) for i in rows for j in columns])
+    fig = Figure(figsize=(1.5 * (len(columns) + 1), 1.55 * (len(rows) + 1)), layout="constrained")
+    axes = fig.subplots(len(rows) + 1, len(columns) + 1, squeeze=False)
+    axes[0, 0].axis("off")
+    for c, j in enumerate(columns):
+        _show(axes[0, c + 1], test.refs[j], "references" if c == 0 else None)
+    for r, i in enumerate(rows):
+        _show(axes[r + 1, 0], test.inputs[i], "inputs" if r == 0 else None)
+        for c in range(len(columns)):
+            _show(axes[r + 1, c + 1], images[r * len(columns) + c])
+    return fig
+
+
+def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> Figure:
+    """The per-pair ΔE76 of each run as a strip of box and points, over the JIS class bands.
+
+    Args:
+        values: ``{label: per-pair ΔE76 values}`` (any shape; pooled over seeds).
+        upper: the largest ΔE drawn; larger values sit on the edge, marked with a caret.
+    """
+    fig = Figure(figsize=(7.5, 0.8 + 0.75 * len(values)), layout="constrained")
+    ax = fig.subplots()
+    shades = ["#e8f5e9", "#c8e6c9", "#a5d6a7", "#fff9c4", "#ffe0b2", "#ffccbc", "#f5f5f5"]
+    for (name, lo, hi), shade in zip(JIS_CLASSES, shades):
+        hi = min(hi, upper)
+        if lo < upper:
+            ax.axvspan(lo, hi, color=shade, zorder=0)
+            if hi - lo >= 1.5:
+                ax.text((lo + hi) / 2, len(values) - 0.35, name, ha="center", va="bottom", fontsize=9, color="#444")
+    rng = np.random.default_rng(0)
+    for k, (label, data) in enumerate(values.items()):
+        data = np.asarray(data, dtype=float).ravel()
+        clipped = np.minimum(data, upper)
+        ax.scatter(clipped, k + rng.uniform(-0.22, 0.22, len(clipped)), s=2, alpha=0.35, color="#37474f", lw=0)
+        ax.boxplot(clipped, positions=[k], vert=False, widths=0.5, showfliers=False,
+                   medianprops=dict(color="#c62828", lw=1.8))
+        if (data > upper).any():
+            ax.text(upper, k, f" {np.mean(data > upper):.0%} > {upper:g}", va="center", ha="left", fontsize=8)
+    ax.set_yticks(range(len(values)), list(values))
+    ax.set_ylim(-0.6, len(values) - 0.1)
+    ax.set_xlim(0, upper)
+    ax.set_xlabel("ΔE76 per pair (bands: JIS classes)")
+    return fig
