@@ -301,7 +301,7 @@ class TrainConfig:
         if unknown:
             raise TypeError(f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}")
         settings = {**PROFILE_SETTINGS[name], "profile": name, "variant": variant, **overrides}
-        steps = settings["steps"]
+        steps = settings.get("steps")
         if "steps" in overrides and "decay_start" not in overrides and isinstance(steps, int) and not isinstance(steps, bool):
             settings["decay_start"] = steps // 2  # every profile decays over its second half
         return cls(**settings)
