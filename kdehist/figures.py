@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from .color import JIS_CLASSES, mean_lab
 
-__all__ = ["png_bytes", "figure_pairs", "translate_selected", "figure3", "figure4", "delta_e_distribution"]
+__all__ = ["png_bytes", "show", "figure_pairs", "translate_selected", "figure3", "figure4", "delta_e_distribution"]
 
 #: Resolution of written figures (the book shows them at page width).
 DPI = 160
@@ -30,6 +30,13 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def show(fig: Figure, dpi: int = DPI) -> None:
+    """Display a figure in a notebook as a PNG (no pyplot, so no global state involved)."""
+    from IPython.display import Image, display
+
+    display(Image(data=png_bytes(fig, dpi)))
 
 
 def _ref_lightness(test) -> torch.Tensor:

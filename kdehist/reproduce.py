@@ -199,6 +199,21 @@ def read_pairs(path: str | Path) -> dict[str, np.ndarray]:
                          f"({error}); delete the file and run reproduce again") from None
 
 
+def load_results(folder: str | Path) -> dict:
+    """Read what :func:`reproduce` wrote to a results folder (the book's ``book/results/cpu``).
+
+    Returns ``{"table2", "tradeoff", "pairs": {run: {seed: {metric: (Nx, Ny) array}}}, "folder"}``.
+    """
+    folder = Path(folder)
+    if not (folder / "table2.json").is_file():
+        raise FileNotFoundError(f"folder: expected a results folder written by kdehist.reproduce (with table2.json), "
+                                f"got {str(folder)!r}")
+    table2 = _read_json(folder / "table2.json")
+    pairs = {name: {seed: read_pairs(folder / "pairs" / f"{name}_seed{seed}.npz") for seed in row["seeds"]}
+             for name, row in table2["variants"].items()}
+    return {"table2": table2, "tradeoff": _read_json(folder / "tradeoff.json"), "pairs": pairs, "folder": folder}
+
+
 def evaluate_run(run: Path, steps: list[int], test: TestSet, oracle: torch.Tensor, segmenter, progress: bool = True):
     """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final per-pair arrays)``.
 
@@ -398,11 +413,84 @@ def reproduce(
 
 def _copy_training_record(run: Path, folder: Path, stem: str) -> list[Path]:
     """The run's loss log and its first, middle and last sample grids, for the book."""
-    written = [atomic_write_bytes(folder / f"{stem}_metrics.jsonl", (run / "metrics.jsonl").read_bytes())]
+    written = [atomic_write_bytes(folder / stem / "metrics.jsonl", (run / "metrics.jsonl").read_bytes())]
     samples = sorted((run / "samples").glob("step_*.png"))
     for path in sorted({samples[0], samples[len(samples) // 2], samples[-1]} if samples else set()):
-        written.append(atomic_write_bytes(folder / f"{stem}_{path.name}", path.read_bytes()))
+        written.append(atomic_write_bytes(folder / stem / "samples" / path.name, path.read_bytes()))
     return written
+
+
+def _interval(row: dict, key: str, digits: int) -> str:
+    lo, hi = row[f"{key}_ci95"]
+    return f"{row[f'{key}_mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def table2_markdown(table2: dict, detailed: bool = False) -> str:
+    """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and JIS
+    class, the shape score with its interval and the paper's ΔE; ``detailed`` adds ΔE2000,
+    SSIM and edge F1. The oracle and the tone-blind average close the table."""
+    from .figures import LABELS
+
+    head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
+    head += ["ΔE2000 [95 % CI]"] if detailed else []
+    head += ["shape score [95 % CI]"] + (["SSIM", "edge F1"] if detailed else []) + ["paper's ΔE"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in table2["variants"].items():
+        cells = [LABELS.get(name, name), str(len(row["seeds"])), _interval(row, "delta_e76", 2),
+                 jis_class(row["delta_e76_mean"])]
+        cells += [_interval(row, "delta_e00", 2)] if detailed else []
+        cells += [_interval(row, "shape_score", 3)]
+        cells += [f"{row['ssim_mean']:.3f}", f"{row['edge_f1_mean']:.3f}"] if detailed else []
+        cells += ["–" if row.get("paper_delta_e") is None else f"{row['paper_delta_e']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    oracle, average = table2["baselines"]["oracle"], table2["baselines"]["average_tone"]
+    cells = ["*oracle (ideal translation)*", "–", f"{oracle['delta_e76_mean']:.2f}", jis_class(oracle["delta_e76_mean"])]
+    cells += [f"{oracle['delta_e00_mean']:.2f}"] if detailed else []
+    cells += [f"{oracle['shape_score_mean']:.3f}"]
+    cells += [f"{oracle['ssim_mean']:.3f}", f"{oracle['edge_f1_mean']:.3f}"] if detailed else []
+    lines.append("| " + " | ".join(cells + ["–"]) + " |")
+    cells = ["*average tone (tone-blind ideal)*", "–", f"{average['delta_e76_mean']:.2f}", jis_class(average["delta_e76_mean"])]
+    cells += ["–"] * (len(head) - len(cells))
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_results(table2: dict) -> str:
+    """The README's results block: how the numbers were made, then :func:`table2_markdown`."""
+    prov = table2["provenance"]
+    rows = table2["variants"].values()
+    seeds = sorted({len(r["seeds"]) for r in rows})
+    minutes = [s / 60 for r in rows for s in r["train_seconds"]]
+    return (
+        f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, float32; "
+        f"{' or '.join(map(str, seeds))} seeds per model; {len(minutes)} models of "
+        f"{min(minutes):.0f}–{max(minutes):.0f} min each on a 2-core {prov['host_cpu']}), "
+        f"mean ΔE76 over {prov['test_pairs'].replace(' x ', ' × ')} pairs between the mean L\\*a\\*b\\* of the "
+        f"generated and the reference foregrounds, and the shape score (segmenter IoU against "
+        f"the input's mask), each with a 95 % bootstrap interval over test inputs, references and seeds:\n\n"
+        f"{table2_markdown(table2)}\n\n"
+        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind translator "
+        f"scores {table2['baselines']['average_tone']['delta_e76_mean']:.1f} here: compare ratios with "
+        f"the paper, not absolute values (chapter 9)."
+    )
+
+
+README_START, README_END = "<!-- results:start (python -m kdehist.reproduce --readme) -->", "<!-- results:end -->"
+
+
+def update_readme(readme: str | Path, results: str | Path) -> bool:
+    """Rewrite the README's results block from ``results/table2.json``; True if it changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"readme: expected the markers {README_START!r} and {README_END!r} in {readme}")
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    block = readme_results(_read_json(Path(results) / "table2.json"))
+    new = f"{before}{README_START}\n{block}\n{README_END}{after}"
+    if new != text:
+        atomic_write_bytes(readme, new.encode())
+    return new != text
 
 
 def average_tone_baseline(test: TestSet) -> dict:
@@ -413,3 +501,15 @@ def average_tone_baseline(test: TestSet) -> dict:
     values = delta_e_of_means(refs.mean(0, keepdim=True).expand_as(refs), refs, "cie76")
     return {"delta_e76_mean": float(values.mean()), "delta_e76_median": float(values.median()),
             "delta_e76_std": float(values.std(unbiased=False)), "references": len(refs)}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rewrite the README's results block from the committed table2.json.")
+    parser.add_argument("--readme", action="store_true", help="update README.md from book/results/cpu/table2.json")
+    parser.add_argument("--results", default="book/results/cpu")
+    args = parser.parse_args()
+    if args.readme:
+        changed = update_readme("README.md", args.results)
+        print("README.md updated" if changed else "README.md already matches the results")

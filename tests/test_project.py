@@ -105,3 +105,44 @@ def test_gitignore_covers_build_output_and_runs():
     ignored = (ROOT / ".gitignore").read_text().split()
     for entry in ["_build/", ".venv/", "runs/", "__pycache__/"]:
         assert entry in ignored
+
+
+RESULTS = ROOT / "book" / "results" / "cpu"
+
+
+def test_readme_results_block_is_the_committed_table2():
+    from kdehist.reproduce import README_END, README_START, readme_results
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    assert block == readme_results(json.loads((RESULTS / "table2.json").read_text())), (
+        "README.md's results block differs from book/results/cpu/table2.json: run python -m kdehist.reproduce --readme"
+    )
+
+
+def test_committed_results_are_complete_and_consistent():
+    from kdehist.reproduce import load_results
+
+    results = load_results(RESULTS)
+    table = results["table2"]
+    assert set(table["variants"]) >= {"cyclegan", "cyclegan_sn", "proposed_one", "proposed_both"}
+    for name, row in table["variants"].items():
+        assert row["precision"] == ["none"], f"{name}: committed results are trained in float32"
+        for seed in row["seeds"]:
+            arrays = results["pairs"][name][seed]
+            assert {"delta_e76", "delta_e00", "shape_score"} <= set(arrays)
+            assert all(arrays[k].shape == (28, 28) for k in ("delta_e76", "delta_e00", "shape_score"))
+            run = row["runs"][str(seed)]
+            assert {"git_commit", "torch", "precision", "train_seconds", "host_cpu"} <= set(run)
+        for key in ("delta_e76", "delta_e00", "shape_score"):
+            lo, hi = row[f"{key}_ci95"]
+            assert lo <= row[f"{key}_mean"] <= hi
+            seed_means = [float(results["pairs"][name][s][key].mean()) for s in row["seeds"]]
+            assert row[f"{key}_seed_means"] == pytest.approx(seed_means, abs=1e-5)
+    assert table["segmenter"]["heldout_iou"] >= 0.95
+    for figure in ("figure3.png", "figure4.png"):
+        from PIL import Image
+
+        with Image.open(RESULTS / figure) as image:
+            assert image.width >= 700, f"{figure} must stay legible at page width"
+            assert image.info.get("dpi", (0, 0))[0] >= 149, f"{figure} must be written at 150 dpi or more"

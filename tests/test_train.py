@@ -183,3 +183,19 @@ def test_command_line_configuration_errors_exit_2(tmp_path, capsys):
         main(["train", "--variant", "cyclegan", "--profile", "smoke", "--out", str(tmp_path), "--set", "image_size=20"])
     assert exit_info.value.code == 2
     assert "image_size: expected a multiple of 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu", "paper"])
+def test_every_profile_builds_a_config_with_a_seed(profile):
+    from kdehist.train import PROFILE_SETTINGS, TrainConfig
+
+    config = TrainConfig.from_profile(profile, variant="cyclegan", seed=2)
+    assert config.seed == 2 and config.profile == profile
+    assert config.steps == PROFILE_SETTINGS[profile].get("steps", TrainConfig.steps)
+
+
+def test_cpu_profile_pins_precision_and_threads():
+    from kdehist.train import TrainConfig
+
+    config = TrainConfig.from_profile("cpu")
+    assert config.autocast == "none" and config.threads == 2  # committed results never depend on the host
