@@ -27,7 +27,7 @@ book: $(STAMP)
 
 ## Run every test: package tests, nbval on every notebook (smoke profile), the book build.
 test: $(STAMP)
-	KDEHIST_PROFILE=smoke $(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider
+	KDEHIST_PROFILE=smoke $(BIN)/python -m pytest tests book kdehist --doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider
 
 ## Re-execute every notebook in place with the cpu profile (the committed outputs).
 notebooks: $(STAMP)

@@ -10,9 +10,9 @@ training images vary pose, skin tone (the whole Monk scale), lighting, exposure 
 background, with colour, contrast, noise and background-replacement jitter on top, so
 that colour alone cannot tell it where the leg is: shading and outline must.
 
-Training is deterministic (seeded data, weights and batches; one thread) and takes a few
-minutes on a 2-core CPU. The weights used for the book's results ship with the package
-(``kdehist/assets/segmenter_64px.pt``, about 0.5 MB) so that every machine scores with
+Training is deterministic (seeded data, weights and batches; one thread) and takes
+minutes on a CPU. The weights used for the book's results ship with the package
+(``kdehist/assets/segmenter_64px_v1.pt``, under 0.5 MB) so that every machine scores with
 the same network; :func:`load_segmenter` retrains and caches them when absent.
 
 Example::

@@ -127,9 +127,11 @@ class TrainConfig:
         TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
 
     Profiles (``PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
-    the book's committed results: 500 steps, about 10 min per variant on an idle 2-core
-    CPU), ``"gpu"`` (128², a Colab T4/L4 run, under 2 h per variant) and ``"paper"`` (256²,
-    the reference's 200 epochs). The defaults below are the ``"cpu"`` profile's.
+    the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
+    on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
+    ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
+    not state its training length). The defaults below are the ``"cpu"`` profile's, except
+    ``autocast`` and ``threads``, which that profile pins.
 
     Attributes:
         variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
