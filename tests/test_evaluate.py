@@ -1,5 +1,6 @@
 """The evaluation protocol: ΔE per pair, shape metrics against the oracle, and reproduce."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,31 @@ def test_reproduce_rejects_unknown_runs(tmp_path):
         reproduce("smoke", out=tmp_path, runs=["pix2pix"])
     with pytest.raises(ValueError, match="name"):
         reproduce("laptop", out=tmp_path)
+
+
+def test_reproduce_checks_its_folders_before_any_work(tmp_path):
+    from kdehist.reproduce import reproduce
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(ValueError, match="^results_dir: expected a writable folder"):
+        reproduce("smoke", out=tmp_path / "runs", runs=["cyclegan"], results_dir=not_a_folder / "sub", seeds=[0])
+    assert not (tmp_path / "runs" / "cyclegan").exists()  # nothing trained
+    with pytest.raises(ValueError, match="^seeds:"):
+        reproduce("smoke", out=tmp_path / "runs", seeds=[])
+
+
+def test_reproduce_recomputes_a_damaged_oracle_cache_and_names_a_damaged_evaluation(tmp_path):
+    from kdehist.reproduce import reproduce
+
+    reproduce("smoke", out=tmp_path, runs=["cyclegan"], progress=False, seeds=[0])
+    cache = next(tmp_path.glob("oracle_*.pt"))
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated
+    summary = tmp_path / "cyclegan" / "seed0" / "eval_step000004.json"
+    summary.write_text('{"delta_e76_mean": 3')  # truncated
+    with pytest.raises(ValueError, match=f"^{re.escape(str(summary))}: expected a JSON file.*delete it"):
+        reproduce("smoke", out=tmp_path, runs=["cyclegan"], progress=False, seeds=[0])
+    assert cache.stat().st_size > 1000  # recomputed before the damaged summary was met
+    summary.unlink()
+    again = reproduce("smoke", out=tmp_path, runs=["cyclegan"], progress=False, seeds=[0])
+    assert again["table2"]["variants"]["cyclegan"]["seeds"] == [0]
