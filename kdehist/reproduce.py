@@ -199,6 +199,17 @@ def read_pairs(path: str | Path) -> dict[str, np.ndarray]:
                          f"({error}); delete the file and run reproduce again") from None
 
 
+def committed_results(*parts: str) -> Path:
+    """Where the package keeps its committed results (``kdehist/results``; the book's
+    ``book/results`` links there): ``committed_results("cpu")`` is the cpu profile's.
+
+    They ship with the package, so a notebook opened alone (on Colab) reads them too.
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("kdehist") / "results")).joinpath(*parts)
+
+
 def load_results(folder: str | Path) -> dict:
     """Read what :func:`reproduce` wrote to a results folder (the book's ``book/results/cpu``).
 
@@ -508,7 +519,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="Rewrite the README's results block from the committed table2.json.")
     parser.add_argument("--readme", action="store_true", help="update README.md from book/results/cpu/table2.json")
-    parser.add_argument("--results", default="book/results/cpu")
+    parser.add_argument("--results", default=str(committed_results("cpu")))
     args = parser.parse_args()
     if args.readme:
         changed = update_readme("README.md", args.results)
