@@ -12,6 +12,7 @@ its last checkpoint.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -55,12 +56,17 @@ SMOKE_TEST_COUNT = 4
 PAPER_TABLE2 = {"cyclegan": 14.1, "cyclegan_sn": 13.7, "proposed_one": 5.0, "proposed_both": 4.6}
 
 
+@functools.cache
 def _git_commit() -> str:
-    """The checkout's commit, with ``-dirty`` when the package has uncommitted changes."""
+    """The checkout's commit, with ``-dirty`` when the package's code has uncommitted changes.
+
+    Cached: the first call in a process names the code that process runs, even if the
+    checkout moves on while it trains (a long-running queue calls it when it starts).
+    """
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=here)
-        status = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+        status = subprocess.run(["git", "status", "--porcelain", "--", "*.py"], capture_output=True, text=True,
                                 check=True, cwd=here)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
