@@ -1,4 +1,4 @@
-"""Which run profile a notebook or command uses.
+"""The run profiles, in one place: their names, training settings, test-set sizes and folders.
 
 ``smoke`` runs in seconds (tests and nbval), ``cpu`` produces the book's committed results on
 a 2-core CPU (15–25 minutes per model), ``gpu`` is a Colab-sized run, and ``paper`` is the
@@ -6,19 +6,67 @@ paper's 256² setting, trained for 200 epochs: the CycleGAN reference's default,
 paper does not state its training length. The profile comes from the ``KDEHIST_PROFILE``
 environment variable; when it is unset the default is ``gpu`` if CUDA is available and
 ``cpu`` otherwise.
+
+Every module asks here: :meth:`kdehist.train.TrainConfig.from_profile` reads
+:data:`PROFILE_SETTINGS`, :mod:`kdehist.reproduce` reads :func:`evaluation_count`, and
+training, evaluation and the command line take :func:`default_device` and :func:`runs_dir`.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ._checks import check_choice
 
+__all__ = [
+    "PROFILES",
+    "PROFILE_SETTINGS",
+    "EVALUATION_COUNTS",
+    "current_profile",
+    "profile_settings",
+    "evaluation_count",
+    "default_device",
+    "runs_dir",
+]
+
 PROFILES = ("smoke", "cpu", "gpu", "paper")
 ENV_VAR = "KDEHIST_PROFILE"
 RUNS_ENV_VAR = "KDEHIST_RUNS"
+
+#: Each profile's overrides of the :class:`kdehist.train.TrainConfig` defaults. Timings are
+#: measured on the 2-core development CPU (see ``benchmarks/train_step.py``) or estimated for Colab.
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    # Seconds: tiny nets on 32x32 images and a few steps; exercises every code path.
+    "smoke": dict(
+        image_size=32, ngf=8, n_blocks=2, ndf=8, n_layers=2, hist_bins=16, batch_size=2,
+        steps=4, decay_start=2, pool_size=4, max_images=8, threads=1,
+        checkpoint_every=2, sample_every=2, log_every=1,
+    ),
+    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4. Pinned to float32 and
+    # two threads whatever the host: bf16 autocast and the thread count both change the
+    # weights, and committed results must not depend on which machine trained them.
+    "cpu": dict(autocast="none", threads=2),
+    # Colab T4/L4: 128x128, the reference's networks, batch 4, mixed precision; 12,000
+    # steps are ~100 epochs of 477 images. Estimated (not measured here) from ~2 TFLOP a
+    # step: ~0.3-0.5 s/step on a T4 in fp16, i.e. 1-1.7 h; about half that on an L4.
+    "gpu": dict(
+        image_size=128, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=4,
+        steps=12000, decay_start=6000, checkpoint_every=1000, sample_every=500, log_every=50,
+    ),
+    # The reference's setting: 256x256, batch 1, 100 + 100 epochs of 477 images, float32.
+    "paper": dict(
+        image_size=256, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=1,
+        steps=200 * 477, decay_start=100 * 477, autocast="none",
+        checkpoint_every=5000, sample_every=2500, log_every=100,
+    ),
+}  # fmt: skip
+
+#: How many test inputs and references each profile evaluates (``None``: the whole test
+#: split, 28 × 28 pairs). The smoke profile evaluates a 4 × 4 corner of the protocol.
+EVALUATION_COUNTS: dict[str, int | None] = {"smoke": 4, "cpu": None, "gpu": None, "paper": None}
 
 
 def current_profile() -> str:
@@ -27,6 +75,24 @@ def current_profile() -> str:
     if not name:
         return "gpu" if torch.cuda.is_available() else "cpu"
     return check_choice(ENV_VAR, name, PROFILES)
+
+
+def profile_settings(name: str) -> dict[str, Any]:
+    """A copy of profile ``name``'s :class:`kdehist.train.TrainConfig` overrides.
+
+    >>> profile_settings("cpu")
+    {'autocast': 'none', 'threads': 2}
+    """
+    return dict(PROFILE_SETTINGS[check_choice("profile", name, PROFILES)])
+
+
+def evaluation_count(name: str) -> int | None:
+    """Test inputs (and references) that profile ``name`` evaluates; ``None``: all of them.
+
+    >>> evaluation_count("smoke"), evaluation_count("cpu")
+    (4, None)
+    """
+    return EVALUATION_COUNTS[check_choice("profile", name, PROFILES)]
 
 
 def default_device() -> torch.device:

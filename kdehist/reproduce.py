@@ -35,7 +35,7 @@ from .evaluate import (
 )
 from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from .models import VARIANT_SPECS
-from .profiles import runs_dir
+from .profiles import evaluation_count, runs_dir
 
 #: Table 2's rows, in the paper's order, and one optional run that tries to move the
 #: frontier: concatenation instead of FiLM for the conditioning (chapter 10).
@@ -50,8 +50,6 @@ RUNS: dict[str, dict] = {
 DEFAULT_RUNS = ("cyclegan", "cyclegan_sn", "proposed_one", "proposed_both")
 #: How many evaluations along each training run (the last at the final step).
 EVALUATIONS = 4
-#: The smoke profile evaluates a 4 × 4 corner of the protocol, in seconds.
-SMOKE_TEST_COUNT = 4
 #: The paper's Table 2 (mean ΔE over 784 pairs).
 PAPER_TABLE2 = {"cyclegan": 14.1, "cyclegan_sn": 13.7, "proposed_one": 5.0, "proposed_both": 4.6}
 
@@ -163,8 +161,7 @@ COMPARISONS = (("proposed_both", "proposed_one"), ("proposed_one", "cyclegan_sn"
 
 
 def _test_set_and_oracle(profile: str, size: int, out: Path) -> tuple[TestSet, torch.Tensor]:
-    count = SMOKE_TEST_COUNT if profile == "smoke" else None
-    test = load_test_set(size, count=count)
+    test = load_test_set(size, count=evaluation_count(profile))
     cache = out / f"oracle_{size}px_{len(test.inputs)}x{len(test.refs)}.pt"
     oracle = None
     if cache.is_file():

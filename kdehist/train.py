@@ -72,12 +72,12 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from ._checks import _describe, check_choice, check_positive_float, check_positive_int
-from .data import MAX_SIZE, MIN_SIZE
+from .knees import MAX_SIZE, MIN_SIZE
 from .histogram import soft_histogram
 from .io import CheckpointError, _atomic_write, atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from .losses import LOSS_KINDS, histogram_loss
 from .models import CONDITIONS, VARIANT_SPECS, VARIANTS, CycleGAN, ResnetGenerator, build_cyclegan
-from .profiles import PROFILES, default_device
+from .profiles import PROFILE_SETTINGS, PROFILES, default_device  # PROFILE_SETTINGS: re-exported
 
 GAN_MODES = ("lsgan", "vanilla")
 AUTOCAST_MODES = ("auto", "bf16", "fp16", "none")
@@ -92,6 +92,8 @@ CHECKPOINT_FORMAT = 1
 _CHECKPOINT_KEYS = ("config", "step", "nets", "opt_G", "opt_D", "pool_X", "pool_Y", "loader", "scaler", "torch_rng")
 _RESUME_ADVICE = "delete it, or start over with resume=False (--restart on the command line)"
 
+#: The mask folder of each image folder (a mask folder needs its image folder).
+_MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
 # Fields that change only the bookkeeping, not the weights: they may differ on resume.
 # Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
 # one: 1 and 2 CPU threads give different weights.
@@ -126,7 +128,7 @@ class TrainConfig:
 
         TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
 
-    Profiles (``PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
+    Profiles (:data:`kdehist.profiles.PROFILE_SETTINGS`): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
     the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
     on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
     ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
@@ -215,9 +217,9 @@ class TrainConfig:
                 f"data_x, data_y: expected both folders or neither (synthetic data), "
                 f"got data_x={self.data_x!r} and data_y={self.data_y!r}"
             )
-        for name in ("data_x_masks", "data_y_masks"):
-            if getattr(self, name) is not None and getattr(self, name[:6]) is None:
-                raise ValueError(f"{name}: expected None without {name[:6]} (synthetic data has exact masks), got {getattr(self, name)!r}")
+        for name, images in _MASK_FOLDERS.items():
+            if getattr(self, name) is not None and getattr(self, images) is None:
+                raise ValueError(f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}")
         if self.max_images is not None:
                 check_positive_int("max_images", self.max_images, minimum=2)  # a reference must be another image
         for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
@@ -280,7 +282,8 @@ class TrainConfig:
                 kind = None
             if kind not in ("cpu", "cuda"):
                 raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        if self.condition == "film" and self.n_blocks == 0 and self.variant not in ("cyclegan", "cyclegan_sn"):
+        conditioned = VARIANT_SPECS[self.variant].condition_G or VARIANT_SPECS[self.variant].condition_F
+        if self.condition == "film" and self.n_blocks == 0 and conditioned:
             raise ValueError(
                 f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
                 f"for variant {self.variant!r}, got 0"
@@ -328,33 +331,6 @@ class TrainConfig:
         return self.lambda_cycle * self.lambda_idt
 
 
-#: Named profiles: overrides of the :class:`TrainConfig` defaults. Timings are measured on
-#: the 2-core development CPU (see ``benchmarks/train_step.py``) or estimated for Colab.
-PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
-    # Seconds: tiny nets on 32x32 images and a few steps; exercises every code path.
-    "smoke": dict(
-        image_size=32, ngf=8, n_blocks=2, ndf=8, n_layers=2, hist_bins=16, batch_size=2,
-        steps=4, decay_start=2, pool_size=4, max_images=8, threads=1,
-        checkpoint_every=2, sample_every=2, log_every=1,
-    ),
-    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4. Pinned to float32 and
-    # two threads whatever the host: bf16 autocast and the thread count both change the
-    # weights, and committed results must not depend on which machine trained them.
-    "cpu": dict(autocast="none", threads=2),
-    # Colab T4/L4: 128x128, the reference's networks, batch 4, mixed precision; 12,000
-    # steps are ~100 epochs of 477 images. Estimated (not measured here) from ~2 TFLOP a
-    # step: ~0.3-0.5 s/step on a T4 in fp16, i.e. 1-1.7 h; about half that on an L4.
-    "gpu": dict(
-        image_size=128, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=4,
-        steps=12000, decay_start=6000, checkpoint_every=1000, sample_every=500, log_every=50,
-    ),
-    # The reference's setting: 256x256, batch 1, 100 + 100 epochs of 477 images, float32.
-    "paper": dict(
-        image_size=256, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=1,
-        steps=200 * 477, decay_start=100 * 477, autocast="none",
-        checkpoint_every=5000, sample_every=2500, log_every=100,
-    ),
-}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- losses (eq. 7-11)
