@@ -146,3 +146,12 @@ def test_committed_results_are_complete_and_consistent():
         with Image.open(RESULTS / figure) as image:
             assert image.width >= 700, f"{figure} must stay legible at page width"
             assert image.info.get("dpi", (0, 0))[0] >= 149, f"{figure} must be written at 150 dpi or more"
+
+
+def test_readme_has_an_open_in_colab_badge_for_every_chapter():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repository = config["repository"]["url"].removeprefix("https://github.com/")
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        link = f"https://colab.research.google.com/github/{repository}/blob/main/book/{path.name}"
+        assert f"colab-badge.svg)]({link})" in readme, f"README.md: expected an Open in Colab badge for {path.name}"
