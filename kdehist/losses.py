@@ -10,6 +10,7 @@ Each is zero when the histograms are equal, with a finite (zero) gradient there.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as nnf
 
 from ._checks import check_choice, check_tensor
 
@@ -74,3 +75,25 @@ def histogram_loss(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") 
     """
     distance = histogram_distance(h_fake, h_ref, kind)
     return distance.sum(-1).mean() if distance.dim() == 2 else distance.sum(-1)
+
+
+# ----------------------------------------------------------------------------- CycleGAN losses (eq. 9-11)
+
+
+def gan_loss(logits: torch.Tensor, target_is_real: bool, mode: str = "lsgan") -> torch.Tensor:
+    """Adversarial loss of a discriminator's patch logits against an all-real/all-fake target.
+
+    ``"lsgan"``: mean squared error to 1 or 0 (the reference's default). ``"vanilla"``: the
+    binary cross-entropy of eq. (9) on logits; as a generator loss it is the usual
+    non-saturating form, ``-log D(G(x))``.
+    """
+    logits = logits.float()  # losses in float32 even under autocast
+    target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
+    if mode == "lsgan":
+        return nnf.mse_loss(logits, target)
+    return nnf.binary_cross_entropy_with_logits(logits, target)
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error in float32: the cycle (eq. 10) and identity (eq. 11) losses."""
+    return nnf.l1_loss(a.float(), b.float())

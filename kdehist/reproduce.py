@@ -106,7 +106,7 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
         ValueError: the run folder holds a checkpoint trained past a missing snapshot's
             step (its scores would be labelled with the wrong step).
     """
-    from .train import Precision, resolve_device, train
+    from .train import resolve_device, resolve_precision, train
 
     run = Path(run)
     for step in evaluation_steps(config.steps):
@@ -133,7 +133,7 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
     provenance = {
         "git_commit": first.get("git_commit", "unknown"),
         "torch": torch.__version__,
-        "precision": Precision(config.autocast, resolve_device(config.device)).mode,
+        "precision": resolve_precision(config.autocast, resolve_device(config.device)),
         "threads": config.threads if config.threads is not None else torch.get_num_threads(),
         "train_seconds": round(float(last["seconds"]), 1),
         "host_cpu": host_cpu(),

@@ -1,4 +1,11 @@
-r"""Training the four variants: configuration, losses (eq. 7–11), the loop, checkpoints.
+r"""Training the four variants: one step (eq. 7–11), the loop, checkpoints and resuming.
+
+The parts live in small modules and are re-exported here: the settings
+(:class:`TrainConfig`, :mod:`kdehist.config`; profiles in :mod:`kdehist.profiles`), the
+CycleGAN losses (:func:`gan_loss`, :func:`l1`, :mod:`kdehist.losses`), the fake-image
+history (:class:`ImagePool`, :mod:`kdehist.pool`), the device and autocast
+(:class:`Precision`, :mod:`kdehist.precision`), the metrics log (:func:`read_metrics`,
+:mod:`kdehist.metrics_log`) and the sample grids (:mod:`kdehist.samples`).
 
 Quick start::
 
@@ -51,9 +58,6 @@ nothing non-finite is ever saved.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import io
-import json
 import math
 import os
 import shutil
@@ -68,37 +72,35 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as nnf
 from torch import nn
 
-from ._checks import _describe, check_choice, check_positive_float, check_positive_int
-from .knees import MAX_SIZE, MIN_SIZE
+from ._checks import _describe, check_positive_int
+from ._torch_utils import torch_threads
+from .data import ImageFolderDomain, SyntheticKnees, UnpairedLoader
 from .histogram import soft_histogram
-from .io import CheckpointError, _atomic_write, atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
-from .losses import LOSS_KINDS, histogram_loss
-from .models import CONDITIONS, VARIANT_SPECS, VARIANTS, CycleGAN, ResnetGenerator, build_cyclegan
-from .profiles import PROFILE_SETTINGS, PROFILES, default_device  # PROFILE_SETTINGS: re-exported
+from .io import CheckpointError, _atomic_write, atomic_torch_save, atomic_write_json, load_checkpoint
+from .losses import histogram_loss
+from .models import VARIANT_SPECS, CycleGAN, ResnetGenerator, build_cyclegan
 
-GAN_MODES = ("lsgan", "vanilla")
-AUTOCAST_MODES = ("auto", "bf16", "fp16", "none")
+# The parts of a run, each in its own module, re-exported here (``from kdehist.train import
+# TrainConfig, ImagePool, read_metrics, ...`` keeps working).
+from .config import _BOOKKEEPING, AUTOCAST_MODES, GAN_MODES, TrainConfig  # noqa: F401
+from .losses import gan_loss, l1  # noqa: F401
+from .metrics_log import METRICS_NAME, MetricsLog, _read_metrics_if_any, read_metrics  # noqa: F401
+from .pool import ImagePool  # noqa: F401
+from .precision import Precision, resolve_device, resolve_precision  # noqa: F401
+from .profiles import PROFILE_SETTINGS  # noqa: F401
+from .samples import _preview_batch, save_samples, translate_grid  # noqa: F401
+
 CHECKPOINT_NAME = "checkpoint.pt"
 #: The checkpoint before the last one: kept by every save, used when ``checkpoint.pt`` is
 #: missing (a kill between the two renames of a save) or damaged.
 PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
 #: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous one.
 DAMAGED_CHECKPOINT_NAME = "checkpoint.damaged.pt"
-METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_FORMAT = 1
 _CHECKPOINT_KEYS = ("config", "step", "nets", "opt_G", "opt_D", "pool_X", "pool_Y", "loader", "scaler", "torch_rng")
 _RESUME_ADVICE = "delete it, or start over with resume=False (--restart on the command line)"
-
-#: The mask folder of each image folder (a mask folder needs its image folder).
-_MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
-# Fields that change only the bookkeeping, not the weights: they may differ on resume.
-# Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
-# one: 1 and 2 CPU threads give different weights.
-_BOOKKEEPING = ("profile", "device", "checkpoint_every", "sample_every", "log_every", "data_x", "data_y",
-                "data_x_masks", "data_y_masks", "data_cache")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -117,293 +119,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, step: int, checkpoint: Path):
         super().__init__(f"interrupted: saved step {step} to {checkpoint}; run the same command again to resume")
         self.step, self.checkpoint = step, checkpoint
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. Build it from a named profile::
-
-        TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
-
-    Profiles (:data:`kdehist.profiles.PROFILE_SETTINGS`): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
-    the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
-    on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
-    ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
-    not state its training length). The defaults below are the ``"cpu"`` profile's, except
-    ``autocast`` and ``threads``, which that profile pins.
-
-    Attributes:
-        variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
-        profile: the profile this config came from (a label; it changes nothing itself).
-        data_x, data_y: folders of domain X (sim) and Y (real) training images, read with
-            :class:`kdehist.data.ImageFolderDomain`; both ``None`` (default) for the
-            synthetic knee datasets of :mod:`kdehist.data`.
-        data_x_masks, data_y_masks: optional folders of foreground masks for those images
-            (same file stems); without them masks are estimated from the border colour.
-        data_cache: folder for the synthetic datasets' PNG cache (``None``: render each
-            time; rendering the 915 training images at 64² takes under a minute).
-        max_images: use only the first ``max_images`` training images of each domain
-            (``None``: all).
-        image_size: side of the square images, a multiple of 4, large enough for the
-            discriminator (``>= 3 · 2**n_layers``). Default 64.
-        ngf, n_blocks: generator width and residual blocks. Defaults 32, 6.
-        ndf, n_layers: discriminator width and stride-2 layers. Defaults 64, 3 (70×70).
-        hist_bins: bins per channel of the histograms (conditioning and loss). Default 32.
-        condition: ``"film"`` (default), ``"concat"`` or ``"concat_norm"`` (the trap).
-        hist_loss: ``"l2"`` (eq. 6, default), ``"emd"`` or ``"hellinger"``.
-        batch_size: images per domain per step. Default 4.
-        steps: optimisation steps (one generator and one discriminator update each).
-        decay_start: step at which the linear learning-rate decay to 0 begins.
-        lr, betas: Adam's. Defaults 2e-4, (0.5, 0.999).
-        pool_size: fake-image history shown to the discriminators; 0 disables. Default 50.
-        gan_mode: ``"lsgan"`` (default, reference) or ``"vanilla"`` (the paper's eq. 9).
-        lambda_gan, lambda_cycle, lambda_idt, lambda_hist: loss weights of eq. (7).
-            Defaults 1, 10, 0.5 (identity weight = lambda_cycle · lambda_idt = 5) and 10.
-            ``lambda_hist`` applies only to conditioned generators.
-        seed: seeds the weights, the batch order and the pool. Default 0.
-        autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512 BF16
-            or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+, fp16 with a
-            gradient scaler on older ones), ``"bf16"``, ``"fp16"`` (CUDA only) or ``"none"``.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        threads: CPU threads for torch during training (``None``: leave torch's setting).
-            On a small shared CPU, 1 thread can be several times faster than 2: with
-            another busy process, threads wait for each other at every operation.
-        checkpoint_every, sample_every, log_every: periods in steps.
-    """
-
-    variant: str = "proposed_both"
-    profile: str = "cpu"
-    data_x: str | None = None
-    data_y: str | None = None
-    data_x_masks: str | None = None
-    data_y_masks: str | None = None
-    data_cache: str | None = None
-    max_images: int | None = None
-    image_size: int = 64
-    ngf: int = 32
-    n_blocks: int = 6
-    ndf: int = 64
-    n_layers: int = 3
-    hist_bins: int = 32
-    condition: str = "film"
-    hist_loss: str = "l2"
-    batch_size: int = 4
-    steps: int = 500
-    decay_start: int = 250
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    pool_size: int = 50
-    gan_mode: str = "lsgan"
-    lambda_gan: float = 1.0
-    lambda_cycle: float = 10.0
-    lambda_idt: float = 0.5
-    lambda_hist: float = 10.0
-    seed: int = 0
-    autocast: str = "auto"
-    device: str = "auto"
-    threads: int | None = None
-    checkpoint_every: int = 100
-    sample_every: int = 50
-    log_every: int = 10
-
-    def __post_init__(self):
-        check_choice("variant", self.variant, VARIANTS)
-        check_choice("profile", self.profile, PROFILES)
-        if (self.data_x is None) != (self.data_y is None):
-            raise ValueError(
-                f"data_x, data_y: expected both folders or neither (synthetic data), "
-                f"got data_x={self.data_x!r} and data_y={self.data_y!r}"
-            )
-        for name, images in _MASK_FOLDERS.items():
-            if getattr(self, name) is not None and getattr(self, images) is None:
-                raise ValueError(f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}")
-        if self.max_images is not None:
-                check_positive_int("max_images", self.max_images, minimum=2)  # a reference must be another image
-        for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
-            check_positive_int(name, getattr(self, name))
-        if self.threads is not None:
-            check_positive_int("threads", self.threads)
-        for name in ("checkpoint_every", "sample_every", "log_every"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("n_blocks", self.n_blocks, minimum=0)
-        check_positive_int("pool_size", self.pool_size, minimum=0)
-        check_positive_int("seed", self.seed, minimum=0)
-        check_positive_int("image_size", self.image_size)
-        # The generator halves the size twice and doubles it back; the PatchGAN needs
-        # 3 * 2**n_layers pixels for one output; the datasets render 32 to 512 pixels.
-        smallest = max(MIN_SIZE, 3 * 2**self.n_layers)
-        smallest += -smallest % 4
-        if self.image_size % 4 or not smallest <= self.image_size <= MAX_SIZE:
-            raise ValueError(
-                f"image_size: expected a multiple of 4 between {smallest} and {MAX_SIZE} (a generator with two "
-                f"downsamplings, a discriminator with n_layers={self.n_layers}), got {self.image_size}"
-            )
-        check_positive_int("decay_start", self.decay_start, minimum=0)
-        if self.decay_start > self.steps:
-            raise ValueError(f"decay_start: expected at most steps={self.steps}, got {self.decay_start}")
-        check_choice("condition", self.condition, CONDITIONS)
-        check_choice("hist_loss", self.hist_loss, LOSS_KINDS)
-        check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        check_choice("autocast", self.autocast, AUTOCAST_MODES)
-        self.lr = check_positive_float("lr", self.lr)
-        betas = self.betas
-        if (
-            isinstance(betas, (str, bytes))
-            or not isinstance(betas, (tuple, list))
-            or len(betas) != 2
-            or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas)
-        ):
-            raise TypeError(f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}")
-        self.betas = tuple(float(b) for b in betas)
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
-        for name in ("lambda_gan", "lambda_cycle", "lambda_idt", "lambda_hist"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name}: expected a finite number >= 0, got {_describe(value)}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-            setattr(self, name, float(value))
-        for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, (str, os.PathLike)):
-                raise TypeError(f"{name}: expected a folder path (str) or None, got {_describe(value)}")
-            if isinstance(value, os.PathLike):
-                setattr(self, name, os.fspath(value))
-        if not isinstance(self.device, str):
-            raise TypeError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}")
-        if self.device != "auto":
-            try:
-                kind = torch.device(self.device).type
-            except (RuntimeError, TypeError, ValueError):
-                kind = None
-            if kind not in ("cpu", "cuda"):
-                raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        conditioned = VARIANT_SPECS[self.variant].condition_G or VARIANT_SPECS[self.variant].condition_F
-        if self.condition == "film" and self.n_blocks == 0 and conditioned:
-            raise ValueError(
-                f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
-                f"for variant {self.variant!r}, got 0"
-            )
-
-    @classmethod
-    def from_profile(cls, name: str, variant: str = "proposed_both", **overrides) -> "TrainConfig":
-        """The named profile's settings for ``variant``, with ``overrides`` on top.
-
-        Overriding ``steps`` alone moves ``decay_start`` to ``steps // 2``, as in every
-        profile (the reference decays over the second half).
-
-        Raises:
-            ValueError: unknown profile, variant or field value.
-            TypeError: an override that is not a field (the message lists the fields).
-        """
-        check_choice("name", name, PROFILES)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise TypeError(f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}")
-        settings = {**PROFILE_SETTINGS[name], "profile": name, "variant": variant, **overrides}
-        steps = settings.get("steps")
-        if "steps" in overrides and "decay_start" not in overrides and isinstance(steps, int) and not isinstance(steps, bool):
-            settings["decay_start"] = steps // 2  # every profile decays over its second half
-        return cls(**settings)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; ignores keys that are not fields (older or newer runs)."""
-        if not isinstance(values, dict):
-            raise TypeError(f"values: expected a dict of TrainConfig fields, got {_describe(values)}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in fields})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON- and ``weights_only``-compatible values."""
-        values = dataclasses.asdict(self)
-        values["betas"] = list(self.betas)
-        return values
-
-    @property
-    def identity_weight(self) -> float:
-        """The weight of L_idt in eq. (7), ``lambda_cycle * lambda_idt`` (the reference's convention)."""
-        return self.lambda_cycle * self.lambda_idt
-
-
-
-
-# --------------------------------------------------------------------------- losses (eq. 7-11)
-
-
-def gan_loss(logits: torch.Tensor, target_is_real: bool, mode: str = "lsgan") -> torch.Tensor:
-    """Adversarial loss of a discriminator's patch logits against an all-real/all-fake target.
-
-    ``"lsgan"``: mean squared error to 1 or 0 (the reference's default). ``"vanilla"``: the
-    binary cross-entropy of eq. (9) on logits; as a generator loss it is the usual
-    non-saturating form, ``-log D(G(x))``.
-    """
-    logits = logits.float()  # losses in float32 even under autocast
-    target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
-    if mode == "lsgan":
-        return nnf.mse_loss(logits, target)
-    return nnf.binary_cross_entropy_with_logits(logits, target)
-
-
-def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error in float32: the cycle (eq. 10) and identity (eq. 11) losses."""
-    return nnf.l1_loss(a.float(), b.float())
-
-
-class ImagePool:
-    """The reference's history of generated images (Shrivastava et al. 2017).
-
-    Until the pool is full every fake is stored and passed through. Then each fake is, with
-    probability 1/2, swapped with a random stored one (the discriminator sees an old fake)
-    or passed through. The randomness comes from the pool's own seeded generator, and
-    ``state_dict()`` holds the images and the generator state, so a resumed run draws the
-    same swaps as an uninterrupted one.
-
-    Args:
-        size: capacity; 0 passes every batch through unchanged.
-        seed: seed of the pool's generator.
-    """
-
-    def __init__(self, size: int = 50, seed: int = 0):
-        self.size = check_positive_int("size", size, minimum=0)
-        self.images: torch.Tensor | None = None  # (stored, C, H, W), float32
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return 0 if self.images is None else len(self.images)
-
-    @torch.no_grad()
-    def query(self, fakes: torch.Tensor) -> torch.Tensor:
-        """Return a batch shaped like ``fakes`` (detached), updating the pool."""
-        fakes = fakes.detach().float()
-        if self.size == 0:
-            return fakes
-        out = []
-        for image in fakes:
-            if len(self) < self.size:
-                stored = image[None] if self.images is None else torch.cat([self.images, image[None]])
-                self.images = stored
-                out.append(image)
-            elif torch.rand((), generator=self.generator) < 0.5:
-                index = int(torch.randint(self.size, (), generator=self.generator))
-                out.append(self.images[index].clone())
-                self.images[index] = image
-            else:
-                out.append(image)
-        return torch.stack(out)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        images = self.images.cpu().clone() if self.images is not None else torch.zeros(0)
-        return {"images": images, "generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
-        self.images = state["images"].to(device, copy=True) if state["images"].numel() else None
-        self.generator.set_state(state["generator"].cpu())
 
 
 # --------------------------------------------------------------------------- data
@@ -434,23 +149,27 @@ def load_training_data(config: TrainConfig, progress: bool = False) -> tuple[Dom
     Raises:
         FileNotFoundError: a data or mask folder is missing (the message names the field).
     """
-    from . import data
-
     check_data_folders(config)
+    return _read_training_data(config, progress)
+
+
+def _read_training_data(config: TrainConfig, progress: bool) -> tuple[DomainTensors, DomainTensors]:
+    """:func:`load_training_data` once :func:`check_data_folders` has passed (train checks
+    the folders before any work, then reads them here)."""
     if config.data_x is None:
         key = (config.image_size, config.max_images)
         if key not in _synthetic_cache:
             _synthetic_cache.clear()  # one set at a time: a 256 px one is about 1 GB
             domains = []
             for domain in ("sim", "real"):
-                source = data.SyntheticKnees(domain, "train", size=config.image_size, cache_dir=config.data_cache)
+                source = SyntheticKnees(domain, "train", size=config.image_size, cache_dir=config.data_cache)
                 count = len(source) if config.max_images is None else min(config.max_images, len(source))
                 domains.append(DomainTensors(*source.tensors(range(count), progress=progress)))
             _synthetic_cache[key] = (domains[0], domains[1])
         return _synthetic_cache[key]
     domains = []
     for name in ("data_x", "data_y"):
-        source = data.ImageFolderDomain(getattr(config, name), getattr(config, f"{name}_masks"), size=config.image_size)
+        source = ImageFolderDomain(getattr(config, name), getattr(config, f"{name}_masks"), size=config.image_size)
         images, masks = source.tensors()
         domains.append(DomainTensors(images[: config.max_images], masks[: config.max_images]))
     return domains[0], domains[1]
@@ -464,12 +183,10 @@ def check_data_folders(config: TrainConfig) -> None:
             raise FileNotFoundError(f"{name}: expected an existing folder of images, got {folder!r}")
 
 
-def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device):
+def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device) -> UnpairedLoader:
     """The :class:`kdehist.data.UnpairedLoader` of a run: batch ``t`` is a pure function of
     ``(seed, t)``, which is what makes resuming exact. ``x_ref`` is drawn only when ``F``
     is conditioned."""
-    from .data import UnpairedLoader
-
     # The whole set moves to the device once (at most ~1 GB at 256 px), so that batches are
     # gathered and augmented there rather than copied over every step.
     (x, mask_x), (y, mask_y) = (tuple(t.to(device) for t in domain) for domain in data)
@@ -478,69 +195,6 @@ def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], 
 
 
 # --------------------------------------------------------------------------- one step
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN has native bfloat16 kernels here (AVX-512 BF16 or AMX). Without them,
-    bf16 autocast falls back to slow reference convolutions: a ``cpu``-profile step took
-    44 s instead of 2 s (22x) on the AVX2-only development CPU."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _auto_precision(device: torch.device) -> str:
-    if device.type == "cuda":
-        # bf16 needs no gradient scaler, but only Ampere (compute capability 8) and newer
-        # run it natively; a T4 (7.5) gets fp16 with a scaler.
-        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
-    return "bf16" if device.type == "cpu" and _cpu_has_fast_bf16() else "none"
-
-
-class Precision:
-    """Autocast and, for float16 on CUDA, a gradient scaler, behind one small interface."""
-
-    def __init__(self, mode: str, device: torch.device):
-        self.device_type = device.type
-        if mode == "auto":
-            mode = _auto_precision(device)
-        if mode == "fp16" and device.type != "cuda":
-            raise ValueError(f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; use 'bf16' or 'none'")
-        self.mode = mode
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
-        self.scaler = None
-        if mode == "fp16":
-            try:  # torch >= 2.3
-                from torch.amp import GradScaler
-
-                self.scaler = GradScaler("cuda")
-            except ImportError:  # torch 2.2
-                from torch.cuda.amp import GradScaler
-
-                self.scaler = GradScaler()
-
-    def autocast(self):
-        # No autocast object at all in float32: older torch warns about unsupported dtypes
-        # even for a disabled one.
-        return contextlib.nullcontext() if self.dtype is None else torch.autocast(self.device_type, dtype=self.dtype)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        optimizer.step() if self.scaler is None else self.scaler.step(optimizer)
-
-    def update(self) -> None:
-        if self.scaler is not None:
-            self.scaler.update()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {} if self.scaler is None else self.scaler.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.scaler is not None and state:
-            self.scaler.load_state_dict(state)
 
 
 @dataclass
@@ -553,7 +207,7 @@ class TrainState:
     opt_D: torch.optim.Optimizer
     pool_X: ImagePool
     pool_Y: ImagePool
-    loader: Any  # kdehist.data.UnpairedLoader
+    loader: UnpairedLoader
     precision: Precision
     step: int = 0
     seconds: float = 0.0  # training time so far, over all resumed sessions
@@ -628,10 +282,6 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (1.0 - decayed)
 
 
-def _condition(generator: ResnetGenerator, hist: torch.Tensor) -> torch.Tensor | None:
-    return hist if generator.conditioned else None
-
-
 def _requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -678,8 +328,8 @@ def train_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, t
             losses["hist_G"] = histogram_loss(soft_histogram(fake_y, cfg.hist_bins, mask=mask_x), G_ref, cfg.hist_loss)
         if F.conditioned:
             losses["hist_F"] = histogram_loss(soft_histogram(fake_x, cfg.hist_bins, mask=mask_y), F_ref, cfg.hist_loss)
-    weight = {"gan": cfg.lambda_gan, "cycle": cfg.lambda_cycle, "idt": cfg.identity_weight, "hist": cfg.lambda_hist}
-    loss_G = sum(weight[name.split("_")[0]] * value for name, value in losses.items())
+    weight = cfg.loss_weights()
+    loss_G = sum(weight[name] * value for name, value in losses.items())
     state.opt_G.zero_grad(set_to_none=True)
     amp.backward(loss_G)
     amp.step(state.opt_G)
@@ -717,20 +367,6 @@ class TrainResult:
     def finished(self) -> bool:
         """Whether the run reached ``config.steps`` (not stopped early by ``stop_at``)."""
         return self.step >= self.steps
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` is CUDA when available, otherwise the CPU."""
-    device = default_device() if name == "auto" else torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device: expected an available device, got {name!r} but CUDA is not available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device: expected one of the {torch.cuda.device_count()} CUDA devices (cuda:0 to "
-                f"cuda:{torch.cuda.device_count() - 1}), got {name!r}"
-            )
-    return device
 
 
 def train(
@@ -786,7 +422,7 @@ def train(
         seconds = float(saved.get("seconds", 0.0))
         return TrainResult(checkpoint_path, out_dir, int(saved["step"]), config.steps, _read_metrics_if_any(out_dir), seconds)
 
-    with _torch_threads(config.threads):
+    with torch_threads(config.threads):
         return _train_loop(config, out_dir, device, saved, end, progress)
 
 
@@ -797,14 +433,14 @@ def _prepare_run(config, out_dir, resume, stop_at) -> tuple[torch.device, Path, 
     if not isinstance(resume, bool):
         raise TypeError(f"resume: expected True or False, got {_describe(resume)}")
     device = resolve_device(config.device)
-    precision = Precision(config.autocast, device)
+    precision = resolve_precision(config.autocast, device)
     check_data_folders(config)
     end = config.steps if stop_at is None else min(check_positive_int("stop_at", stop_at), config.steps)
     out_dir = check_out_dir(out_dir)
     saved = _load_resume_checkpoint(out_dir) if resume else None
     if saved is not None:
         threads = config.threads if config.threads is not None else torch.get_num_threads()
-        _check_same_run(saved, config, out_dir / CHECKPOINT_NAME, precision.mode, threads if device.type == "cpu" else None)
+        _check_same_run(saved, config, out_dir / CHECKPOINT_NAME, precision, threads if device.type == "cpu" else None)
     return device, out_dir, saved, end
 
 
@@ -911,7 +547,7 @@ def _train_loop(
     previous_path = out_dir / PREVIOUS_CHECKPOINT_NAME
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    data = load_training_data(config, progress=progress)
+    data = _read_training_data(config, progress)  # _prepare_run checked the folders
     state = TrainState.create(config, data, device)
     if saved is not None:
         state.load_state_dict(saved)
@@ -993,18 +629,6 @@ def _train_loop(
     return TrainResult(checkpoint_path, out_dir, state.step, config.steps, read_metrics(out_dir), state.seconds)
 
 
-@contextlib.contextmanager
-def _torch_threads(count: int | None):
-    """Use ``count`` CPU threads inside the block, then restore the previous setting."""
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _check_same_run(saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None) -> None:
     """Refuse to resume with settings that change the weights (the checkpoint names the old ones)."""
     old, new = TrainConfig.from_dict(saved["config"]).to_dict(), config.to_dict()
@@ -1019,111 +643,6 @@ def _check_same_run(saved: dict, config: TrainConfig, path: Path, precision: str
             f"config: expected the settings of the run being resumed ({path}), got changes in {', '.join(differ)}; "
             f"use another out_dir, or start over with resume=False (--restart on the command line)"
         )
-
-
-def _parse_metrics(path: Path) -> list[dict[str, float]]:
-    """The records of a metrics file; damaged lines (a write cut short) are dropped with a warning."""
-    records, damaged = [], []
-    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict) or isinstance(record.get("step"), bool) or not isinstance(record.get("step"), int):
-            damaged.append(number)
-            continue
-        records.append(record)
-    if damaged:
-        warnings.warn(
-            f"{path}: dropped {len(damaged)} damaged line(s) (line {', '.join(map(str, damaged[:5]))}"
-            f"{' ...' if len(damaged) > 5 else ''}), e.g. a write cut short by a kill or a full disk",
-            stacklevel=3,
-        )
-    return records
-
-
-class MetricsLog:
-    """``metrics.jsonl``: one JSON object per line, each written whole and flushed.
-
-    On resume, lines logged after the checkpoint's step (work that was lost) are dropped,
-    and so are damaged lines (with a warning), by rewriting the file atomically, so the
-    log matches the weights.
-    """
-
-    def __init__(self, path: Path, keep_until: int = 0):
-        self.path = path
-        self.written: list[dict[str, float]] = []
-        kept = []
-        if keep_until > 0 and path.is_file():
-            kept = [record for record in _parse_metrics(path) if record["step"] <= keep_until]
-        text = "".join(json.dumps(record, allow_nan=True) + "\n" for record in kept)
-        atomic_write_bytes(path, text.encode())
-
-    def write(self, record: dict[str, float]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, allow_nan=True) + "\n")
-        self.written.append(record)
-
-
-def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
-    """All records of ``out_dir/metrics.jsonl``, in order. A damaged line (a write cut
-    short) is dropped with a warning that names the file."""
-    if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir: expected a run folder (str or Path), got {_describe(out_dir)}")
-    path = Path(out_dir) / METRICS_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"out_dir: expected a run folder holding {METRICS_NAME}, got {str(out_dir)!r} without one")
-    return _parse_metrics(path)
-
-
-def _read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
-    if not (out_dir / METRICS_NAME).is_file():
-        warnings.warn(f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost (the weights are not)", stacklevel=3)
-        return []
-    return read_metrics(out_dir)
-
-
-# --------------------------------------------------------------------------- samples
-
-
-def _preview_batch(data: tuple[DomainTensors, DomainTensors], device, count: int = 4) -> tuple[torch.Tensor, ...]:
-    """A fixed handful of training images of each domain, for the sample grids."""
-    (x, mask_x), (y, mask_y) = data
-    n = min(count, len(x), len(y))
-    return tuple(t[:n].to(device) for t in (x, mask_x, y, mask_y))
-
-
-@torch.no_grad()
-def translate_grid(nets: CycleGAN, preview: tuple[torch.Tensor, ...], bins: int) -> torch.Tensor:
-    """Rows of ``x | y (reference) | G(x) | F(G(x)) | F(y) | G(F(y))``, a ``(3, H', W')`` image in [0, 1].
-
-    Runs the generators in eval mode (no power iteration) and restores training mode.
-    """
-    from torchvision.utils import make_grid
-
-    x, mask_x, y, mask_y = preview
-    G, F = nets.G, nets.F
-    was_training = nets.training
-    nets.eval()
-    hist_x, hist_y = soft_histogram(x, bins, mask=mask_x), soft_histogram(y, bins, mask=mask_y)
-    fake_y, fake_x = G(x, _condition(G, hist_y)), F(y, _condition(F, hist_x))
-    rec_x, rec_y = F(fake_y, _condition(F, hist_x)), G(fake_x, _condition(G, hist_y))
-    nets.train(was_training)
-    tiles = torch.stack([x, y, fake_y, rec_x, fake_x, rec_y], dim=1).flatten(0, 1).float()
-    return make_grid((tiles.cpu() + 1) / 2, nrow=6, padding=2, pad_value=1.0).clamp(0, 1)
-
-
-def save_samples(nets: CycleGAN, preview: tuple[torch.Tensor, ...], path: Path, bins: int) -> Path:
-    """Write :func:`translate_grid` as a PNG, atomically."""
-    from PIL import Image
-
-    grid = translate_grid(nets, preview, bins)
-    pixels = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return atomic_write_bytes(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- evaluation

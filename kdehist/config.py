@@ -1,0 +1,252 @@
+"""The settings of a training run: :class:`TrainConfig`, built from a named profile.
+
+The profiles themselves (their overrides of the defaults below) live in
+:mod:`kdehist.profiles`; :mod:`kdehist.train` re-exports :class:`TrainConfig`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._checks import _describe, check_choice, check_positive_float, check_positive_int
+from .knees import MAX_SIZE, MIN_SIZE
+from .losses import LOSS_KINDS
+from .models import CONDITIONS, VARIANT_SPECS, VARIANTS
+from .profiles import PROFILE_SETTINGS, PROFILES
+
+__all__ = ["TrainConfig", "GAN_MODES", "AUTOCAST_MODES"]
+
+GAN_MODES = ("lsgan", "vanilla")
+AUTOCAST_MODES = ("auto", "bf16", "fp16", "none")
+#: The mask folder of each image folder (a mask folder needs its image folder).
+_MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
+# Fields that change only the bookkeeping, not the weights: they may differ on resume.
+# Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
+# one: 1 and 2 CPU threads give different weights.
+_BOOKKEEPING = ("profile", "device", "checkpoint_every", "sample_every", "log_every", "data_x", "data_y",
+                "data_x_masks", "data_y_masks", "data_cache")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Build it from a named profile::
+
+        TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
+
+    Profiles (:data:`kdehist.profiles.PROFILE_SETTINGS`): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
+    the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
+    on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
+    ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
+    not state its training length). The defaults below are the ``"cpu"`` profile's, except
+    ``autocast`` and ``threads``, which that profile pins.
+
+    Attributes:
+        variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
+        profile: the profile this config came from (a label; it changes nothing itself).
+        data_x, data_y: folders of domain X (sim) and Y (real) training images, read with
+            :class:`kdehist.data.ImageFolderDomain`; both ``None`` (default) for the
+            synthetic knee datasets of :mod:`kdehist.data`.
+        data_x_masks, data_y_masks: optional folders of foreground masks for those images
+            (same file stems); without them masks are estimated from the border colour.
+        data_cache: folder for the synthetic datasets' PNG cache (``None``: render each
+            time; rendering the 915 training images at 64² takes under a minute).
+        max_images: use only the first ``max_images`` training images of each domain
+            (``None``: all).
+        image_size: side of the square images, a multiple of 4, large enough for the
+            discriminator (``>= 3 · 2**n_layers``). Default 64.
+        ngf, n_blocks: generator width and residual blocks. Defaults 32, 6.
+        ndf, n_layers: discriminator width and stride-2 layers. Defaults 64, 3 (70×70).
+        hist_bins: bins per channel of the histograms (conditioning and loss). Default 32.
+        condition: ``"film"`` (default), ``"concat"`` or ``"concat_norm"`` (the trap).
+        hist_loss: ``"l2"`` (eq. 6, default), ``"emd"`` or ``"hellinger"``.
+        batch_size: images per domain per step. Default 4.
+        steps: optimisation steps (one generator and one discriminator update each).
+        decay_start: step at which the linear learning-rate decay to 0 begins.
+        lr, betas: Adam's. Defaults 2e-4, (0.5, 0.999).
+        pool_size: fake-image history shown to the discriminators; 0 disables. Default 50.
+        gan_mode: ``"lsgan"`` (default, reference) or ``"vanilla"`` (the paper's eq. 9).
+        lambda_gan, lambda_cycle, lambda_idt, lambda_hist: loss weights of eq. (7).
+            Defaults 1, 10, 0.5 (identity weight = lambda_cycle · lambda_idt = 5) and 10.
+            ``lambda_hist`` applies only to conditioned generators.
+        seed: seeds the weights, the batch order and the pool. Default 0.
+        autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512 BF16
+            or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+, fp16 with a
+            gradient scaler on older ones), ``"bf16"``, ``"fp16"`` (CUDA only) or ``"none"``.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        threads: CPU threads for torch during training (``None``: leave torch's setting).
+            On a small shared CPU, 1 thread can be several times faster than 2: with
+            another busy process, threads wait for each other at every operation.
+        checkpoint_every, sample_every, log_every: periods in steps.
+    """
+
+    variant: str = "proposed_both"
+    profile: str = "cpu"
+    data_x: str | None = None
+    data_y: str | None = None
+    data_x_masks: str | None = None
+    data_y_masks: str | None = None
+    data_cache: str | None = None
+    max_images: int | None = None
+    image_size: int = 64
+    ngf: int = 32
+    n_blocks: int = 6
+    ndf: int = 64
+    n_layers: int = 3
+    hist_bins: int = 32
+    condition: str = "film"
+    hist_loss: str = "l2"
+    batch_size: int = 4
+    steps: int = 500
+    decay_start: int = 250
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    pool_size: int = 50
+    gan_mode: str = "lsgan"
+    lambda_gan: float = 1.0
+    lambda_cycle: float = 10.0
+    lambda_idt: float = 0.5
+    lambda_hist: float = 10.0
+    seed: int = 0
+    autocast: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    checkpoint_every: int = 100
+    sample_every: int = 50
+    log_every: int = 10
+
+    def __post_init__(self):
+        check_choice("variant", self.variant, VARIANTS)
+        check_choice("profile", self.profile, PROFILES)
+        if (self.data_x is None) != (self.data_y is None):
+            raise ValueError(
+                f"data_x, data_y: expected both folders or neither (synthetic data), "
+                f"got data_x={self.data_x!r} and data_y={self.data_y!r}"
+            )
+        for name, images in _MASK_FOLDERS.items():
+            if getattr(self, name) is not None and getattr(self, images) is None:
+                raise ValueError(f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}")
+        if self.max_images is not None:
+                check_positive_int("max_images", self.max_images, minimum=2)  # a reference must be another image
+        for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
+            check_positive_int(name, getattr(self, name))
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        for name in ("checkpoint_every", "sample_every", "log_every"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("n_blocks", self.n_blocks, minimum=0)
+        check_positive_int("pool_size", self.pool_size, minimum=0)
+        check_positive_int("seed", self.seed, minimum=0)
+        check_positive_int("image_size", self.image_size)
+        # The generator halves the size twice and doubles it back; the PatchGAN needs
+        # 3 * 2**n_layers pixels for one output; the datasets render 32 to 512 pixels.
+        smallest = max(MIN_SIZE, 3 * 2**self.n_layers)
+        smallest += -smallest % 4
+        if self.image_size % 4 or not smallest <= self.image_size <= MAX_SIZE:
+            raise ValueError(
+                f"image_size: expected a multiple of 4 between {smallest} and {MAX_SIZE} (a generator with two "
+                f"downsamplings, a discriminator with n_layers={self.n_layers}), got {self.image_size}"
+            )
+        check_positive_int("decay_start", self.decay_start, minimum=0)
+        if self.decay_start > self.steps:
+            raise ValueError(f"decay_start: expected at most steps={self.steps}, got {self.decay_start}")
+        check_choice("condition", self.condition, CONDITIONS)
+        check_choice("hist_loss", self.hist_loss, LOSS_KINDS)
+        check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        check_choice("autocast", self.autocast, AUTOCAST_MODES)
+        self.lr = check_positive_float("lr", self.lr)
+        betas = self.betas
+        if (
+            isinstance(betas, (str, bytes))
+            or not isinstance(betas, (tuple, list))
+            or len(betas) != 2
+            or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas)
+        ):
+            raise TypeError(f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}")
+        self.betas = tuple(float(b) for b in betas)
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
+        for name in ("lambda_gan", "lambda_cycle", "lambda_idt", "lambda_hist"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name}: expected a finite number >= 0, got {_describe(value)}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+            setattr(self, name, float(value))
+        for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"{name}: expected a folder path (str) or None, got {_describe(value)}")
+            if isinstance(value, os.PathLike):
+                setattr(self, name, os.fspath(value))
+        if not isinstance(self.device, str):
+            raise TypeError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}")
+        if self.device != "auto":
+            try:
+                kind = torch.device(self.device).type
+            except (RuntimeError, TypeError, ValueError):
+                kind = None
+            if kind not in ("cpu", "cuda"):
+                raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        conditioned = VARIANT_SPECS[self.variant].condition_G or VARIANT_SPECS[self.variant].condition_F
+        if self.condition == "film" and self.n_blocks == 0 and conditioned:
+            raise ValueError(
+                f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
+                f"for variant {self.variant!r}, got 0"
+            )
+
+    @classmethod
+    def from_profile(cls, name: str, variant: str = "proposed_both", **overrides) -> "TrainConfig":
+        """The named profile's settings for ``variant``, with ``overrides`` on top.
+
+        Overriding ``steps`` alone moves ``decay_start`` to ``steps // 2``, as in every
+        profile (the reference decays over the second half).
+
+        Raises:
+            ValueError: unknown profile, variant or field value.
+            TypeError: an override that is not a field (the message lists the fields).
+        """
+        check_choice("name", name, PROFILES)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}")
+        settings = {**PROFILE_SETTINGS[name], "profile": name, "variant": variant, **overrides}
+        steps = settings.get("steps")
+        if "steps" in overrides and "decay_start" not in overrides and isinstance(steps, int) and not isinstance(steps, bool):
+            settings["decay_start"] = steps // 2  # every profile decays over its second half
+        return cls(**settings)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; ignores keys that are not fields (older or newer runs)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"values: expected a dict of TrainConfig fields, got {_describe(values)}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in fields})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON- and ``weights_only``-compatible values."""
+        values = dataclasses.asdict(self)
+        values["betas"] = list(self.betas)
+        return values
+
+    @property
+    def identity_weight(self) -> float:
+        """The weight of L_idt in eq. (7), ``lambda_cycle * lambda_idt`` (the reference's convention)."""
+        return self.lambda_cycle * self.lambda_idt
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each generator loss term of eq. (7), by the name that
+        :func:`kdehist.train.train_step` logs it under.
+
+        >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt = 10 * 0.5
+        5.0
+        """
+        gan, cycle, idt, hist = self.lambda_gan, self.lambda_cycle, self.identity_weight, self.lambda_hist
+        return {"gan_G": gan, "gan_F": gan, "cycle_X": cycle, "cycle_Y": cycle,
+                "idt_X": idt, "idt_Y": idt, "hist_G": hist, "hist_F": hist}
