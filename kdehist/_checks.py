@@ -88,3 +88,25 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_short_repr(value)}")
     return value
+
+
+def check_mask_weights(name: str, weights: torch.Tensor) -> torch.Tensor:
+    """Check a batch of masks, ``(B, ...)`` with one image per row, already shaped by the
+    caller: non-negative weights and some foreground (positive weight) in every image.
+
+    >>> check_mask_weights("mask", torch.ones(2, 1, 4, 4)).shape
+    torch.Size([2, 1, 4, 4])
+    >>> check_mask_weights("mask", torch.zeros(1, 4, 4))
+    Traceback (most recent call last):
+    ValueError: mask: expected some foreground (positive weight) in every image, got none in images [0]
+    """
+    if bool((weights < 0).any()):
+        raise ValueError(
+            f"{name}: expected non-negative weights, got {int((weights < 0).sum())} negative entries "
+            f"(min {weights.min().item():.4g})"
+        )
+    totals = weights.flatten(1).sum(1)
+    if bool((totals <= 0).any()):
+        empty = torch.nonzero(totals <= 0).flatten().tolist()
+        raise ValueError(f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}")
+    return weights

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-from ._checks import _describe, check_choice, check_tensor
+from ._checks import _describe, check_choice, check_mask_weights, check_tensor
 
 DELTA_E_FORMULAS = ("cie76", "ciede2000")
 
@@ -48,14 +48,7 @@ def _check_mask(name: str, mask, image_name: str, image_shape: tuple[int, ...]) 
     if shape not in accepted:
         forms = " or ".join(str(s) for s in sorted(accepted, key=len, reverse=True))
         raise ValueError(f"{name}: expected shape {forms} to match {image_name} of shape {image_shape}, got {shape}")
-    m = mask.detach().double().cpu().reshape(batch, 1, height, width)
-    if bool((m < 0).any()):
-        raise ValueError(f"{name}: expected non-negative weights, got {int((m < 0).sum())} negative entries (min {m.min().item():.4g})")
-    totals = m.sum(dim=(1, 2, 3))
-    if bool((totals <= 0).any()):
-        empty = torch.nonzero(totals <= 0).flatten().tolist()
-        raise ValueError(f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}")
-    return m
+    return check_mask_weights(name, mask.detach().double().cpu().reshape(batch, 1, height, width))
 
 
 def to_lab(img: torch.Tensor) -> torch.Tensor:

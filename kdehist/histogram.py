@@ -30,7 +30,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive_float, check_positive_int, check_range, check_tensor
+from ._checks import check_choice, check_mask_weights, check_positive_float, check_positive_int, check_range, check_tensor
 
 BOUNDARIES = ("none", "reflect")
 
@@ -96,13 +96,7 @@ def _prepare(x, bins, bandwidth, value_range, mask, boundary):
                 f"mask: expected shape {expected} or {(batch, height, width)} to match x of shape "
                 f"{tuple(x.shape) if not squeeze else tuple(x.shape[1:])}, got {tuple(mask.shape)}"
             )
-        m = m.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
-        if bool((m < 0).any()):
-            raise ValueError("mask: expected non-negative weights, got negative entries")
-        totals = m.flatten(1).sum(1)
-        if bool((totals <= 0).any()):
-            empty = torch.nonzero(totals <= 0).flatten().tolist()
-            raise ValueError(f"mask: expected some foreground (positive weight) in every image, got none in images {empty}")
+        m = check_mask_weights("mask", m.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32))
         weights = m.expand(batch, channels, height, width).reshape(batch * channels, height * width)
     values = x.reshape(batch * channels, height * width)
     return values, weights, bins, bandwidth, (lo, hi), squeeze, (batch, channels)
