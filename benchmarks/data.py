@@ -6,8 +6,9 @@ Usage::
     python benchmarks/data.py --sizes 128 --cache /tmp/knees   # also time reading a warm cache
 
 Prints images per second and total seconds per size. Rendering runs on one torch thread
-whatever the setting (``kdehist.data`` switches it for the duration: its tensors are too small
-for intra-op threads, which slow it down badly when another process keeps a core busy).
+whatever the setting (``kdehist.knees`` switches it for the duration: its tensors are too small
+for intra-op threads, which slow it down badly when another process keeps a core busy; on
+the development CPU with one core busy, two threads rendered five times slower than one).
 """
 from __future__ import annotations
 

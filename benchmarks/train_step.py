@@ -15,6 +15,10 @@ the cost does not depend on content.
     python benchmarks/train_step.py                            # cpu size, 8 rounds
     python benchmarks/train_step.py --profiles cpu paper       # also the paper's size
     python benchmarks/train_step.py --threads 1         # torch threads (default: torch's)
+
+Autocast ``"auto"`` keeps float32 on CPUs without native bfloat16 kernels
+(``kdehist.precision``): on the AVX2-only development CPU a ``cpu``-profile step in bf16
+took 44 s instead of 2 s, oneDNN falling back to reference convolutions.
 """
 from __future__ import annotations
 

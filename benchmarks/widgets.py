@@ -10,6 +10,10 @@ plots blit onto, and computes ΔE once per pair of images; later passes ("warm")
 as a class does when it moves a slider back and forth. Choosing a synthetic knee the first
 time renders it; that is reported on its own line.
 
+Redraws run on one torch thread (``kdehist._torch_utils.torch_threads``): on the loaded
+2-core development CPU (a training run in the background) the slowest redraws took 3 to 10
+times longer with two threads, which wait on each other at every small operation.
+
     python benchmarks/widgets.py               # about half a minute
     python benchmarks/widgets.py --passes 5    # more warm passes
 """

@@ -312,8 +312,9 @@ def hard_histogram(
 ) -> torch.Tensor:
     """Ordinary counting histogram, normalised like :func:`kdehist.soft_histogram`: the reference.
 
-    Same arguments and shapes as :func:`kdehist.soft_histogram`; ``bandwidth`` is accepted for a
-    uniform signature and ignored. Bins are half-open ``[e_k, e_{k+1})`` except the last,
+    Same arguments and shapes as :func:`kdehist.soft_histogram`; ``bandwidth`` is validated
+    like soft_histogram's and then ignored: it is there so that one argument list calls
+    either function (the explorer does). Bins are half-open ``[e_k, e_{k+1})`` except the last,
     which includes ``hi`` (as :func:`numpy.histogram`). With ``boundary="none"`` values
     outside the range are dropped; with ``"reflect"`` they are counted in the end bins.
     Not differentiable: the result carries no gradient.
@@ -386,9 +387,9 @@ def kde_density(
 class SoftHistogram(nn.Module):
     """Module form of :func:`kdehist.soft_histogram` with fixed settings.
 
-    Example::
-
-        hist = SoftHistogram(bins=64)(images, mask=masks)   # (B, 3, 64)
+    >>> images, masks = torch.zeros(2, 3, 8, 8), torch.ones(2, 1, 8, 8)
+    >>> SoftHistogram(bins=64)(images, mask=masks).shape
+    torch.Size([2, 3, 64])
     """
 
     def __init__(

@@ -126,13 +126,15 @@ class HistogramExplorer(widgets.VBox):
         max_upload_bytes: largest accepted upload (default 10 MiB).
         max_upload_pixels: largest accepted upload in pixels (default 40 megapixels).
 
-    Example::
+    Example:
 
-        app = HistogramExplorer()
-        app.controls["bins"].value = 32
-        app.controls["bandwidth"].value = 2.5
-        state = app.current()
-        state["soft"].shape, state["losses"]["emd"], state["delta_e"]
+    >>> app = HistogramExplorer()
+    >>> app.controls["bins"].value = 32
+    >>> app.controls["bandwidth"].value = 2.5
+    >>> state = app.current()
+    >>> state["soft"].shape, sorted(state["losses"])
+    (torch.Size([3, 32]), ['emd', 'hellinger', 'l2'])
+    >>> app.close()
     """
 
     def __init__(

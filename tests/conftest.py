@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+
+from kdehist._torch_utils import torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,10 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def one_thread():
     """Test tensors are tiny: they gain nothing from threads, and a busy 2-core machine loses a lot."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @dataclass
