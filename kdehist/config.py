@@ -38,7 +38,7 @@ class TrainConfig:
 
         TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
 
-    Profiles (:data:`kdehist.profiles.PROFILE_SETTINGS`): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
+    Profiles (``kdehist.profiles.PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
     the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
     on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
     ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
@@ -242,7 +242,7 @@ class TrainConfig:
 
     def loss_weights(self) -> dict[str, float]:
         """The weight of each generator loss term of eq. (7), by the name that
-        :func:`kdehist.train.train_step` logs it under.
+        ``kdehist.train.train_step`` logs it under.
 
         >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt = 10 * 0.5
         5.0

@@ -7,7 +7,7 @@ lives in :mod:`kdehist.knees`; its public names are re-exported here):
     A stand-in for the paper's data that needs no download. Domain ``"sim"`` (X) imitates a 3D
     viewer's render of an MRI-derived knee surface; domain ``"real"`` (Y) imitates a product
     photo of a bare knee, with a skin tone drawn across the Monk Skin Tone scale. Both domains
-    share one geometry model, so :func:`render_real` can re-render the *pose of a simulator
+    share one geometry model, so ``render_real`` can re-render the *pose of a simulator
     image* in the photographic style: the oracle that chapter 10 uses as the ceiling of shape
     and colour fidelity. Splits have the paper's sizes: sim 438 train / 28 test, real 477
     train / 28 test.
@@ -26,10 +26,10 @@ Every dataset here returns a dict that :func:`torch.utils.data.default_collate` 
 - ``"image"``: ``(3, H, W)`` float32 sRGB in [-1, 1];
 - ``"mask"``: ``(1, H, W)`` float32 in {0, 1}, 1 on the foreground (the visible leg);
 - ``"index"``: int, the position in the dataset;
-- synthetic knees add ``"pose"`` (a dict of floats, see :func:`sample_pose`); real-style
+- synthetic knees add ``"pose"`` (a dict of floats, see ``sample_pose``); real-style
   ones also ``"tone_srgb"`` and ``"tone_lab"`` (``(3,)`` float32: the skin albedo as sRGB in
   [0, 1] and as CIE L*a*b*, D65), ``"tone_position"`` (float in [0, 1] along the Monk
-  scale) and ``"appearance"`` (a dict of floats, see :func:`sample_appearance`).
+  scale) and ``"appearance"`` (a dict of floats, see ``sample_appearance``).
 
 Folder layout for real data
 ---------------------------
@@ -232,7 +232,7 @@ class SyntheticKnees(Dataset):
 
     def appearance(self, index: int) -> dict[str, float]:
         """Lighting, background and texture of real sample ``index`` (see
-        :func:`sample_appearance`)."""
+        ``sample_appearance``)."""
         self._require_real("appearance")
         return self._draws(self._index(index))[2]
 
@@ -428,7 +428,7 @@ def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarra
 
 
 def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
-    """Decode (any Pillow mode, see :func:`pil_to_uint8`), centre-crop to a square and
+    """Decode (any Pillow mode, see ``pil_to_uint8``), centre-crop to a square and
     resize; errors name the file. ``mode``: ``"RGB"`` for images (transparency composited on
     white), ``"L"`` for masks (transparency is background)."""
     from PIL import Image, UnidentifiedImageError
@@ -456,7 +456,7 @@ class ImageFolderDomain(Dataset):
     Images (.png, .jpg, .jpeg, .bmp, .webp, any case; sorted by file name; hidden files and
     other extensions are skipped with a warning) are converted to 8-bit RGB from any Pillow
     mode (16-bit and float images scaled, transparency composited on white: see
-    :func:`pil_to_uint8`), centre-cropped to a square and resized to ``size`` (Lanczos). See the module docstring for the folder
+    ``pil_to_uint8``), centre-cropped to a square and resized to ``size`` (Lanczos). See the module docstring for the folder
     layout.
 
     Args:

@@ -6,7 +6,7 @@ generated foreground (under the *input's* mask) and of the reference's foregroun
 its own mask), in CIE76 and CIEDE2000; also the whole-image variant (backgrounds included),
 because the paper does not say which it used.
 
-**Shape**, against the oracle of :func:`kdehist.data.render_real`: the input's pose
+**Shape**, against the oracle of ``kdehist.data.render_real``: the input's pose
 rendered in the reference's tone and look, i.e. what a perfect translator would output.
 
 - ``shape_score``: IoU between the leg that a frozen segmenter finds in the generated

@@ -7,8 +7,8 @@ paper does not state its training length. The profile comes from the ``KDEHIST_P
 environment variable; when it is unset the default is ``gpu`` if CUDA is available and
 ``cpu`` otherwise.
 
-Every module asks here: :meth:`kdehist.train.TrainConfig.from_profile` reads
-:data:`PROFILE_SETTINGS`, :mod:`kdehist.reproduce` reads :func:`evaluation_count`, and
+Every module asks here: ``kdehist.train.TrainConfig.from_profile`` reads
+``PROFILE_SETTINGS``, :mod:`kdehist.reproduce` reads :func:`evaluation_count`, and
 training, evaluation and the command line take :func:`default_device` and :func:`runs_dir`.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ PROFILES = ("smoke", "cpu", "gpu", "paper")
 ENV_VAR = "KDEHIST_PROFILE"
 RUNS_ENV_VAR = "KDEHIST_RUNS"
 
-#: Each profile's overrides of the :class:`kdehist.train.TrainConfig` defaults. Timings are
+#: Each profile's overrides of the ``kdehist.train.TrainConfig`` defaults. Timings are
 #: measured on the 2-core development CPU (see ``benchmarks/train_step.py``) or estimated for Colab.
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
     # Seconds: tiny nets on 32x32 images and a few steps; exercises every code path.
@@ -78,7 +78,7 @@ def current_profile() -> str:
 
 
 def profile_settings(name: str) -> dict[str, Any]:
-    """A copy of profile ``name``'s :class:`kdehist.train.TrainConfig` overrides.
+    """A copy of profile ``name``'s ``kdehist.train.TrainConfig`` overrides.
 
     >>> profile_settings("cpu")
     {'autocast': 'none', 'threads': 2}

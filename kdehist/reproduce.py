@@ -255,7 +255,7 @@ def evaluate_run(run: Path, steps: list[int], test: TestSet, oracle: torch.Tenso
 
 def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
     """Table 2's row for one run from its seeds' per-pair arrays: per metric the mean over
-    seeds of each seed's mean, the seed means, and for :data:`INTERVAL_METRICS` a 95 %
+    seeds of each seed's mean, the seed means, and for ``INTERVAL_METRICS`` a 95 %
     bootstrap interval (:func:`kdehist.evaluate.bootstrap_ci`)."""
     seeds = sorted(pairs)
     row: dict = {"seeds": seeds, "pairs": int(next(iter(pairs.values()))["delta_e76"].size)}
@@ -313,7 +313,7 @@ def reproduce(
     """Train what is missing, evaluate every snapshot, and write the results.
 
     Args:
-        profile: a :class:`kdehist.train.TrainConfig` profile (``"smoke"``, ``"cpu"``, ...).
+        profile: a ``kdehist.train.TrainConfig`` profile (``"smoke"``, ``"cpu"``, ...).
         out: the run folder (default ``runs/<profile>`` under :func:`kdehist.profiles.runs_dir`);
             run ``name`` with seed ``k`` lives in ``out/name/seed<k>``.
         runs: names from ``RUNS`` (default ``DEFAULT_RUNS``, the four rows of Table 2).

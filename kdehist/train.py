@@ -1,11 +1,11 @@
 r"""Training the four variants: one step (eq. 7–11), the loop, checkpoints and resuming.
 
 The parts live in small modules and are re-exported here: the settings
-(:class:`TrainConfig`, :mod:`kdehist.config`; profiles in :mod:`kdehist.profiles`), the
-CycleGAN losses (:func:`gan_loss`, :func:`l1`, :mod:`kdehist.losses`), the fake-image
-history (:class:`ImagePool`, :mod:`kdehist.pool`), the device and autocast
-(:class:`Precision`, :mod:`kdehist.precision`), the metrics log (:func:`read_metrics`,
-:mod:`kdehist.metrics_log`) and the sample grids (:mod:`kdehist.samples`).
+(``TrainConfig``, :mod:`kdehist.config`; profiles in :mod:`kdehist.profiles`), the
+CycleGAN losses (``gan_loss``, ``l1``, ``kdehist.losses``), the fake-image
+history (``ImagePool``, :mod:`kdehist.pool`), the device and autocast
+(``Precision``, :mod:`kdehist.precision`), the metrics log (``read_metrics``,
+:mod:`kdehist.metrics_log`) and the sample grids (``kdehist.samples``).
 
 Quick start::
 
@@ -380,7 +380,7 @@ def train(
     """Train one variant, or resume it from ``out_dir/checkpoint.pt``.
 
     Args:
-        config: the run's settings (:meth:`TrainConfig.from_profile`).
+        config: the run's settings (``TrainConfig.from_profile``).
         out_dir: folder for the checkpoint, metrics, samples and ``config.json``.
         resume: continue from an existing checkpoint in ``out_dir`` (default). Its config
             must equal ``config`` except for bookkeeping fields (periods, device, label),
