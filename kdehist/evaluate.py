@@ -45,6 +45,7 @@ __all__ = [
     "pair_metrics",
     "summarize",
     "evaluate_generator",
+    "jis_shares",
     "bootstrap_ci",
     "bootstrap_difference_ci",
 ]
@@ -196,6 +197,12 @@ def pair_metrics(
     return metrics
 
 
+def jis_shares(delta_e) -> dict[str, float]:
+    """The share of ΔE values (any shape) in each JIS class, in the classes' order."""
+    classes = jis_class(np.asarray(delta_e).ravel())
+    return {name: classes.count(name) / len(classes) for name, _, _ in JIS_CLASSES}
+
+
 def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
     """Mean, standard deviation and median of each metric, the number of pairs, and the
     share of pairs in each JIS class (of the foreground ΔE76)."""
@@ -204,8 +211,7 @@ def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
         summary[f"{name}_mean"] = float(np.mean(values))
         summary[f"{name}_std"] = float(np.std(values))
         summary[f"{name}_median"] = float(np.median(values))
-    classes = jis_class(metrics["delta_e76"].ravel())
-    summary["jis_shares"] = {name: classes.count(name) / len(classes) for name, _, _ in JIS_CLASSES}
+    summary["jis_shares"] = jis_shares(metrics["delta_e76"])
     return summary
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .color import JIS_CLASSES, jis_class
+from .color import jis_class
 from .evaluate import (
     TestSet,
     bootstrap_ci,
     bootstrap_difference_ci,
     evaluate_generator,
+    jis_shares,
     load_test_set,
     oracle_pairs,
     pair_metrics,
@@ -270,8 +271,7 @@ def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
     pooled = np.concatenate([pairs[s]["delta_e76"].ravel() for s in seeds])
     row["delta_e76_std"] = float(pooled.std())
     row["delta_e76_median"] = float(np.median(pooled))
-    classes = jis_class(pooled)
-    row["jis_shares"] = {name: classes.count(name) / len(classes) for name, _, _ in JIS_CLASSES}
+    row["jis_shares"] = jis_shares(pooled)
     return row
 
 

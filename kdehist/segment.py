@@ -35,6 +35,7 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from ._checks import check_positive_int
+from ._torch_utils import torch_threads
 from .io import atomic_torch_save, load_checkpoint
 
 __all__ = ["KneeSegmenter", "shape_score", "train_segmenter", "heldout_iou", "load_segmenter", "SEGMENTER_SIZE"]
@@ -183,9 +184,7 @@ def train_segmenter(steps: int = 600, count: int = 1536, batch_size: int = 32, s
     """
     for name, value in (("steps", steps), ("count", count), ("batch_size", batch_size)):
         check_positive_int(name, value)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         images, masks = render_training_set(count, size, seed)
         torch.manual_seed(seed)
         net = KneeSegmenter(width)
@@ -206,8 +205,6 @@ def train_segmenter(steps: int = 600, count: int = 1536, batch_size: int = 32, s
             optimizer.step()
             if progress and (step + 1) % 100 == 0:
                 print(f"segmenter step {step + 1}/{steps}: loss {loss.item():.4f}", flush=True)
-    finally:
-        torch.set_num_threads(previous)
     return net.eval()
 
 
