@@ -10,6 +10,7 @@ whatever the setting (``kdehist.knees`` switches it for the duration: its tensor
 for intra-op threads, which slow it down badly when another process keeps a core busy; on
 the development CPU with one core busy, two threads rendered five times slower than one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,19 +28,25 @@ def build_all(size: int, cache_dir=None) -> tuple[int, float]:
     start = time.perf_counter()
     for domain in DOMAINS:
         for split in SPLITS:
-            images, masks = SyntheticKnees(domain, split, size=size, cache_dir=cache_dir).tensors()
+            images, masks = SyntheticKnees(
+                domain, split, size=size, cache_dir=cache_dir
+            ).tensors()
             count += images.shape[0]
     return count, time.perf_counter() - start
 
 
 def report(size: int, what: str, count: int, seconds: float) -> None:
-    print(f"{size:>4} px  {what:<12}: {count} images in {seconds:6.1f} s = {count / seconds:6.1f} images/s")
+    print(
+        f"{size:>4} px  {what:<12}: {count} images in {seconds:6.1f} s = {count / seconds:6.1f} images/s"
+    )
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 64])
-    parser.add_argument("--cache", default=None, help="also time writing then reading a PNG cache here")
+    parser.add_argument(
+        "--cache", default=None, help="also time writing then reading a PNG cache here"
+    )
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for size in args.sizes:

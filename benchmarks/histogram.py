@@ -9,6 +9,7 @@ floor, and kornia's histogram is included when kornia is installed.
     python benchmarks/histogram.py            # print the table (about 1 minute)
     python benchmarks/histogram.py --save F   # also write the numbers to F as JSON
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,16 +41,24 @@ def measure(method: str, bins: int, repeats: int) -> dict:
     weights = torch.randn(SHAPE[0], SHAPE[1], bins)
 
     if method == "naive":
+
         def run():
             xx = x.clone().requires_grad_()
             (soft_histogram_naive(xx, bins) * weights).sum().backward()
     elif method == "kdehist":
+
         def run():
             xx = x.clone().requires_grad_()
             (kdehist.soft_histogram(xx, bins) * weights).sum().backward()
     elif method == "histc":
+
         def run():
-            torch.stack([torch.histc(c, bins, -1, 1) for c in x.reshape(-1, SHAPE[2] * SHAPE[3])])
+            torch.stack(
+                [
+                    torch.histc(c, bins, -1, 1)
+                    for c in x.reshape(-1, SHAPE[2] * SHAPE[3])
+                ]
+            )
     else:
         import kornia  # noqa: F401  (skipped by the parent when missing)
         from kornia.enhance import histogram
@@ -78,7 +87,9 @@ def child(method: str, bins: int, repeats: int) -> dict | None:
             return None
     out = subprocess.run(
         [sys.executable, __file__, "--child", method, str(bins), str(repeats)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -95,9 +106,18 @@ def main() -> None:
 
     import torch
 
-    results = {"shape": list(SHAPE), "torch": torch.__version__, "threads": torch.get_num_threads(), "bins": {}}
-    print(f"forward+backward of {SHAPE}, B = L/2.5, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'K':>4} {'method':>8} {'time (s)':>10} {'peak extra (MiB)':>17} {'speed-up':>9} {'memory ratio':>13}")
+    results = {
+        "shape": list(SHAPE),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "bins": {},
+    }
+    print(
+        f"forward+backward of {SHAPE}, B = L/2.5, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'K':>4} {'method':>8} {'time (s)':>10} {'peak extra (MiB)':>17} {'speed-up':>9} {'memory ratio':>13}"
+    )
     for bins in (64, 256):
         rows = {}
         for method in METHODS:
@@ -110,10 +130,14 @@ def main() -> None:
         naive = rows["naive"]
         for method, row in rows.items():
             row["speedup_vs_naive"] = naive["seconds"] / row["seconds"]
-            row["memory_ratio_vs_naive"] = naive["peak_extra_mib"] / max(row["peak_extra_mib"], 1.0)
+            row["memory_ratio_vs_naive"] = naive["peak_extra_mib"] / max(
+                row["peak_extra_mib"], 1.0
+            )
             note = " (forward only)" if method == "histc" else ""
-            print(f"{bins:>4} {method:>8} {row['seconds']:>10.3f} {row['peak_extra_mib']:>17.1f} "
-                  f"{row['speedup_vs_naive']:>8.1f}x {row['memory_ratio_vs_naive']:>12.1f}x{note}")
+            print(
+                f"{bins:>4} {method:>8} {row['seconds']:>10.3f} {row['peak_extra_mib']:>17.1f} "
+                f"{row['speedup_vs_naive']:>8.1f}x {row['memory_ratio_vs_naive']:>12.1f}x{note}"
+            )
         results["bins"][str(bins)] = rows
     if args.save:
         from kdehist.io import atomic_write_json

@@ -17,6 +17,7 @@ times longer with two threads, which wait on each other at every small operation
     python benchmarks/widgets.py               # about half a minute
     python benchmarks/widgets.py --passes 5    # more warm passes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ def timed_change(app, name: str, value) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passes", type=int, default=3, help="warm passes over each cycle (default 3)")
+    parser.add_argument(
+        "--passes", type=int, default=3, help="warm passes over each cycle (default 3)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -68,22 +71,36 @@ def main() -> None:
     }
     shape = tuple(app.current()["pixels"].shape[-2:])
 
-    print(f"histogram explorer redraw, image {shape[0]}×{shape[1]} (knee sim 0 against knee real 0), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"build (first draw included): {1000 * build_s:.0f} ms; first choice of a knee (rendering included): "
-          + ", ".join(f"{n} {ms:.0f} ms" for n, ms in first_choice.items()))
-    print(f"{'control':>11} {'cold median':>12} {'cold max':>9} {'warm median':>12} {'warm max':>9}  (ms)")
+    print(
+        f"histogram explorer redraw, image {shape[0]}×{shape[1]} (knee sim 0 against knee real 0), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"build (first draw included): {1000 * build_s:.0f} ms; first choice of a knee (rendering included): "
+        + ", ".join(f"{n} {ms:.0f} ms" for n, ms in first_choice.items())
+    )
+    print(
+        f"{'control':>11} {'cold median':>12} {'cold max':>9} {'warm median':>12} {'warm max':>9}  (ms)"
+    )
     worst_warm = 0.0
     for name, cycle in CYCLES.items():
         initial = app.controls[name].value
         cold = [timed_change(app, name, value) for value in cycle]
-        warm = [timed_change(app, name, value) for _ in range(args.passes) for value in cycle]
+        warm = [
+            timed_change(app, name, value)
+            for _ in range(args.passes)
+            for value in cycle
+        ]
         app.controls[name].value = initial
         worst_warm = max(worst_warm, max(warm))
-        print(f"{name:>11} {statistics.median(cold):>12.0f} {max(cold):>9.0f} "
-              f"{statistics.median(warm):>12.0f} {max(warm):>9.0f}")
+        print(
+            f"{name:>11} {statistics.median(cold):>12.0f} {max(cold):>9.0f} "
+            f"{statistics.median(warm):>12.0f} {max(warm):>9.0f}"
+        )
     verdict = "within" if worst_warm < BUDGET_MS else "OVER"
-    print(f"worst warm redraw {worst_warm:.0f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
+    print(
+        f"worst warm redraw {worst_warm:.0f} ms: {verdict} the {BUDGET_MS:.0f} ms budget"
+    )
     app.close()
 
 

@@ -5,6 +5,7 @@ The top level re-exports the histogram core; the model, data, training and evalu
 code lives in the submodules ``kdehist.data``, ``kdehist.models``, ``kdehist.train`` and
 ``kdehist.evaluate``.
 """
+
 from .color import delta_e, jis_class, mean_lab, to_lab
 from .histogram import SoftHistogram, hard_histogram, kde_density, soft_histogram
 from .losses import histogram_loss

@@ -13,6 +13,7 @@ Commands:
 Each command is a ``(add_arguments, run)`` pair registered in ``COMMANDS``, so a new one
 (e.g. ``reproduce``) is one more entry.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,18 +41,42 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", required=True, choices=VARIANTS, help="which model of Table 2 to train")
+    parser.add_argument(
+        "--variant",
+        required=True,
+        choices=VARIANTS,
+        help="which model of Table 2 to train",
+    )
     parser.add_argument(
         "--profile",
         choices=PROFILES,
         default=None,
         help="size of the run (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)",
     )
-    parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>/<variant>)")
-    parser.add_argument("--data-x", default=None, help="folder of domain X (sim) training images; default synthetic")
-    parser.add_argument("--data-y", default=None, help="folder of domain Y (real) training images; default synthetic")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the profile's, auto)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of weights, batches and pool (default 0)")
+    parser.add_argument(
+        "--out", default=None, help="run folder (default: runs/<profile>/<variant>)"
+    )
+    parser.add_argument(
+        "--data-x",
+        default=None,
+        help="folder of domain X (sim) training images; default synthetic",
+    )
+    parser.add_argument(
+        "--data-y",
+        default=None,
+        help="folder of domain Y (real) training images; default synthetic",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu, cuda or cuda:N (default: the profile's, auto)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of weights, batches and pool (default 0)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -61,8 +86,15 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="override any TrainConfig field, e.g. --set lambda_hist=20 (repeatable)",
     )
-    parser.add_argument("--restart", action="store_true", help="start over instead of resuming")
-    parser.add_argument("--stop-at", type=int, default=None, help="stop (with a checkpoint) after this step")
+    parser.add_argument(
+        "--restart", action="store_true", help="start over instead of resuming"
+    )
+    parser.add_argument(
+        "--stop-at",
+        type=int,
+        default=None,
+        help="stop (with a checkpoint) after this step",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -73,7 +105,12 @@ def _run_train(args: argparse.Namespace) -> int:
     try:  # configuration errors name the argument: show them without a traceback
         profile = args.profile or current_profile()
         overrides = dict(args.overrides)
-        for field, value in (("data_x", args.data_x), ("data_y", args.data_y), ("device", args.device), ("seed", args.seed)):
+        for field, value in (
+            ("data_x", args.data_x),
+            ("data_y", args.data_y),
+            ("device", args.device),
+            ("seed", args.seed),
+        ):
             if value is not None:
                 overrides[field] = value
         if args.stop_at is not None and args.stop_at < 1:
@@ -83,9 +120,17 @@ def _run_train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as error:
         raise UsageError(str(error)) from None
     try:
-        result = train(config, out, resume=not args.restart, stop_at=args.stop_at, progress=not args.no_progress)
+        result = train(
+            config,
+            out,
+            resume=not args.restart,
+            stop_at=args.stop_at,
+            progress=not args.no_progress,
+        )
     except (ValueError, TypeError, OSError) as error:
-        if getattr(error, "before_training", False):  # a bad setting or checkpoint, found before any work
+        if getattr(
+            error, "before_training", False
+        ):  # a bad setting or checkpoint, found before any work
             raise UsageError(str(error)) from None
         raise
     except NonFiniteLossError as error:
@@ -95,9 +140,15 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"{_PROG} train: {interrupt}", file=sys.stderr)
         return 130
     last = result.metrics[-1] if result.metrics else {}
-    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("G", "D_X", "D_Y", "hist_G", "hist_F") if k in last)
+    summary = ", ".join(
+        f"{k} {last[k]:.4g}"
+        for k in ("G", "D_X", "D_Y", "hist_G", "hist_F")
+        if k in last
+    )
     state = "finished" if result.finished else "stopped"
-    print(f"{state} at step {result.step}/{config.steps} in {result.seconds:.0f} s of training; {summary}")
+    print(
+        f"{state} at step {result.step}/{config.steps} in {result.seconds:.0f} s of training; {summary}"
+    )
     print(f"checkpoint: {result.checkpoint}")
     return 0
 
@@ -108,14 +159,34 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     from .reproduce import RUNS, SEEDS
 
-    parser.add_argument("--profile", choices=PROFILES, default=None,
-                        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)")
-    parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
-    parser.add_argument("--runs", nargs="+", default=None, choices=list(RUNS), help="which runs (default: the four variants of Table 2)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help=f"training seeds of every run (default: {' '.join(map(str, SEEDS))})")
-    parser.add_argument("--results", default=None,
-                        help="also write table2.json, tradeoff.json, the per-pair arrays and the figures to this folder")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="run folder (default: runs/<profile>)"
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=None,
+        choices=list(RUNS),
+        help="which runs (default: the four variants of Table 2)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"training seeds of every run (default: {' '.join(map(str, SEEDS))})",
+    )
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="also write table2.json, tradeoff.json, the per-pair arrays and the figures to this folder",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -125,19 +196,31 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     profile = args.profile or current_profile()
     try:
-        result = reproduce(profile, out=args.out, runs=args.runs, results_dir=args.results,
-                           progress=not args.no_progress, seeds=args.seeds)
+        result = reproduce(
+            profile,
+            out=args.out,
+            runs=args.runs,
+            results_dir=args.results,
+            progress=not args.no_progress,
+            seeds=args.seeds,
+        )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
     table = result["table2"]
-    print(f"{'run':>22} {'ΔE76 mean [95% CI]':>24} {'class':>5} {'shape score [95% CI]':>24} {'seeds':>6}")
+    print(
+        f"{'run':>22} {'ΔE76 mean [95% CI]':>24} {'class':>5} {'shape score [95% CI]':>24} {'seeds':>6}"
+    )
     for name, row in table["variants"].items():
         lo, hi = row["delta_e76_ci95"]
         slo, shi = row["shape_score_ci95"]
-        print(f"{name:>22} {row['delta_e76_mean']:>7.2f} [{lo:5.2f}, {hi:5.2f}]    {jis_class(row['delta_e76_mean']):>5} "
-              f"{row['shape_score_mean']:>7.3f} [{slo:.3f}, {shi:.3f}]    {len(row['seeds']):>6}")
+        print(
+            f"{name:>22} {row['delta_e76_mean']:>7.2f} [{lo:5.2f}, {hi:5.2f}]    {jis_class(row['delta_e76_mean']):>5} "
+            f"{row['shape_score_mean']:>7.3f} [{slo:.3f}, {shi:.3f}]    {len(row['seeds']):>6}"
+        )
     provenance = table["provenance"]
-    print(f"training {provenance['train_seconds'] / 60:.1f} min, evaluation {provenance['eval_seconds'] / 60:.1f} min")
+    print(
+        f"training {provenance['train_seconds'] / 60:.1f} min, evaluation {provenance['eval_seconds'] / 60:.1f} min"
+    )
     return 0
 
 
@@ -148,9 +231,24 @@ class UsageError(Exception):
     """A bad command line or configuration: printed as a one-line error, exit status 2."""
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "train": ("train one variant (resumes from out/checkpoint.pt)", _add_train_arguments, _run_train),
-    "reproduce": ("train what is missing, evaluate, write Table 2 and the figures", _add_reproduce_arguments, _run_reproduce),
+COMMANDS: dict[
+    str,
+    tuple[
+        str,
+        Callable[[argparse.ArgumentParser], None],
+        Callable[[argparse.Namespace], int],
+    ],
+] = {
+    "train": (
+        "train one variant (resumes from out/checkpoint.pt)",
+        _add_train_arguments,
+        _run_train,
+    ),
+    "reproduce": (
+        "train what is missing, evaluate, write Table 2 and the figures",
+        _add_reproduce_arguments,
+        _run_reproduce,
+    ),
 }
 
 
@@ -158,7 +256,9 @@ _PROG = "python -m kdehist"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=_PROG, description="The kdehist command line.")
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="The kdehist command line."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -175,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
     except KeyboardInterrupt as interrupt:  # TrainingInterrupted says what was saved
-        print(f"{parser.prog} {args.command}: {interrupt or 'interrupted'}", file=sys.stderr)
+        print(
+            f"{parser.prog} {args.command}: {interrupt or 'interrupted'}",
+            file=sys.stderr,
+        )
         return 130
 
 

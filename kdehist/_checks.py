@@ -3,6 +3,7 @@
 Every public function checks its inputs here so that bad input fails early with a message
 that names the argument, what was expected and what was received.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,9 @@ def _describe(value) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     shape = getattr(value, "shape", None)
-    if isinstance(shape, tuple) and hasattr(value, "dtype"):  # NumPy arrays and the like
+    if isinstance(shape, tuple) and hasattr(
+        value, "dtype"
+    ):  # NumPy arrays and the like
         return f"{type(value).__name__} of shape {shape} and dtype {value.dtype}"
     return f"{type(value).__name__} {_short_repr(value)}"
 
@@ -54,7 +57,9 @@ def check_tensor(
         )
     if finite and value.numel() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
-        raise ValueError(f"{name}: expected finite values, got {bad} NaN or inf entries in a {_describe(value)}")
+        raise ValueError(
+            f"{name}: expected finite values, got {bad} NaN or inf entries in a {_describe(value)}"
+        )
     return value
 
 
@@ -78,7 +83,9 @@ def check_range(name: str, value) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a pair (low, high) of numbers, got {_describe(value)}") from None
+        raise TypeError(
+            f"{name}: expected a pair (low, high) of numbers, got {_describe(value)}"
+        ) from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
         raise ValueError(f"{name}: expected finite low < high, got ({lo}, {hi})")
     return lo, hi
@@ -86,7 +93,9 @@ def check_range(name: str, value) -> tuple[float, float]:
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_short_repr(value)}")
+        raise ValueError(
+            f"{name}: expected one of {', '.join(map(repr, choices))}, got {_short_repr(value)}"
+        )
     return value
 
 
@@ -108,5 +117,7 @@ def check_mask_weights(name: str, weights: torch.Tensor) -> torch.Tensor:
     totals = weights.flatten(1).sum(1)
     if bool((totals <= 0).any()):
         empty = torch.nonzero(totals <= 0).flatten().tolist()
-        raise ValueError(f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}")
+        raise ValueError(
+            f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}"
+        )
     return weights

@@ -1,6 +1,7 @@
 """The images of the histogram explorer (:mod:`kdehist.widgets`): bundled photos,
 synthetic knees, your tensors and uploaded files, each prepared as ``(3, H, W)`` pixels in
 [-1, 1] with an optional mask."""
+
 from __future__ import annotations
 
 import io
@@ -69,8 +70,12 @@ def _shrink_uint8(array: np.ndarray, max_side: int) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if array.ndim == 3 and array.shape[2] == 4:
         # Colour and alpha resampled apart: alpha as a mask wants crisp edges.
-        rgb = np.asarray(PILImage.fromarray(array[..., :3]).resize(size, _resample("LANCZOS")))
-        alpha = np.asarray(PILImage.fromarray(array[..., 3]).resize(size, _resample("NEAREST")))
+        rgb = np.asarray(
+            PILImage.fromarray(array[..., :3]).resize(size, _resample("LANCZOS"))
+        )
+        alpha = np.asarray(
+            PILImage.fromarray(array[..., 3]).resize(size, _resample("NEAREST"))
+        )
         return np.dstack([rgb, alpha])
     return np.asarray(PILImage.fromarray(array).resize(size, _resample("LANCZOS")))
 
@@ -90,7 +95,9 @@ def _photo_loader(name: str, max_side: int) -> Callable[[], _ExplorerImage]:
     return load
 
 
-def _knee_loader(domain: str, index: int, max_side: int) -> Callable[[], _ExplorerImage]:
+def _knee_loader(
+    domain: str, index: int, max_side: int
+) -> Callable[[], _ExplorerImage]:
     def load() -> _ExplorerImage:
         from .data import MAX_SIZE, MIN_SIZE, SyntheticKnees
 
@@ -115,9 +122,15 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
     if isinstance(spec, PILImage.Image):
         from .data import pil_to_uint8
 
-        spec = pil_to_uint8(spec, alpha="keep", where=argument)  # 16-bit and float modes scaled, not clipped
+        spec = pil_to_uint8(
+            spec, alpha="keep", where=argument
+        )  # 16-bit and float modes scaled, not clipped
     if isinstance(spec, np.ndarray):
-        if spec.dtype != np.uint8 or spec.ndim not in (2, 3) or (spec.ndim == 3 and spec.shape[2] not in (3, 4)):
+        if (
+            spec.dtype != np.uint8
+            or spec.ndim not in (2, 3)
+            or (spec.ndim == 3 and spec.shape[2] not in (3, 4))
+        ):
             raise ValueError(
                 f"{argument}: expected a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), "
                 f"got {spec.dtype} of shape {spec.shape}"
@@ -138,20 +151,35 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
         if max(pixels.shape[1:]) > max_side:
             scale = max_side / max(pixels.shape[1:])
             size = [max(1, round(s * scale)) for s in pixels.shape[1:]]
-            pixels = torch.nn.functional.interpolate(pixels[None], size=size, mode="bilinear", antialias=True)[0]
+            pixels = torch.nn.functional.interpolate(
+                pixels[None], size=size, mode="bilinear", antialias=True
+            )[0]
     else:
         raise TypeError(
             f"{argument}: expected a (3, H, W) tensor in [-1, 1], a uint8 array, a PIL image, "
             f"or a dict with 'image' and 'mask', got {type(spec).__name__}"
         )
     if mask is not None:
-        mask = (mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask))).detach().float().cpu()
+        mask = (
+            (
+                mask
+                if isinstance(mask, torch.Tensor)
+                else torch.as_tensor(np.asarray(mask))
+            )
+            .detach()
+            .float()
+            .cpu()
+        )
         while mask.dim() > 2 and mask.shape[0] == 1:
             mask = mask[0]
         if mask.dim() != 2:
-            raise ValueError(f"{argument}: expected a mask of shape (1, H, W) or (H, W), got {tuple(mask.shape)}")
+            raise ValueError(
+                f"{argument}: expected a mask of shape (1, H, W) or (H, W), got {tuple(mask.shape)}"
+            )
         if tuple(mask.shape) != tuple(pixels.shape[-2:]):
-            mask = torch.nn.functional.interpolate(mask[None, None], size=pixels.shape[-2:], mode="nearest")[0, 0]
+            mask = torch.nn.functional.interpolate(
+                mask[None, None], size=pixels.shape[-2:], mode="nearest"
+            )[0, 0]
         check_mask_weights(argument, mask[None])
         mask = mask[None].contiguous()
     return _ExplorerImage(pixels.contiguous(), mask, f"your image {name!r}")
@@ -177,8 +205,16 @@ def _uploaded_files(value: Any) -> list[tuple[str, bytes]]:
         entries = []
         for entry in value:
             if not isinstance(entry, Mapping):
-                raise _UploadError(f"unexpected upload entry of type {type(entry).__name__}")
-            entries.append((entry.get("name") or entry.get("metadata", {}).get("name", "upload"), entry))
+                raise _UploadError(
+                    f"unexpected upload entry of type {type(entry).__name__}"
+                )
+            entries.append(
+                (
+                    entry.get("name")
+                    or entry.get("metadata", {}).get("name", "upload"),
+                    entry,
+                )
+            )
     else:
         raise _UploadError(f"unexpected upload value of type {type(value).__name__}")
     files = []
@@ -187,12 +223,16 @@ def _uploaded_files(value: Any) -> list[tuple[str, bytes]]:
             raise _UploadError(f"{name}: the upload carries no content")
         content = entry["content"]
         # 8.x hands over a memoryview, 7.x bytes.
-        content = content.tobytes() if isinstance(content, memoryview) else bytes(content)
+        content = (
+            content.tobytes() if isinstance(content, memoryview) else bytes(content)
+        )
         files.append((str(name), content))
     return files
 
 
-def _decode_upload(name: str, content: bytes, max_bytes: int, max_pixels: int, max_side: int) -> _ExplorerImage:
+def _decode_upload(
+    name: str, content: bytes, max_bytes: int, max_pixels: int, max_side: int
+) -> _ExplorerImage:
     """Decode an uploaded image file, refusing what is not an image or is too large."""
     if not content:
         raise _UploadError(f"{name} is empty: expected an image file (PNG, JPEG, ...)")
@@ -217,12 +257,16 @@ def _decode_upload(name: str, content: bytes, max_bytes: int, max_pixels: int, m
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise _UploadError(f"{name} is too large to decode safely") from None
     except Exception as error:  # Pillow raises several types for undecodable data
-        raise _UploadError(f"{name} is not an image that Pillow can read ({type(error).__name__})") from None
+        raise _UploadError(
+            f"{name} is not an image that Pillow can read ({type(error).__name__})"
+        ) from None
     # Phone photos store their orientation in EXIF; show them the way they were taken.
     image = ImageOps.exif_transpose(image)
     from .data import pil_to_uint8
 
-    array = pil_to_uint8(image, alpha="keep", where=name)  # any mode; 16-bit scaled, not clipped
+    array = pil_to_uint8(
+        image, alpha="keep", where=name
+    )  # any mode; 16-bit scaled, not clipped
     shrunk = _shrink_uint8(array, max_side)
     pixels, mask = _uint8_to_pixels(shrunk)
     note = f"upload {name!r}, {width}×{height}"
@@ -231,5 +275,3 @@ def _decode_upload(name: str, content: bytes, max_bytes: int, max_pixels: int, m
     if mask is not None:
         note += ", its alpha channel as the mask"
     return _ExplorerImage(pixels, mask, note)
-
-

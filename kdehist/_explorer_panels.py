@@ -1,6 +1,7 @@
 """The panels of the histogram explorer (:mod:`kdehist.widgets`): the histograms it shows,
 the image thumbnail, and the two plots (the channel histograms and the kernel window),
 drawn with matplotlib's Agg canvas into PNG bytes."""
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,13 @@ def _value_table(pixels: torch.Tensor, mask: torch.Tensor | None) -> _ValueTable
     for channel in pixels:
         values, inverse = torch.unique(channel.reshape(-1), return_inverse=True)
         weight = torch.zeros(values.numel(), dtype=torch.float32)
-        weight.index_add_(0, inverse, torch.ones_like(channel.reshape(-1)) if weights_flat is None else weights_flat)
+        weight.index_add_(
+            0,
+            inverse,
+            torch.ones_like(channel.reshape(-1))
+            if weights_flat is None
+            else weights_flat,
+        )
         keep = weight > 0
         rows.append((values[keep], weight[keep]))
     longest = max(values.numel() for values, _ in rows)
@@ -80,10 +87,19 @@ def _channel_histograms(
 ) -> torch.Tensor:
     """``(3, bins)`` histogram of every channel of ``image``, through ``table`` when given."""
     if table is not None:
-        out = histogram(table.values, bins, bandwidth, VALUE_RANGE, mask=table.weights, boundary=boundary)
+        out = histogram(
+            table.values,
+            bins,
+            bandwidth,
+            VALUE_RANGE,
+            mask=table.weights,
+            boundary=boundary,
+        )
         return out.reshape(3, bins)
     mask = image.mask[None] if use_mask and image.mask is not None else None
-    return histogram(image.pixels[None], bins, bandwidth, VALUE_RANGE, mask=mask, boundary=boundary)[0]
+    return histogram(
+        image.pixels[None], bins, bandwidth, VALUE_RANGE, mask=mask, boundary=boundary
+    )[0]
 
 
 def _thumbnail_png(image: _ExplorerImage, use_mask: bool, side: int) -> bytes:
@@ -158,16 +174,34 @@ class _HistogramPanels(_BlittedFigure):
     def __init__(self, channels: tuple[int, ...], width_px: int, height_px: int):
         super().__init__(width_px, height_px)
         self.channels = channels
-        self.figure.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.16, wspace=0.06)
+        self.figure.subplots_adjust(
+            left=0.07, right=0.99, top=0.9, bottom=0.16, wspace=0.06
+        )
         self.panels = []
         for column, channel in enumerate(channels):
             shared = self.panels[0]["axes"] if self.panels else None
             axes = self.figure.add_subplot(1, len(channels), column + 1, sharey=shared)
             colour = CHANNEL_COLOURS[channel]
-            hard = axes.stairs(np.zeros(1), np.array(VALUE_RANGE), fill=True, color="0.78", label="hard (counts)")
-            (soft,) = axes.plot([], [], color=colour, lw=1.6, markersize=3, label="soft (KDE)")
-            chosen = Rectangle((0, 0), 0, 1, transform=axes.get_xaxis_transform(), color=colour, alpha=0.15, lw=0,
-                               label="bin k")
+            hard = axes.stairs(
+                np.zeros(1),
+                np.array(VALUE_RANGE),
+                fill=True,
+                color="0.78",
+                label="hard (counts)",
+            )
+            (soft,) = axes.plot(
+                [], [], color=colour, lw=1.6, markersize=3, label="soft (KDE)"
+            )
+            chosen = Rectangle(
+                (0, 0),
+                0,
+                1,
+                transform=axes.get_xaxis_transform(),
+                color=colour,
+                alpha=0.15,
+                lw=0,
+                label="bin k",
+            )
             axes.add_patch(chosen)
             axes.set_xlim(VALUE_RANGE[0] - 0.03, VALUE_RANGE[1] + 0.03)
             # Labels only at -1, 0, 1: longer ones would run into the neighbouring panel's.
@@ -179,20 +213,38 @@ class _HistogramPanels(_BlittedFigure):
             if column == 0:
                 axes.set_ylabel("density  P(k) / L", fontsize=8)
                 # Above the panels, where no data can hide it.
-                self.figure.legend(handles=[hard, soft, chosen], loc="upper center", ncol=3, fontsize=8,
-                                   frameon=False, borderaxespad=0.2)
+                self.figure.legend(
+                    handles=[hard, soft, chosen],
+                    loc="upper center",
+                    ncol=3,
+                    fontsize=8,
+                    frameon=False,
+                    borderaxespad=0.2,
+                )
             else:
                 axes.tick_params(labelleft=False)
-            self.panels.append({"axes": axes, "hard": hard, "soft": soft, "chosen": chosen})
-        self._set_dynamic([a for panel in self.panels for a in (panel["chosen"], panel["hard"], panel["soft"])])
+            self.panels.append(
+                {"axes": axes, "hard": hard, "soft": soft, "chosen": chosen}
+            )
+        self._set_dynamic(
+            [
+                a
+                for panel in self.panels
+                for a in (panel["chosen"], panel["hard"], panel["soft"])
+            ]
+        )
 
     @classmethod
     def round_up(cls, value: float) -> float:
         """The smallest ladder value at or above ``value``."""
         scale = 10.0 ** math.floor(math.log10(max(value, 1e-12)))
-        return next(m * scale for m in cls._MANTISSAS if m * scale >= value * (1 - 1e-9))
+        return next(
+            m * scale for m in cls._MANTISSAS if m * scale >= value * (1 - 1e-9)
+        )
 
-    def draw(self, *, edges: np.ndarray, soft: np.ndarray, hard: np.ndarray, kernel_bin: int) -> bytes:
+    def draw(
+        self, *, edges: np.ndarray, soft: np.ndarray, hard: np.ndarray, kernel_bin: int
+    ) -> bytes:
         """PNG of the densities ``soft`` and ``hard``, ``(panels, K)``, on the bins ``edges``."""
         centres = 0.5 * (edges[:-1] + edges[1:])
         for panel, soft_row, hard_row in zip(self.panels, soft, hard):
@@ -222,21 +274,43 @@ class _KernelPanel(_BlittedFigure):
         axes = self.axes = self.figure.add_subplot(1, 1, 1)
         axes.tick_params(labelsize=8)
         # Outside [lo, hi] a window's mass leaks with boundary="none": shade it.
-        self.outside = [Rectangle((0, 0), 0, 1, transform=axes.get_xaxis_transform(), color="0.88", lw=0)
-                        for _ in range(2)]
+        self.outside = [
+            Rectangle(
+                (0, 0), 0, 1, transform=axes.get_xaxis_transform(), color="0.88", lw=0
+            )
+            for _ in range(2)
+        ]
         for patch in self.outside:
             axes.add_patch(patch)
-        self.indicator = axes.stairs(np.zeros(3), np.arange(4.0), color="0.45", ls="--", lw=1, label="bin k (hard)")
-        (self.neighbours,) = axes.plot([], [], color="0.6", lw=1, label="windows of bins k ± 1")
-        (self.window,) = axes.plot([], [], color="black", lw=1.8, label="window of bin k")
+        self.indicator = axes.stairs(
+            np.zeros(3),
+            np.arange(4.0),
+            color="0.45",
+            ls="--",
+            lw=1,
+            label="bin k (hard)",
+        )
+        (self.neighbours,) = axes.plot(
+            [], [], color="0.6", lw=1, label="windows of bins k ± 1"
+        )
+        (self.window,) = axes.plot(
+            [], [], color="black", lw=1.8, label="window of bin k"
+        )
         axes.set_ylim(-0.04, 1.12)
         axes.set_yticks([0, 0.5, 1])
         axes.set_xlabel(
             "distance from the centre of bin k, in bin widths  (z − μ_k) / L;   shaded: outside [−1, 1]",
-            fontsize=8, labelpad=1,
+            fontsize=8,
+            labelpad=1,
         )
-        self.figure.legend(handles=[self.window, self.neighbours, self.indicator], loc="upper center", ncol=3,
-                           fontsize=8, frameon=False, borderaxespad=0.2)
+        self.figure.legend(
+            handles=[self.window, self.neighbours, self.indicator],
+            loc="upper center",
+            ncol=3,
+            fontsize=8,
+            frameon=False,
+            borderaxespad=0.2,
+        )
         self._set_dynamic([*self.outside, self.indicator, self.neighbours, self.window])
 
     @classmethod
@@ -246,10 +320,20 @@ class _KernelPanel(_BlittedFigure):
         The window is 0 or 1 to within 1e-5 beyond about 12 bandwidths from the bin's edges.
         """
         needed = 0.5 + max(2.0, 12.0 * ratio)
-        return next((half for half in cls.HALF_WIDTHS if half >= needed), cls.HALF_WIDTHS[-1])
+        return next(
+            (half for half in cls.HALF_WIDTHS if half >= needed), cls.HALF_WIDTHS[-1]
+        )
 
-    def draw(self, *, offsets: np.ndarray, window: np.ndarray, neighbours, kernel_bin: int, bins: int,
-             boundary: str) -> bytes:
+    def draw(
+        self,
+        *,
+        offsets: np.ndarray,
+        window: np.ndarray,
+        neighbours,
+        kernel_bin: int,
+        bins: int,
+        boundary: str,
+    ) -> bytes:
         """PNG of ``window`` on ``offsets`` (bin widths from the centre of bin ``kernel_bin``)."""
         half = float(offsets[-1])
         self.axes.set_xlim(-half, half)
@@ -258,11 +342,11 @@ class _KernelPanel(_BlittedFigure):
         # The hard bin; with boundary="reflect" the end bins reach out to infinity.
         lower = -half if boundary == "reflect" and kernel_bin == 0 else -0.5
         upper = half if boundary == "reflect" and kernel_bin == bins - 1 else 0.5
-        self.indicator.set_data(np.array([0.0, 1.0, 0.0]), np.array([-half - 1, lower, upper, half + 1]))
+        self.indicator.set_data(
+            np.array([0.0, 1.0, 0.0]), np.array([-half - 1, lower, upper, half + 1])
+        )
         # The range [lo, hi] covers bins 0..K-1, i.e. offsets -(k + 1/2) .. K - k - 1/2.
         below, above = -(kernel_bin + 0.5), bins - kernel_bin - 0.5
         self.outside[0].set_bounds(-2 * half, 0, max(0.0, below + 2 * half), 1)
         self.outside[1].set_bounds(above, 0, max(0.0, 2 * half - above), 1)
         return self.render(half)
-
-

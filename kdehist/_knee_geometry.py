@@ -5,6 +5,7 @@
 normals and the kneecap's weight); both styles share it, which is why the oracle's mask
 equals the simulator image's mask. Private to :mod:`kdehist.knees`.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,12 +41,16 @@ class _Cone:
 @dataclass
 class _Ellipsoid:
     center: np.ndarray  # (3,)
-    to_unit: np.ndarray  # (3, 3): maps world offsets from the centre into the unit sphere
+    to_unit: (
+        np.ndarray
+    )  # (3, 3): maps world offsets from the centre into the unit sphere
 
 
 # Segment lengths reach far outside the frame, so the leg always crosses the whole image.
 _SEGMENT_LENGTH = 2.4
-_PATELLA = 3  # position of the kneecap in _leg_primitives' list (its weight tints the skin)
+_PATELLA = (
+    3  # position of the kneecap in _leg_primitives' list (its weight tints the skin)
+)
 
 
 def _leg_primitives(pose: Mapping[str, float]) -> list:
@@ -59,7 +64,9 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
     half_flex = math.radians(pose["flex_deg"]) / 2
     thigh_dir = np.array([0.0, math.cos(half_flex), -math.sin(half_flex)])
     shin_dir = np.array([0.0, -math.cos(half_flex), -math.sin(half_flex)])
-    shin_front = np.array([0.0, -math.sin(half_flex), math.cos(half_flex)])  # perpendicular, +z side
+    shin_front = np.array(
+        [0.0, -math.sin(half_flex), math.cos(half_flex)]
+    )  # perpendicular, +z side
     ankle_r = knee_r * pose["ankle_taper"]
 
     def shin_radius(distance: float) -> float:
@@ -72,7 +79,12 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
     tuberosity_at = 1.9 * knee_r
     calf_at = 3.6 * knee_r
     body_cones = [
-        (np.zeros(3), thigh_dir * _SEGMENT_LENGTH, knee_r, knee_r * pose["thigh_taper"]),
+        (
+            np.zeros(3),
+            thigh_dir * _SEGMENT_LENGTH,
+            knee_r,
+            knee_r * pose["thigh_taper"],
+        ),
         (np.zeros(3), shin_dir * _SEGMENT_LENGTH, knee_r, ankle_r),
     ]
     body_ellipsoids = [
@@ -86,7 +98,8 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
             knee_r * pose["patella"] * np.array([0.55, 0.62, 0.45]),
         ),
         (
-            shin_dir * tuberosity_at + shin_front * (shin_radius(tuberosity_at) - 0.36 * knee_r),
+            shin_dir * tuberosity_at
+            + shin_front * (shin_radius(tuberosity_at) - 0.36 * knee_r),
             shin_axes,
             knee_r * pose["tuberosity"] * np.array([0.35, 0.60, 0.35]),
         ),
@@ -104,7 +117,9 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
     def place(point):
         return scale * rotation @ point + shift
 
-    primitives: list = [_Cone(place(a), place(b), scale * ra, scale * rb) for a, b, ra, rb in body_cones]
+    primitives: list = [
+        _Cone(place(a), place(b), scale * ra, scale * rb) for a, b, ra, rb in body_cones
+    ]
     for center, axes, semi_axes in body_ellipsoids:
         world_axes = rotation @ axes
         to_unit = np.diag(1.0 / (scale * semi_axes)) @ world_axes.T
@@ -118,7 +133,9 @@ def _pixel_grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return centres.float(), (-centres).float()
 
 
-def _crop(x_lo: float, x_hi: float, y_lo: float, y_hi: float, size: int, margin: int = 3):
+def _crop(
+    x_lo: float, x_hi: float, y_lo: float, y_hi: float, size: int, margin: int = 3
+):
     """Pixel rows and columns whose centres lie in the box, grown by ``margin`` pixels so
     that anti-aliasing and finite differences near the silhouette see valid values."""
     half = size / 2
@@ -133,14 +150,18 @@ def _crop(x_lo: float, x_hi: float, y_lo: float, y_hi: float, size: int, margin:
 
 def _column(values) -> torch.Tensor:
     """Per-image numbers as a ``(B, 1, 1)`` float32 tensor that broadcasts over pixels."""
-    return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32).view(-1, 1, 1)
+    return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32).view(
+        -1, 1, 1
+    )
 
 
 def _columns(rows: Sequence[Mapping[str, float]]) -> dict[str, torch.Tensor]:
     """One dict per image -> one ``(B, 1, 1)`` float32 tensor per key (a single conversion,
     which matters at small sizes where per-call overhead dominates)."""
     keys = list(rows[0])
-    table = torch.from_numpy(np.array([[row[key] for key in keys] for row in rows], dtype=np.float64).T).float()
+    table = torch.from_numpy(
+        np.array([[row[key] for key in keys] for row in rows], dtype=np.float64).T
+    ).float()
     return {key: table[k].view(-1, 1, 1) for k, key in enumerate(keys)}
 
 
@@ -158,25 +179,61 @@ def _cone_params(cones: Sequence[_Cone]) -> tuple[dict[str, torch.Tensor], np.nd
         ux, uy, uz = axis / length
         sin = (ra - rb) / length
         cos_sq = 1.0 - sin * sin
-        row = {"ax": a[0], "ay": a[1], "az": a[2], "bx": b[0], "by": b[1], "dz": b[2] - a[2], "ra": ra, "rb": rb}
-        row.update(ux2=axis2[0] / length2, uy2=axis2[1] / length2, sin2=sin2, cos2=cos2, end2=length2 * cos2)
-        row.update(ux=ux, uy=uy, uz=uz, sin=sin, cos_sq=cos_sq, y_lo=sin * ra, y_hi=sin * ra + length * cos_sq)
-        row["quad_a"] = max(cos_sq - uz * uz, 1e-6)  # > 0: the axis never points at the camera
+        row = {
+            "ax": a[0],
+            "ay": a[1],
+            "az": a[2],
+            "bx": b[0],
+            "by": b[1],
+            "dz": b[2] - a[2],
+            "ra": ra,
+            "rb": rb,
+        }
+        row.update(
+            ux2=axis2[0] / length2,
+            uy2=axis2[1] / length2,
+            sin2=sin2,
+            cos2=cos2,
+            end2=length2 * cos2,
+        )
+        row.update(
+            ux=ux,
+            uy=uy,
+            uz=uz,
+            sin=sin,
+            cos_sq=cos_sq,
+            y_lo=sin * ra,
+            y_hi=sin * ra + length * cos_sq,
+        )
+        row["quad_a"] = max(
+            cos_sq - uz * uz, 1e-6
+        )  # > 0: the axis never points at the camera
         rows.append(row)
         bounds.append(
-            (min(a[0] - ra, b[0] - rb), max(a[0] + ra, b[0] + rb), min(a[1] - ra, b[1] - rb), max(a[1] + ra, b[1] + rb))
+            (
+                min(a[0] - ra, b[0] - rb),
+                max(a[0] + ra, b[0] + rb),
+                min(a[1] - ra, b[1] - rb),
+                max(a[1] + ra, b[1] + rb),
+            )
         )
     return _columns(rows), np.array(bounds)
 
 
-def _ellipsoid_params(ellipsoids: Sequence[_Ellipsoid]) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+def _ellipsoid_params(
+    ellipsoids: Sequence[_Ellipsoid],
+) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     rows, bounds = [], []
     for ellipsoid in ellipsoids:
         t = ellipsoid.to_unit
         covariance = np.linalg.inv(t.T @ t)
         # The projected outline is d^T Q d = 1, Q the inverse of the covariance's x-y block.
         q = np.linalg.inv(covariance[:2, :2])
-        row = {"cx": ellipsoid.center[0], "cy": ellipsoid.center[1], "cz": ellipsoid.center[2]}
+        row = {
+            "cx": ellipsoid.center[0],
+            "cy": ellipsoid.center[1],
+            "cz": ellipsoid.center[2],
+        }
         row.update({f"t{i}{j}": t[i, j] for i in range(3) for j in range(3)})
         row.update(mm=float(t[:, 2] @ t[:, 2]), q00=q[0, 0], q01=q[0, 1], q11=q[1, 1])
         rows.append(row)
@@ -214,21 +271,35 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     sdf = torch.where(
         tangent_coord < 0,
         dist_a - c["ra"],
-        torch.where(tangent_coord > c["end2"], dist_b - c["rb"], across * c["cos2"] + along * c["sin2"] - c["ra"]),
+        torch.where(
+            tangent_coord > c["end2"],
+            dist_b - c["rb"],
+            across * c["cos2"] + along * c["sin2"] - c["ra"],
+        ),
     )
 
     # Surface. With q = X - a = (gx, gy, w) and u the unit axis, the body is the set where
     # rho*cos(phi) + y*sin(phi) = ra (y = q.u, rho = distance to the axis, sin(phi) = (ra-rb)/L).
     # Squaring gives a quadratic in w; a root lies on the body when its axial coordinate y is
     # between the two tangent circles: sin*ra <= y <= sin*ra + L*cos^2.
-    ux, uy, uz, sin, cos_sq, ra = c["ux"], c["uy"], c["uz"], c["sin"], c["cos_sq"], c["ra"]
+    ux, uy, uz, sin, cos_sq, ra = (
+        c["ux"],
+        c["uy"],
+        c["uz"],
+        c["sin"],
+        c["cos_sq"],
+        c["ra"],
+    )
     y0 = gx * ux + gy * uy
     quad_b = (sin * ra - y0) * (2 * uz)
     quad_c = (dist_a_sq - y0 * y0) * cos_sq - (ra - sin * y0) ** 2
     disc = quad_b * quad_b - 4 * c["quad_a"] * quad_c
     root = torch.sqrt(disc.clamp(min=0))
     w_body = torch.full_like(root, _MISS)
-    for sign in (-1.0, 1.0):  # both roots: either can be the front hit of the true nappe
+    for sign in (
+        -1.0,
+        1.0,
+    ):  # both roots: either can be the front hit of the true nappe
         w = (sign * root - quad_b) / (2 * c["quad_a"])
         axial = y0 + w * uz
         ok = (disc >= 0) & (axial >= c["y_lo"]) & (axial <= c["y_hi"])
@@ -236,7 +307,9 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     height_a = ra * ra - dist_a_sq
     height_b = c["rb"] * c["rb"] - dist_b_sq
     w_cap_a = torch.where(height_a >= 0, torch.sqrt(height_a.clamp(min=0)), _MISS)
-    w_cap_b = torch.where(height_b >= 0, c["dz"] + torch.sqrt(height_b.clamp(min=0)), _MISS)
+    w_cap_b = torch.where(
+        height_b >= 0, c["dz"] + torch.sqrt(height_b.clamp(min=0)), _MISS
+    )
     # The round cone is convex, so the entry point is the nearest of all surface hits.
     w_caps = torch.maximum(w_cap_a, w_cap_b)
     w = torch.maximum(w_body, w_caps)
@@ -287,7 +360,9 @@ def _trace_ellipsoid(e: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tenso
 
     unit = [u[k] + m[k] * w for k in range(3)]
     # The gradient of |to_unit (X - c)|^2 is proportional to to_unit^T applied to the unit point.
-    normal = torch.stack([sum(unit[k] * e[f"t{k}{j}"] for k in range(3)) for j in range(3)], dim=1)
+    normal = torch.stack(
+        [sum(unit[k] * e[f"t{k}{j}"] for k in range(3)) for j in range(3)], dim=1
+    )
     z = torch.where(disc >= 0, w + e["cz"], _MISS)
     return sdf, z, _normalise(normal)
 
@@ -304,8 +379,12 @@ class _Surface:
     """A ray-cast batch of legs."""
 
     sdf: torch.Tensor  # (B, H, W) signed distance to the outline, frame units
-    normal: torch.Tensor  # (B, 3, H, W) unit normals (edge-on at the outline where no ray hits)
-    patella_weight: torch.Tensor  # (B, H, W) in [0, 1]: how much the kneecap shapes the pixel
+    normal: (
+        torch.Tensor
+    )  # (B, 3, H, W) unit normals (edge-on at the outline where no ray hits)
+    patella_weight: (
+        torch.Tensor
+    )  # (B, H, W) in [0, 1]: how much the kneecap shapes the pixel
     pixel: float  # pixel size, frame units
 
     @property
@@ -344,24 +423,39 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
         else:
             params, bounds = _ellipsoid_params(primitives)
             trace = _trace_ellipsoid
-        block = _crop(bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min(), bounds[:, 3].max(), size)
+        block = _crop(
+            bounds[:, 0].min(),
+            bounds[:, 1].max(),
+            bounds[:, 2].min(),
+            bounds[:, 3].max(),
+            size,
+        )
         if block is None:
             continue
         rows, cols = block
-        block_sdf, block_z, block_normal = trace(params, xs[cols].view(1, 1, -1), ys[rows].view(1, -1, 1))
+        block_sdf, block_z, block_normal = trace(
+            params, xs[cols].view(1, 1, -1), ys[rows].view(1, -1, 1)
+        )
         sdf[:, rows, cols] = torch.minimum(sdf[:, rows, cols], block_sdf)
 
         old_front = front[:, rows, cols]
         new_front = torch.maximum(old_front, block_z)
         reference = torch.where(torch.isfinite(new_front), new_front, 0.0)
-        rescale = torch.exp((old_front - reference) / blend_width)  # 0 where nothing was hit yet
-        weight = torch.exp((block_z - reference) / blend_width)  # 0 where this primitive misses
+        rescale = torch.exp(
+            (old_front - reference) / blend_width
+        )  # 0 where nothing was hit yet
+        weight = torch.exp(
+            (block_z - reference) / blend_width
+        )  # 0 where this primitive misses
         front[:, rows, cols] = new_front
         total[:, rows, cols] = total[:, rows, cols] * rescale + weight
-        normal_sum[:, :, rows, cols] = normal_sum[:, :, rows, cols] * rescale.unsqueeze(1) + weight.unsqueeze(
-            1
-        ) * block_normal
-        patella[:, rows, cols] = patella[:, rows, cols] * rescale + (weight if slot == _PATELLA else 0.0)
+        normal_sum[:, :, rows, cols] = (
+            normal_sum[:, :, rows, cols] * rescale.unsqueeze(1)
+            + weight.unsqueeze(1) * block_normal
+        )
+        patella[:, rows, cols] = patella[:, rows, cols] * rescale + (
+            weight if slot == _PATELLA else 0.0
+        )
 
     hit = torch.isfinite(front).unsqueeze(1)
     patella_weight = patella / total.clamp(min=1e-12)
@@ -371,6 +465,6 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
     grad_rows, grad_cols = torch.gradient(capped, dim=(1, 2))
     rim = torch.stack([grad_cols, -grad_rows, torch.zeros_like(capped)], dim=1)
     normal = _normalise(torch.where(hit, normal_sum, rim))
-    return _Surface(sdf=sdf, normal=normal, patella_weight=patella_weight, pixel=2.0 / size)
-
-
+    return _Surface(
+        sdf=sdf, normal=normal, patella_weight=patella_weight, pixel=2.0 / size
+    )

@@ -1,4 +1,5 @@
 """Small torch helpers shared by the package (and its tests)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -3,6 +3,7 @@
 Conversions and ΔE formulas are scikit-image's (sRGB with a D65 white point). They run on
 NumPy, so nothing here is differentiable; they are metrics, not losses.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -33,22 +34,34 @@ def _check_image(name: str, img) -> torch.Tensor:
     if img.dim() == 3:
         img = img.unsqueeze(0)
     if img.shape[1] != 3:
-        raise ValueError(f"{name}: expected 3 colour channels (B, 3, H, W), got shape {tuple(img.shape)}")
+        raise ValueError(
+            f"{name}: expected 3 colour channels (B, 3, H, W), got shape {tuple(img.shape)}"
+        )
     if img.shape[0] == 0 or img.shape[2] == 0 or img.shape[3] == 0:
-        raise ValueError(f"{name}: expected at least one image of at least one pixel, got shape {tuple(img.shape)}")
+        raise ValueError(
+            f"{name}: expected at least one image of at least one pixel, got shape {tuple(img.shape)}"
+        )
     return img
 
 
-def _check_mask(name: str, mask, image_name: str, image_shape: tuple[int, ...]) -> torch.Tensor:
+def _check_mask(
+    name: str, mask, image_name: str, image_shape: tuple[int, ...]
+) -> torch.Tensor:
     """A mask of weights for ``image_shape`` ``(B, 3, H, W)``, as ``(B, 1, H, W)`` float64."""
     check_tensor(name, mask, ndims=(2, 3, 4), floating=False)
     batch, _, height, width = image_shape
     shape = tuple(mask.shape)
-    accepted = {(batch, 1, height, width), (batch, height, width)} | ({(height, width)} if batch == 1 else set())
+    accepted = {(batch, 1, height, width), (batch, height, width)} | (
+        {(height, width)} if batch == 1 else set()
+    )
     if shape not in accepted:
         forms = " or ".join(str(s) for s in sorted(accepted, key=len, reverse=True))
-        raise ValueError(f"{name}: expected shape {forms} to match {image_name} of shape {image_shape}, got {shape}")
-    return check_mask_weights(name, mask.detach().double().cpu().reshape(batch, 1, height, width))
+        raise ValueError(
+            f"{name}: expected shape {forms} to match {image_name} of shape {image_shape}, got {shape}"
+        )
+    return check_mask_weights(
+        name, mask.detach().double().cpu().reshape(batch, 1, height, width)
+    )
 
 
 def to_lab(img: torch.Tensor) -> torch.Tensor:
@@ -63,8 +76,14 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
     """
     squeeze = img.dim() == 3
     img = _check_image("img", img)
-    rgb = ((img.detach().double().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    lab = torch.from_numpy(skcolor.rgb2lab(rgb, channel_axis=-1)).permute(0, 3, 1, 2).contiguous()
+    rgb = (
+        ((img.detach().double().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    )
+    lab = (
+        torch.from_numpy(skcolor.rgb2lab(rgb, channel_axis=-1))
+        .permute(0, 3, 1, 2)
+        .contiguous()
+    )
     return lab[0] if squeeze else lab
 
 
@@ -79,7 +98,11 @@ def mean_lab(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tenso
 
 def _mean_lab(img, mask, img_name: str, mask_name: str) -> torch.Tensor:
     img = _check_image(img_name, img)
-    m = None if mask is None else _check_mask(mask_name, mask, img_name, tuple(img.shape))
+    m = (
+        None
+        if mask is None
+        else _check_mask(mask_name, mask, img_name, tuple(img.shape))
+    )
     lab = to_lab(img)
     if m is None:
         return lab.mean(dim=(2, 3))
@@ -110,19 +133,27 @@ def delta_e(
     a = _mean_lab(img, mask, "img", "mask")
     b = _mean_lab(ref, ref_mask, "ref", "ref_mask")
     if b.shape[0] not in (1, a.shape[0]):
-        raise ValueError(f"ref: expected 1 or {a.shape[0]} images to match img, got {b.shape[0]}")
+        raise ValueError(
+            f"ref: expected 1 or {a.shape[0]} images to match img, got {b.shape[0]}"
+        )
     return delta_e_of_means(a, b.expand_as(a), formula)
 
 
-def delta_e_of_means(lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76") -> torch.Tensor:
+def delta_e_of_means(
+    lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76"
+) -> torch.Tensor:
     """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`kdehist.mean_lab`): ``(N,)`` float64."""
     check_choice("formula", formula, DELTA_E_FORMULAS)
     for name, value in (("lab", lab), ("lab_ref", lab_ref)):
         check_tensor(name, value, ndims=(2,))
         if value.shape[1] != 3:
-            raise ValueError(f"{name}: expected (N, 3) L*a*b* rows, got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: expected (N, 3) L*a*b* rows, got shape {tuple(value.shape)}"
+            )
     if lab.shape != lab_ref.shape:
-        raise ValueError(f"lab_ref: expected shape {tuple(lab.shape)} like lab, got {tuple(lab_ref.shape)}")
+        raise ValueError(
+            f"lab_ref: expected shape {tuple(lab.shape)} like lab, got {tuple(lab_ref.shape)}"
+        )
     fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
     a, b = lab.detach().double().cpu().numpy(), lab_ref.detach().double().cpu().numpy()
     return torch.from_numpy(np.asarray(fn(a, b, channel_axis=-1), dtype=np.float64))
@@ -141,18 +172,26 @@ def jis_class(delta_e):
     """
     if isinstance(delta_e, torch.Tensor):
         if delta_e.is_complex() or delta_e.dtype == torch.bool:
-            raise TypeError(f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}")
+            raise TypeError(
+                f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}"
+            )
         delta_e = delta_e.detach().cpu().numpy()
     if isinstance(delta_e, np.ndarray):
         if delta_e.dtype.kind not in "iuf":
-            raise TypeError(f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}")
-        if delta_e.ndim == 0:  # a 0-d tensor or array is a scalar: one class, not a list
+            raise TypeError(
+                f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}"
+            )
+        if (
+            delta_e.ndim == 0
+        ):  # a 0-d tensor or array is a scalar: one class, not a list
             return jis_class(float(delta_e))
         return [jis_class(float(v)) for v in delta_e.ravel()]
     if isinstance(delta_e, (list, tuple)):
         return [jis_class(v) for v in delta_e]
     if isinstance(delta_e, bool) or not isinstance(delta_e, numbers.Real):
-        raise TypeError(f"delta_e: expected a number or an array of numbers, got {_describe(delta_e)}")
+        raise TypeError(
+            f"delta_e: expected a number or an array of numbers, got {_describe(delta_e)}"
+        )
     value = float(delta_e)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"delta_e: expected a finite value >= 0, got {value!r}")

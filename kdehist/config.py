@@ -3,6 +3,7 @@
 The profiles themselves (their overrides of the defaults below) live in
 :mod:`kdehist.profiles`; :mod:`kdehist.train` re-exports :class:`TrainConfig`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,18 @@ _MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
 # Fields that change only the bookkeeping, not the weights: they may differ on resume.
 # Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
 # one: 1 and 2 CPU threads give different weights.
-_BOOKKEEPING = ("profile", "device", "checkpoint_every", "sample_every", "log_every", "data_x", "data_y",
-                "data_x_masks", "data_y_masks", "data_cache")
+_BOOKKEEPING = (
+    "profile",
+    "device",
+    "checkpoint_every",
+    "sample_every",
+    "log_every",
+    "data_x",
+    "data_y",
+    "data_x_masks",
+    "data_y_masks",
+    "data_cache",
+)
 
 
 @dataclass
@@ -129,9 +140,13 @@ class TrainConfig:
             )
         for name, images in _MASK_FOLDERS.items():
             if getattr(self, name) is not None and getattr(self, images) is None:
-                raise ValueError(f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}"
+                )
         if self.max_images is not None:
-                check_positive_int("max_images", self.max_images, minimum=2)  # a reference must be another image
+            check_positive_int(
+                "max_images", self.max_images, minimum=2
+            )  # a reference must be another image
         for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
             check_positive_int(name, getattr(self, name))
         if self.threads is not None:
@@ -153,7 +168,9 @@ class TrainConfig:
             )
         check_positive_int("decay_start", self.decay_start, minimum=0)
         if self.decay_start > self.steps:
-            raise ValueError(f"decay_start: expected at most steps={self.steps}, got {self.decay_start}")
+            raise ValueError(
+                f"decay_start: expected at most steps={self.steps}, got {self.decay_start}"
+            )
         check_choice("condition", self.condition, CONDITIONS)
         check_choice("hist_loss", self.hist_loss, LOSS_KINDS)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
@@ -164,35 +181,52 @@ class TrainConfig:
             isinstance(betas, (str, bytes))
             or not isinstance(betas, (tuple, list))
             or len(betas) != 2
-            or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas)
+            or any(
+                isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas
+            )
         ):
-            raise TypeError(f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}")
+            raise TypeError(
+                f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}"
+            )
         self.betas = tuple(float(b) for b in betas)
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
         for name in ("lambda_gan", "lambda_cycle", "lambda_idt", "lambda_hist"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name}: expected a finite number >= 0, got {_describe(value)}")
+                raise TypeError(
+                    f"{name}: expected a finite number >= 0, got {_describe(value)}"
+                )
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+                raise ValueError(
+                    f"{name}: expected a finite number >= 0, got {value!r}"
+                )
             setattr(self, name, float(value))
         for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
-                raise TypeError(f"{name}: expected a folder path (str) or None, got {_describe(value)}")
+                raise TypeError(
+                    f"{name}: expected a folder path (str) or None, got {_describe(value)}"
+                )
             if isinstance(value, os.PathLike):
                 setattr(self, name, os.fspath(value))
         if not isinstance(self.device, str):
-            raise TypeError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}")
+            raise TypeError(
+                f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}"
+            )
         if self.device != "auto":
             try:
                 kind = torch.device(self.device).type
             except (RuntimeError, TypeError, ValueError):
                 kind = None
             if kind not in ("cpu", "cuda"):
-                raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        conditioned = VARIANT_SPECS[self.variant].condition_G or VARIANT_SPECS[self.variant].condition_F
+                raise ValueError(
+                    f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+                )
+        conditioned = (
+            VARIANT_SPECS[self.variant].condition_G
+            or VARIANT_SPECS[self.variant].condition_F
+        )
         if self.condition == "film" and self.n_blocks == 0 and conditioned:
             raise ValueError(
                 f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
@@ -200,7 +234,9 @@ class TrainConfig:
             )
 
     @classmethod
-    def from_profile(cls, name: str, variant: str = "proposed_both", **overrides) -> "TrainConfig":
+    def from_profile(
+        cls, name: str, variant: str = "proposed_both", **overrides
+    ) -> "TrainConfig":
         """The named profile's settings for ``variant``, with ``overrides`` on top.
 
         Overriding ``steps`` alone moves ``decay_start`` to ``steps // 2``, as in every
@@ -214,18 +250,34 @@ class TrainConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise TypeError(f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}")
-        settings = {**PROFILE_SETTINGS[name], "profile": name, "variant": variant, **overrides}
+            raise TypeError(
+                f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}"
+            )
+        settings = {
+            **PROFILE_SETTINGS[name],
+            "profile": name,
+            "variant": variant,
+            **overrides,
+        }
         steps = settings.get("steps")
-        if "steps" in overrides and "decay_start" not in overrides and isinstance(steps, int) and not isinstance(steps, bool):
-            settings["decay_start"] = steps // 2  # every profile decays over its second half
+        if (
+            "steps" in overrides
+            and "decay_start" not in overrides
+            and isinstance(steps, int)
+            and not isinstance(steps, bool)
+        ):
+            settings["decay_start"] = (
+                steps // 2
+            )  # every profile decays over its second half
         return cls(**settings)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; ignores keys that are not fields (older or newer runs)."""
         if not isinstance(values, dict):
-            raise TypeError(f"values: expected a dict of TrainConfig fields, got {_describe(values)}")
+            raise TypeError(
+                f"values: expected a dict of TrainConfig fields, got {_describe(values)}"
+            )
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in fields})
 
@@ -247,6 +299,19 @@ class TrainConfig:
         >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt = 10 * 0.5
         5.0
         """
-        gan, cycle, idt, hist = self.lambda_gan, self.lambda_cycle, self.identity_weight, self.lambda_hist
-        return {"gan_G": gan, "gan_F": gan, "cycle_X": cycle, "cycle_Y": cycle,
-                "idt_X": idt, "idt_Y": idt, "hist_G": hist, "hist_F": hist}
+        gan, cycle, idt, hist = (
+            self.lambda_gan,
+            self.lambda_cycle,
+            self.identity_weight,
+            self.lambda_hist,
+        )
+        return {
+            "gan_G": gan,
+            "gan_F": gan,
+            "cycle_X": cycle,
+            "cycle_Y": cycle,
+            "idt_X": idt,
+            "idt_Y": idt,
+            "hist_G": hist,
+            "hist_F": hist,
+        }

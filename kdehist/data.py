@@ -46,6 +46,7 @@ folder works just as well. Accepted extensions: .png, .jpg, .jpeg, .bmp, .webp (
 Images are centre-cropped to a square and resized to ``size``. Without masks, the
 foreground is estimated from the border colour (:func:`border_background_mask`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,13 +64,10 @@ from torch.utils.data import Dataset
 from ._checks import check_choice, check_positive_int, check_tensor
 from .io import atomic_write_bytes, png_bytes
 from .knees import (  # the renderer; its public names are re-exported
-    GARMENT_PROBABILITY,
     MAX_SIZE,
     MIN_SIZE,
     MONK_SKIN_TONES,
     RENDER_VERSION,
-    SIM_BACKGROUND,
-    SIM_MATERIAL,
     _as_float,
     _batch_length,
     _check_size,
@@ -126,7 +124,9 @@ def _stable_hash(*parts) -> int:
     """A 63-bit integer from the parts' text; identical on every machine and Python run
     (unlike ``hash()``), so that seeds derived from it are reproducible."""
     text = "|".join(str(part) for part in parts).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") & (2**63 - 1)
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") & (
+        2**63 - 1
+    )
 
 
 def sample_seed(seed: int, domain: str, split: str, index: int) -> int:
@@ -136,7 +136,6 @@ def sample_seed(seed: int, domain: str, split: str, index: int) -> int:
     neighbouring global seeds from ever sharing a sample.
     """
     return _stable_hash("kdehist.data.SyntheticKnees", seed, domain, split, index)
-
 
 
 # ----------------------------------------------------------------------------- synthetic dataset
@@ -190,7 +189,9 @@ class SyntheticKnees(Dataset):
         self.cache_dir = None
         if cache_dir is not None:
             self.cache_dir = (
-                Path(cache_dir) / f"knees-v{RENDER_VERSION}" / f"{domain}-{split}-seed{seed}-{size}px"
+                Path(cache_dir)
+                / f"knees-v{RENDER_VERSION}"
+                / f"{domain}-{split}-seed{seed}-{size}px"
             )
 
     def __len__(self) -> int:
@@ -206,14 +207,20 @@ class SyntheticKnees(Dataset):
         if isinstance(index, torch.Tensor) and index.numel() == 1:
             index = int(index)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__} {index!r}")
+            raise TypeError(
+                f"index: expected an int, got {type(index).__name__} {index!r}"
+            )
         index = int(index)
         if not -len(self) <= index < len(self):
-            raise IndexError(f"index: expected an int in [-{len(self)}, {len(self)}), got {index}")
+            raise IndexError(
+                f"index: expected an int in [-{len(self)}, {len(self)}), got {index}"
+            )
         return index % len(self)
 
     def _draws(self, index: int):
-        generator = torch.Generator().manual_seed(sample_seed(self.seed, self.domain, self.split, index))
+        generator = torch.Generator().manual_seed(
+            sample_seed(self.seed, self.domain, self.split, index)
+        )
         pose = sample_pose(generator)
         if self.domain == "sim":
             return pose, None, None
@@ -238,7 +245,9 @@ class SyntheticKnees(Dataset):
 
     def _require_real(self, what: str) -> None:
         if self.domain != "real":
-            raise ValueError(f"{what}: only the 'real' domain has one, this dataset's domain is {self.domain!r}")
+            raise ValueError(
+                f"{what}: only the 'real' domain has one, this dataset's domain is {self.domain!r}"
+            )
 
     def metadata(self, index: int) -> dict:
         """The sample dict without ``"image"`` and ``"mask"``."""
@@ -247,11 +256,19 @@ class SyntheticKnees(Dataset):
         meta = {"index": index, "pose": pose}
         if self.domain == "real":
             tone = monk_tone(position)
-            meta.update(tone_srgb=tone, tone_lab=_srgb_to_lab(tone), tone_position=position, appearance=look)
+            meta.update(
+                tone_srgb=tone,
+                tone_lab=_srgb_to_lab(tone),
+                tone_position=position,
+                appearance=look,
+            )
         return meta
 
     def _cache_paths(self, index: int) -> tuple[Path, Path]:
-        return self.cache_dir / f"{index:04d}.png", self.cache_dir / f"{index:04d}-mask.png"
+        return (
+            self.cache_dir / f"{index:04d}.png",
+            self.cache_dir / f"{index:04d}-mask.png",
+        )
 
     def _read_cache(self, index: int):
         from PIL import Image
@@ -261,7 +278,11 @@ class SyntheticKnees(Dataset):
             return None
         try:
             with Image.open(image_path) as img:
-                image = torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous()
+                image = (
+                    torch.from_numpy(np.array(img.convert("RGB")))
+                    .permute(2, 0, 1)
+                    .contiguous()
+                )
             with Image.open(mask_path) as img:
                 mask = torch.from_numpy(np.array(img.convert("L")) > 127)
         except (OSError, ValueError, SyntaxError):
@@ -270,14 +291,18 @@ class SyntheticKnees(Dataset):
             return None
         return image, mask
 
-    def _render_uncached(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _render_uncached(
+        self, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         draws = [self._draws(index) for index in indices]
         poses = [pose for pose, _, _ in draws]
         if self.domain == "sim":
             return _render_batch("sim", poses, self.size)
         tones = torch.stack([monk_tone(position) for _, position, _ in draws])
         looks = [look for _, _, look in draws]
-        return _render_batch("real", poses, self.size, tones, looks, [True] * len(indices))
+        return _render_batch(
+            "real", poses, self.size, tones, looks, [True] * len(indices)
+        )
 
     def _render(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images ``(N, 3, H, W)`` and bool masks ``(N, H, W)``, from the cache when
@@ -294,13 +319,23 @@ class SyntheticKnees(Dataset):
         step = _batch_length(self.size)
         for start in range(0, len(missing), step):
             rows = missing[start : start + step]
-            rendered_images, rendered_masks = self._render_uncached([indices[row] for row in rows])
+            rendered_images, rendered_masks = self._render_uncached(
+                [indices[row] for row in rows]
+            )
             for row, image, mask in zip(rows, rendered_images, rendered_masks):
                 images[row], masks[row] = image, mask
                 if self.cache_dir is not None:
                     image_path, mask_path = self._cache_paths(indices[row])
-                    atomic_write_bytes(image_path, png_bytes(image.permute(1, 2, 0).numpy(), compress_level=1))
-                    atomic_write_bytes(mask_path, png_bytes(mask.numpy().astype(np.uint8) * 255, compress_level=1))
+                    atomic_write_bytes(
+                        image_path,
+                        png_bytes(image.permute(1, 2, 0).numpy(), compress_level=1),
+                    )
+                    atomic_write_bytes(
+                        mask_path,
+                        png_bytes(
+                            mask.numpy().astype(np.uint8) * 255, compress_level=1
+                        ),
+                    )
         return images, masks
 
     def __getitem__(self, index: int) -> dict:
@@ -319,18 +354,27 @@ class SyntheticKnees(Dataset):
             ``(N, 1, size, size)`` float32 in {0, 1}. At 256 px a full train split takes
             about 0.45 GB (sim) to 0.5 GB (real), masks included.
         """
-        indices = list(range(len(self))) if indices is None else [self._index(i) for i in indices]
+        indices = (
+            list(range(len(self)))
+            if indices is None
+            else [self._index(i) for i in indices]
+        )
         chunks = [indices[i : i + 64] for i in range(0, len(indices), 64)]
         if progress:
             from tqdm.auto import tqdm
 
-            chunks = tqdm(chunks, desc=f"{self.domain}/{self.split} {self.size}px", leave=False)
+            chunks = tqdm(
+                chunks, desc=f"{self.domain}/{self.split} {self.size}px", leave=False
+            )
         images = torch.empty(len(indices), 3, self.size, self.size)
         masks = torch.empty(len(indices), 1, self.size, self.size)
         row = 0
         for chunk in chunks:
             chunk_images, chunk_masks = _as_float(*self._render(chunk))
-            images[row : row + len(chunk)], masks[row : row + len(chunk)] = chunk_images, chunk_masks
+            images[row : row + len(chunk)], masks[row : row + len(chunk)] = (
+                chunk_images,
+                chunk_masks,
+            )
             row += len(chunk)
         return images, masks
 
@@ -407,23 +451,31 @@ def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarra
     if mode in _SIXTEEN_BIT or mode == "F":
         values = np.asarray(img, dtype=np.float64)
         scale = 1.0 if mode == "F" else 65535.0
-        if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > scale):
+        if values.size and (
+            not np.isfinite(values).all() or values.min() < 0 or values.max() > scale
+        ):
             warnings.warn(
                 f"{where}: {mode} pixel values outside [0, {scale:g}] (min {np.nanmin(values):.4g}, "
                 f"max {np.nanmax(values):.4g}) were clipped",
                 stacklevel=3,
             )
-        grey = np.round(np.clip(np.nan_to_num(values, nan=0.0), 0, scale) / scale * 255).astype(np.uint8)
+        grey = np.round(
+            np.clip(np.nan_to_num(values, nan=0.0), 0, scale) / scale * 255
+        ).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    has_alpha = "A" in img.getbands() or (mode == "P" and "transparency" in img.info) or (
-        mode in ("L", "RGB") and "transparency" in img.info
+    has_alpha = (
+        "A" in img.getbands()
+        or (mode == "P" and "transparency" in img.info)
+        or (mode in ("L", "RGB") and "transparency" in img.info)
     )
     if not has_alpha:
         return np.asarray(img.convert("RGB"))
     rgba = img.convert("RGBA")
     if alpha == "keep":
         return np.asarray(rgba)
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if alpha == "white" else (0, 0, 0, 255))
+    background = Image.new(
+        "RGBA", rgba.size, (255, 255, 255, 255) if alpha == "white" else (0, 0, 0, 255)
+    )
     return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
 
 
@@ -435,7 +487,9 @@ def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            rgb = pil_to_uint8(img, alpha="white" if mode == "RGB" else "black", where=str(path))
+            rgb = pil_to_uint8(
+                img, alpha="white" if mode == "RGB" else "black", where=str(path)
+            )
             img = Image.fromarray(rgb).convert(mode)
             width, height = img.size
             side = min(width, height)
@@ -445,9 +499,13 @@ def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
                 img = img.resize((size, size), resample=resample)
             return np.array(img)
     except Image.DecompressionBombError as error:
-        raise ValueError(f"{path}: image too large to decode safely ({error}); shrink it first") from None
+        raise ValueError(
+            f"{path}: image too large to decode safely ({error}); shrink it first"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
+        raise ValueError(
+            f"{path}: not a readable image ({type(error).__name__}: {error})"
+        ) from error
 
 
 class ImageFolderDomain(Dataset):
@@ -478,12 +536,18 @@ class ImageFolderDomain(Dataset):
             border gives none (the message names the file).
     """
 
-    def __init__(self, root: str | Path, mask_root: str | Path | None = None, size: int = 256):
+    def __init__(
+        self, root: str | Path, mask_root: str | Path | None = None, size: int = 256
+    ):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"root: expected an existing folder of images, got {str(root)!r}")
+            raise FileNotFoundError(
+                f"root: expected an existing folder of images, got {str(root)!r}"
+            )
         self.size = _check_size(size)
-        files = sorted(p for p in self.root.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = sorted(
+            p for p in self.root.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
         self.paths = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
         skipped = [p.name for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
         if skipped:
@@ -503,7 +567,9 @@ class ImageFolderDomain(Dataset):
         if mask_root is not None:
             self.mask_root = Path(mask_root)
             if not self.mask_root.is_dir():
-                raise FileNotFoundError(f"mask_root: expected an existing folder of masks, got {str(mask_root)!r}")
+                raise FileNotFoundError(
+                    f"mask_root: expected an existing folder of masks, got {str(mask_root)!r}"
+                )
             by_stem = {
                 p.stem: p
                 for p in sorted(self.mask_root.iterdir())
@@ -527,9 +593,13 @@ class ImageFolderDomain(Dataset):
                 with Image.open(path) as img:
                     img.verify()
             except Image.DecompressionBombError as error:
-                raise ValueError(f"{path}: image too large to decode safely ({error}); shrink it first") from None
+                raise ValueError(
+                    f"{path}: image too large to decode safely ({error}); shrink it first"
+                ) from None
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-                raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
+                raise ValueError(
+                    f"{path}: not a readable image ({type(error).__name__}: {error})"
+                ) from error
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -539,18 +609,26 @@ class ImageFolderDomain(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__} {index!r}")
+            raise TypeError(
+                f"index: expected an int, got {type(index).__name__} {index!r}"
+            )
         if not -len(self) <= index < len(self):
-            raise IndexError(f"index: expected an int in [-{len(self)}, {len(self)}), got {index}")
+            raise IndexError(
+                f"index: expected an int in [-{len(self)}, {len(self)}), got {index}"
+            )
         index = int(index) % len(self)
         from PIL import Image
 
-        pixels = _open_image(self.paths[index], "RGB", self.size, Image.Resampling.LANCZOS)
+        pixels = _open_image(
+            self.paths[index], "RGB", self.size, Image.Resampling.LANCZOS
+        )
         image = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
         if self.mask_paths is None:
             mask = border_background_mask(image)
         else:
-            grey = _open_image(self.mask_paths[index], "L", self.size, Image.Resampling.NEAREST)
+            grey = _open_image(
+                self.mask_paths[index], "L", self.size, Image.Resampling.NEAREST
+            )
             mask = torch.from_numpy(grey > 127).float().unsqueeze(0)
         return {"image": image, "mask": mask, "index": index}
 
@@ -574,7 +652,9 @@ class ImageFolderDomain(Dataset):
                     f"{self.mask_paths[index]}: expected some foreground (pixels above 127) in the mask of "
                     f"{self.paths[index].name}, got none at {self.size} px"
                 )
-        return torch.stack([s["image"] for s in samples]), torch.stack([s["mask"] for s in samples])
+        return torch.stack([s["image"] for s in samples]), torch.stack(
+            [s["mask"] for s in samples]
+        )
 
 
 # ----------------------------------------------------------------------------- unpaired sampling
@@ -633,7 +713,11 @@ class UnpairedLoader:
         self.both = bool(both)
         self.augment = bool(augment)
         height = x_images.shape[-2]
-        self.max_shift = height // 16 if max_shift is None else check_positive_int("max_shift", max_shift, minimum=0)
+        self.max_shift = (
+            height // 16
+            if max_shift is None
+            else check_positive_int("max_shift", max_shift, minimum=0)
+        )
         self.device = torch.device(device) if device is not None else None
         self.step = 0  # the next step that iterating the loader yields
         self._permutations: OrderedDict = OrderedDict()
@@ -643,7 +727,9 @@ class UnpairedLoader:
         check_tensor(f"{name}_images", images, ndims=(4,), finite=False)
         check_tensor(f"{name}_masks", masks, ndims=(4,), finite=False)
         if images.shape[1] != 3:
-            raise ValueError(f"{name}_images: expected shape (N, 3, H, W), got {tuple(images.shape)}")
+            raise ValueError(
+                f"{name}_images: expected shape (N, 3, H, W), got {tuple(images.shape)}"
+            )
         expected = (images.shape[0], 1, *images.shape[-2:])
         if tuple(masks.shape) != expected:
             raise ValueError(
@@ -671,29 +757,44 @@ class UnpairedLoader:
             seed = _stable_hash("kdehist.UnpairedLoader.perm", self.seed, domain, epoch)
             generator = torch.Generator().manual_seed(seed)
             self._permutations[key] = torch.randperm(count, generator=generator)
-            while len(self._permutations) > 8:  # batches straddle at most two epochs per domain
+            while (
+                len(self._permutations) > 8
+            ):  # batches straddle at most two epochs per domain
                 self._permutations.popitem(last=False)
         return self._permutations[key]
 
     def _stream(self, domain: str, step: int) -> torch.Tensor:
         count = self._domains[domain][0].shape[0]
         positions = range(step * self.batch_size, (step + 1) * self.batch_size)
-        return torch.tensor([int(self._permutation(domain, k // count)[k % count]) for k in positions])
+        return torch.tensor(
+            [int(self._permutation(domain, k // count)[k % count]) for k in positions]
+        )
 
-    def _augment(self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator):
+    def _augment(
+        self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
+    ):
         if not self.augment:
             return images, masks
         stacked = torch.cat([images, masks], dim=1)  # one transform for image and mask
         count, _, height, width = stacked.shape
         flips = torch.rand(count, generator=generator) < 0.5
-        shifts = torch.randint(-self.max_shift, self.max_shift + 1, (count, 2), generator=generator)
-        stacked = torch.where(flips.to(stacked.device).view(-1, 1, 1, 1), stacked.flip(-1), stacked)
+        shifts = torch.randint(
+            -self.max_shift, self.max_shift + 1, (count, 2), generator=generator
+        )
+        stacked = torch.where(
+            flips.to(stacked.device).view(-1, 1, 1, 1), stacked.flip(-1), stacked
+        )
         if self.max_shift > 0:
             pad = self.max_shift
             padded = F.pad(stacked, (pad, pad, pad, pad), mode="replicate")
             stacked = torch.stack(
                 [
-                    padded[i, :, pad - int(dy) : pad - int(dy) + height, pad - int(dx) : pad - int(dx) + width]
+                    padded[
+                        i,
+                        :,
+                        pad - int(dy) : pad - int(dy) + height,
+                        pad - int(dx) : pad - int(dx) + width,
+                    ]
                     for i, (dy, dx) in enumerate(shifts)
                 ]
             )
@@ -702,30 +803,42 @@ class UnpairedLoader:
     def batch(self, step: int) -> dict:
         """The batch of ``step`` (an int >= 0); the same step always gives the same batch."""
         step = check_positive_int("step", step, minimum=0)
-        generator = torch.Generator().manual_seed(_stable_hash("kdehist.UnpairedLoader.draws", self.seed, step))
+        generator = torch.Generator().manual_seed(
+            _stable_hash("kdehist.UnpairedLoader.draws", self.seed, step)
+        )
         out: dict = {"step": step}
         for domain in ("x", "y"):
             images, masks = self._domains[domain]
             count = images.shape[0]
             index = self._stream(domain, step)
             # An offset in [1, N-1] can never map an image onto itself.
-            ref_index = (index + torch.randint(1, count, index.shape, generator=generator)) % count
+            ref_index = (
+                index + torch.randint(1, count, index.shape, generator=generator)
+            ) % count
             wanted = [(domain, index)]
             if domain == "y" or self.both:
                 wanted.append((f"{domain}_ref", ref_index))
             for key, rows in wanted:
                 device_rows = rows.to(images.device)
-                image, mask = self._augment(images[device_rows], masks[device_rows], generator)
+                image, mask = self._augment(
+                    images[device_rows], masks[device_rows], generator
+                )
                 if self.device is not None:
                     image = image.to(self.device, non_blocking=True)
                     mask = mask.to(self.device, non_blocking=True)
                 out[key], out[f"{key}_mask"], out[f"{key}_index"] = image, mask, rows
         return out
 
-    def batches(self, start_step: int = 0, num_steps: int | None = None) -> Iterator[dict]:
+    def batches(
+        self, start_step: int = 0, num_steps: int | None = None
+    ) -> Iterator[dict]:
         """Batches for steps ``start_step, start_step + 1, ...`` (forever when ``num_steps`` is None)."""
         step = check_positive_int("start_step", start_step, minimum=0)
-        end = None if num_steps is None else step + check_positive_int("num_steps", num_steps, minimum=0)
+        end = (
+            None
+            if num_steps is None
+            else step + check_positive_int("num_steps", num_steps, minimum=0)
+        )
         while end is None or step < end:
             yield self.batch(step)
             step += 1
@@ -742,5 +855,7 @@ class UnpairedLoader:
 
     def load_state_dict(self, state: Mapping) -> None:
         if int(state["seed"]) != self.seed:
-            raise ValueError(f"state: expected seed {self.seed} to resume this loader, got {state['seed']}")
+            raise ValueError(
+                f"state: expected seed {self.seed} to resume this loader, got {state['seed']}"
+            )
         self.step = check_positive_int("state['step']", int(state["step"]), minimum=0)

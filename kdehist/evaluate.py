@@ -22,6 +22,7 @@ rendered in the reference's tone and look, i.e. what a perfect translator would 
 A generator that paints skin over the background scores well on ΔE under the input's
 mask but badly on IoU, which is why the two are always reported side by side.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -81,7 +82,9 @@ def load_test_set(size: int = 64, seed: int = 0, count: int | None = None) -> Te
 
     sim = SyntheticKnees("sim", "test", size=size, seed=seed)
     real = SyntheticKnees("real", "test", size=size, seed=seed)
-    nx = len(sim) if count is None else min(check_positive_int("count", count), len(sim))
+    nx = (
+        len(sim) if count is None else min(check_positive_int("count", count), len(sim))
+    )
     ny = len(real) if count is None else min(count, len(real))
     inputs, input_masks = sim.tensors(range(nx))
     refs, ref_masks = real.tensors(range(ny))
@@ -98,7 +101,13 @@ def load_test_set(size: int = 64, seed: int = 0, count: int | None = None) -> Te
 
 
 @torch.no_grad()
-def translate_pairs(generator, test: TestSet, bins: int | None = None, batch_size: int = 28, device="cpu") -> torch.Tensor:
+def translate_pairs(
+    generator,
+    test: TestSet,
+    bins: int | None = None,
+    batch_size: int = 28,
+    device="cpu",
+) -> torch.Tensor:
     """``G(x_i | h(y_j))`` for every input ``i`` and reference ``j``: ``(Nx, Ny, 3, S, S)`` on the CPU.
 
     An unconditioned generator (``generator.conditioned`` false) ignores the reference, so
@@ -107,11 +116,17 @@ def translate_pairs(generator, test: TestSet, bins: int | None = None, batch_siz
     generator = generator.to(device).eval()
     nx, ny = len(test.inputs), len(test.refs)
     if not getattr(generator, "conditioned", False):
-        outs = torch.cat([generator(test.inputs[i : i + batch_size].to(device)).float().cpu()
-                          for i in range(0, nx, batch_size)])
+        outs = torch.cat(
+            [
+                generator(test.inputs[i : i + batch_size].to(device)).float().cpu()
+                for i in range(0, nx, batch_size)
+            ]
+        )
         return outs[:, None].expand(nx, ny, *outs.shape[1:]).contiguous()
     if bins is None:
-        raise ValueError("bins: expected the generator's hist_bins for a conditioned generator, got None")
+        raise ValueError(
+            "bins: expected the generator's hist_bins for a conditioned generator, got None"
+        )
     hists = soft_histogram(test.refs.to(device), bins, mask=test.ref_masks.to(device))
     out = torch.empty(nx, ny, *test.inputs.shape[1:])
     pairs = [(i, j) for i in range(nx) for j in range(ny)]
@@ -153,11 +168,18 @@ def _edge_f1(a: np.ndarray, b: np.ndarray) -> float:
     near_a, near_b = ndimage.binary_dilation(a), ndimage.binary_dilation(b)
     precision = (a & near_b).sum() / max(a.sum(), 1)
     recall = (b & near_a).sum() / max(b.sum(), 1)
-    return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))
+    return (
+        0.0
+        if precision + recall == 0
+        else float(2 * precision * recall / (precision + recall))
+    )
 
 
 def pair_metrics(
-    outputs: torch.Tensor, test: TestSet, oracle: torch.Tensor | None = None, segmenter=None
+    outputs: torch.Tensor,
+    test: TestSet,
+    oracle: torch.Tensor | None = None,
+    segmenter=None,
 ) -> dict[str, np.ndarray]:
     """Per-pair colour and shape metrics, each an ``(Nx, Ny)`` float64 array.
 
@@ -182,18 +204,30 @@ def pair_metrics(
     if segmenter is not None:
         from .segment import shape_score
 
-        metrics["shape_score"] = shape_score(flat, masks, segmenter).double().numpy().reshape(nx, ny)
+        metrics["shape_score"] = (
+            shape_score(flat, masks, segmenter).double().numpy().reshape(nx, ny)
+        )
     if oracle is not None:
         lightness = to_lab(flat)[:, 0].numpy() / 100
-        oracle_lightness = to_lab(oracle.reshape(nx * ny, *oracle.shape[2:]))[:, 0].numpy() / 100
+        oracle_lightness = (
+            to_lab(oracle.reshape(nx * ny, *oracle.shape[2:]))[:, 0].numpy() / 100
+        )
         iou, ssim, edges = (np.empty(nx * ny) for _ in range(3))
         for k in range(nx * ny):
             fg = _foreground(flat[k])[0].bool().numpy()
             truth = masks[k, 0].bool().numpy()
             iou[k] = (fg & truth).sum() / max((fg | truth).sum(), 1)
-            ssim[k] = structural_similarity(lightness[k], oracle_lightness[k], data_range=1.0)
-            edges[k] = _edge_f1(canny(lightness[k], sigma=1.0), canny(oracle_lightness[k], sigma=1.0))
-        metrics.update(shape_iou=iou.reshape(nx, ny), ssim=ssim.reshape(nx, ny), edge_f1=edges.reshape(nx, ny))
+            ssim[k] = structural_similarity(
+                lightness[k], oracle_lightness[k], data_range=1.0
+            )
+            edges[k] = _edge_f1(
+                canny(lightness[k], sigma=1.0), canny(oracle_lightness[k], sigma=1.0)
+            )
+        metrics.update(
+            shape_iou=iou.reshape(nx, ny),
+            ssim=ssim.reshape(nx, ny),
+            edge_f1=edges.reshape(nx, ny),
+        )
     return metrics
 
 
@@ -206,7 +240,9 @@ def jis_shares(delta_e) -> dict[str, float]:
 def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
     """Mean, standard deviation and median of each metric, the number of pairs, and the
     share of pairs in each JIS class (of the foreground ΔE76)."""
-    summary: dict[str, float | int | dict] = {"pairs": int(next(iter(metrics.values())).size)}
+    summary: dict[str, float | int | dict] = {
+        "pairs": int(next(iter(metrics.values())).size)
+    }
     for name, values in metrics.items():
         summary[f"{name}_mean"] = float(np.mean(values))
         summary[f"{name}_std"] = float(np.std(values))
@@ -216,7 +252,12 @@ def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
 
 
 def evaluate_generator(
-    generator, test: TestSet, bins: int | None, oracle: torch.Tensor | None = None, device="cpu", segmenter=None
+    generator,
+    test: TestSet,
+    bins: int | None,
+    oracle: torch.Tensor | None = None,
+    device="cpu",
+    segmenter=None,
 ):
     """Translate every pair and measure it: returns ``(summary, per-pair metrics, outputs)``."""
     outputs = translate_pairs(generator, test, bins, device=device)
@@ -227,22 +268,34 @@ def evaluate_generator(
 def _check_pair_arrays(name: str, arrays) -> np.ndarray:
     stacked = np.asarray([np.asarray(a, dtype=np.float64) for a in arrays])
     if stacked.ndim != 3 or 0 in stacked.shape:
-        raise ValueError(f"{name}: expected a non-empty list of (Nx, Ny) per-pair arrays, one per seed, got shape {stacked.shape}")
+        raise ValueError(
+            f"{name}: expected a non-empty list of (Nx, Ny) per-pair arrays, one per seed, got shape {stacked.shape}"
+        )
     if not np.isfinite(stacked).all():
-        raise ValueError(f"{name}: expected finite values, got {int((~np.isfinite(stacked)).sum())} non-finite")
+        raise ValueError(
+            f"{name}: expected finite values, got {int((~np.isfinite(stacked)).sum())} non-finite"
+        )
     return stacked
 
 
 def _bootstrap_indices(rng: np.random.Generator, seeds: int, nx: int, ny: int):
-    return rng.integers(seeds, size=seeds), rng.integers(nx, size=nx), rng.integers(ny, size=ny)
+    return (
+        rng.integers(seeds, size=seeds),
+        rng.integers(nx, size=nx),
+        rng.integers(ny, size=ny),
+    )
 
 
-def _resampled_mean(stacked: np.ndarray, s: np.ndarray, i: np.ndarray, j: np.ndarray) -> float:
+def _resampled_mean(
+    stacked: np.ndarray, s: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> float:
     # Row and column means of the resampled grid: the mean over (s, i, j) of A[s, i, j].
     return float(stacked[s][:, i][:, :, j].mean())
 
 
-def bootstrap_ci(arrays, level: float = 0.95, replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    arrays, level: float = 0.95, replicates: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """A percentile bootstrap interval of the mean of per-pair values over seeds.
 
     The 784 pairs of one run are not independent: they share 28 inputs and 28 references.
@@ -263,12 +316,17 @@ def bootstrap_ci(arrays, level: float = 0.95, replicates: int = 2000, seed: int 
     if not 0 < level < 1:
         raise ValueError(f"level: expected a number in (0, 1), got {level!r}")
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-    values = [_resampled_mean(stacked, *_bootstrap_indices(rng, *stacked.shape)) for _ in range(check_positive_int("replicates", replicates))]
+    values = [
+        _resampled_mean(stacked, *_bootstrap_indices(rng, *stacked.shape))
+        for _ in range(check_positive_int("replicates", replicates))
+    ]
     lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
-def bootstrap_difference_ci(arrays_a, arrays_b, level: float = 0.95, replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_difference_ci(
+    arrays_a, arrays_b, level: float = 0.95, replicates: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """A bootstrap interval of ``mean(a) - mean(b)`` for two variants on the same test pairs.
 
     Both variants are scored on the same inputs and references, so each replicate draws
@@ -278,7 +336,9 @@ def bootstrap_difference_ci(arrays_a, arrays_b, level: float = 0.95, replicates:
     a = _check_pair_arrays("arrays_a", arrays_a)
     b = _check_pair_arrays("arrays_b", arrays_b)
     if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"arrays_b: expected per-pair arrays of shape {a.shape[1:]} like arrays_a, got {b.shape[1:]}")
+        raise ValueError(
+            f"arrays_b: expected per-pair arrays of shape {a.shape[1:]} like arrays_a, got {b.shape[1:]}"
+        )
     if not 0 < level < 1:
         raise ValueError(f"level: expected a number in (0, 1), got {level!r}")
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))

@@ -5,6 +5,7 @@ built, returned, and either shown by a notebook (Jupyter displays a ``Figure`` t
 cell's value) or written with :func:`png_bytes`. That way a script that writes figures
 cannot make a later ``plt.show()`` in the same kernel display nothing.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,13 +17,26 @@ from matplotlib.figure import Figure
 
 from .color import JIS_CLASSES, mean_lab
 
-__all__ = ["png_bytes", "show", "figure_pairs", "translate_selected", "figure3", "figure4", "delta_e_distribution"]
+__all__ = [
+    "png_bytes",
+    "show",
+    "figure_pairs",
+    "translate_selected",
+    "figure3",
+    "figure4",
+    "delta_e_distribution",
+]
 
 #: Resolution of written figures (the book shows them at page width).
 DPI = 160
 #: Column titles of Figure 3.
-LABELS = {"proposed_both": "proposed (both)", "proposed_one": "proposed (one)", "cyclegan_sn": "CycleGAN + SN",
-          "cyclegan": "CycleGAN", "proposed_both_concat": "proposed (both, concat)"}
+LABELS = {
+    "proposed_both": "proposed (both)",
+    "proposed_one": "proposed (one)",
+    "cyclegan_sn": "CycleGAN + SN",
+    "cyclegan": "CycleGAN",
+    "proposed_both_concat": "proposed (both, concat)",
+}
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
@@ -44,7 +58,10 @@ def _ref_lightness(test) -> torch.Tensor:
 
 
 def _spread(order: torch.Tensor, count: int) -> list[int]:
-    return [int(order[round(k * (len(order) - 1) / max(count - 1, 1))]) for k in range(count)]
+    return [
+        int(order[round(k * (len(order) - 1) / max(count - 1, 1))])
+        for k in range(count)
+    ]
 
 
 def figure_pairs(test, rows: int = 4) -> list[tuple[int, int]]:
@@ -54,7 +71,9 @@ def figure_pairs(test, rows: int = 4) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def translate_selected(checkpoint: str | Path, test, pairs: list[tuple[int, int]]) -> torch.Tensor:
+def translate_selected(
+    checkpoint: str | Path, test, pairs: list[tuple[int, int]]
+) -> torch.Tensor:
     """The generator ``G`` of ``checkpoint`` on the given (input, reference) pairs: ``(P, 3, S, S)``."""
     from .histogram import soft_histogram
     from .train import load_generators
@@ -69,7 +88,9 @@ def translate_selected(checkpoint: str | Path, test, pairs: list[tuple[int, int]
 
 
 def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
-    ax.imshow(((image.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.imshow(
+        ((image.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy(), interpolation="nearest"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -85,7 +106,10 @@ def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
         rows: pairs shown, with references from light to deep skin.
     """
     pairs = figure_pairs(test, rows)
-    outputs = {name: translate_selected(path, test, pairs) for name, path in checkpoints.items()}
+    outputs = {
+        name: translate_selected(path, test, pairs)
+        for name, path in checkpoints.items()
+    }
     columns = 2 + len(outputs)
     fig = Figure(figsize=(1.7 * columns, 1.75 * len(pairs)), layout="constrained")
     axes = fig.subplots(len(pairs), columns, squeeze=False)
@@ -99,10 +123,16 @@ def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
 
 def figure4(checkpoint: str | Path, test, inputs: int = 4, refs: int = 6) -> Figure:
     """Figure 4: inputs (rows) × references (columns, light to deep) translated by one model."""
-    columns = _spread(torch.argsort(_ref_lightness(test), descending=True), min(refs, len(test.refs)))
+    columns = _spread(
+        torch.argsort(_ref_lightness(test), descending=True), min(refs, len(test.refs))
+    )
     rows = list(range(min(inputs, len(test.inputs))))
-    images = translate_selected(checkpoint, test, [(i, j) for i in rows for j in columns])
-    fig = Figure(figsize=(1.5 * (len(columns) + 1), 1.55 * (len(rows) + 1)), layout="constrained")
+    images = translate_selected(
+        checkpoint, test, [(i, j) for i in rows for j in columns]
+    )
+    fig = Figure(
+        figsize=(1.5 * (len(columns) + 1), 1.55 * (len(rows) + 1)), layout="constrained"
+    )
     axes = fig.subplots(len(rows) + 1, len(columns) + 1, squeeze=False)
     axes[0, 0].axis("off")
     for c, j in enumerate(columns):
@@ -123,22 +153,58 @@ def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> 
     """
     fig = Figure(figsize=(7.5, 0.8 + 0.75 * len(values)), layout="constrained")
     ax = fig.subplots()
-    shades = ["#e8f5e9", "#c8e6c9", "#a5d6a7", "#fff9c4", "#ffe0b2", "#ffccbc", "#f5f5f5"]
+    shades = [
+        "#e8f5e9",
+        "#c8e6c9",
+        "#a5d6a7",
+        "#fff9c4",
+        "#ffe0b2",
+        "#ffccbc",
+        "#f5f5f5",
+    ]
     for (name, lo, hi), shade in zip(JIS_CLASSES, shades):
         hi = min(hi, upper)
         if lo < upper:
             ax.axvspan(lo, hi, color=shade, zorder=0)
             if hi - lo >= 1.5:
-                ax.text((lo + hi) / 2, len(values) - 0.35, name, ha="center", va="bottom", fontsize=9, color="#444")
+                ax.text(
+                    (lo + hi) / 2,
+                    len(values) - 0.35,
+                    name,
+                    ha="center",
+                    va="bottom",
+                    fontsize=9,
+                    color="#444",
+                )
     rng = np.random.default_rng(0)
     for k, (label, data) in enumerate(values.items()):
         data = np.asarray(data, dtype=float).ravel()
         clipped = np.minimum(data, upper)
-        ax.scatter(clipped, k + rng.uniform(-0.22, 0.22, len(clipped)), s=2, alpha=0.35, color="#37474f", lw=0)
-        ax.boxplot(clipped, positions=[k], vert=False, widths=0.5, showfliers=False,
-                   medianprops=dict(color="#c62828", lw=1.8))
+        ax.scatter(
+            clipped,
+            k + rng.uniform(-0.22, 0.22, len(clipped)),
+            s=2,
+            alpha=0.35,
+            color="#37474f",
+            lw=0,
+        )
+        ax.boxplot(
+            clipped,
+            positions=[k],
+            vert=False,
+            widths=0.5,
+            showfliers=False,
+            medianprops=dict(color="#c62828", lw=1.8),
+        )
         if (data > upper).any():
-            ax.text(upper, k, f" {np.mean(data > upper):.0%} > {upper:g}", va="center", ha="left", fontsize=8)
+            ax.text(
+                upper,
+                k,
+                f" {np.mean(data > upper):.0%} > {upper:g}",
+                va="center",
+                ha="left",
+                fontsize=8,
+            )
     ax.set_yticks(range(len(values)), list(values))
     ax.set_ylim(-0.6, len(values) - 0.1)
     ax.set_xlim(0, upper)

@@ -23,6 +23,7 @@ Two implementations live here:
   with a cumulative sum. Backward recomputes from the saved input alone, so the memory is
   independent of ``K``.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,14 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_mask_weights, check_positive_float, check_positive_int, check_range, check_tensor
+from ._checks import (
+    check_choice,
+    check_mask_weights,
+    check_positive_float,
+    check_positive_int,
+    check_range,
+    check_tensor,
+)
 
 BOUNDARIES = ("none", "reflect")
 
@@ -42,19 +50,25 @@ _SATURATION = {torch.float32: 17.0, torch.float64: 37.0}
 _CHUNK = 1 << 18
 
 
-def default_bandwidth(bins: int, value_range: tuple[float, float] = (-1.0, 1.0)) -> float:
+def default_bandwidth(
+    bins: int, value_range: tuple[float, float] = (-1.0, 1.0)
+) -> float:
     """DeepHist's default bandwidth, ``B = L / 2.5`` with ``L`` the bin width."""
     lo, hi = value_range
     return (hi - lo) / bins / 2.5
 
 
-def bin_edges(bins: int, value_range: tuple[float, float] = (-1.0, 1.0), **tensor_kwargs) -> torch.Tensor:
+def bin_edges(
+    bins: int, value_range: tuple[float, float] = (-1.0, 1.0), **tensor_kwargs
+) -> torch.Tensor:
     """The ``bins + 1`` edges ``e_j = lo + j L``, a 1-D tensor."""
     lo, hi = value_range
     return torch.linspace(lo, hi, bins + 1, **tensor_kwargs)
 
 
-def bin_centers(bins: int, value_range: tuple[float, float] = (-1.0, 1.0), **tensor_kwargs) -> torch.Tensor:
+def bin_centers(
+    bins: int, value_range: tuple[float, float] = (-1.0, 1.0), **tensor_kwargs
+) -> torch.Tensor:
     """The ``bins`` centres ``mu_k = lo + L (k + 1/2)``, a 1-D tensor."""
     edges = bin_edges(bins, value_range, **tensor_kwargs)
     return 0.5 * (edges[:-1] + edges[1:])
@@ -81,7 +95,9 @@ def _prepare(x, bins, bandwidth, value_range, mask, boundary):
         x = x.unsqueeze(0)
     batch, channels, height, width = x.shape
     if x.numel() == 0:
-        raise ValueError(f"x: expected at least one pixel, got a tensor of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x: expected at least one pixel, got a tensor of shape {tuple(x.shape)}"
+        )
     weights = None
     if mask is not None:
         check_tensor("mask", mask, ndims=(2, 3, 4), floating=False)
@@ -90,14 +106,27 @@ def _prepare(x, bins, bandwidth, value_range, mask, boundary):
             m = m.reshape(1, 1, *m.shape[-2:]) if m.dim() == 2 or m.shape[0] == 1 else m
         if m.dim() == 3:
             m = m.unsqueeze(1)
-        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] != batch or tuple(m.shape[-2:]) != (height, width):
+        if (
+            m.dim() != 4
+            or m.shape[1] != 1
+            or m.shape[0] != batch
+            or tuple(m.shape[-2:]) != (height, width)
+        ):
             expected = (batch, 1, height, width)
             raise ValueError(
                 f"mask: expected shape {expected} or {(batch, height, width)} to match x of shape "
                 f"{tuple(x.shape) if not squeeze else tuple(x.shape[1:])}, got {tuple(mask.shape)}"
             )
-        m = check_mask_weights("mask", m.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32))
-        weights = m.expand(batch, channels, height, width).reshape(batch * channels, height * width)
+        m = check_mask_weights(
+            "mask",
+            m.to(
+                device=x.device,
+                dtype=torch.float64 if x.dtype == torch.float64 else torch.float32,
+            ),
+        )
+        weights = m.expand(batch, channels, height, width).reshape(
+            batch * channels, height * width
+        )
     values = x.reshape(batch * channels, height * width)
     return values, weights, bins, bandwidth, (lo, hi), squeeze, (batch, channels)
 
@@ -128,7 +157,9 @@ def soft_histogram_naive(
     width = (hi - lo) / bins
     centers = bin_centers(bins, (lo, hi), dtype=dtype, device=values.device)
     z = values.unsqueeze(-1) - centers  # (R, N, K)
-    pi = torch.sigmoid((z + width / 2) / bandwidth) - torch.sigmoid((z - width / 2) / bandwidth)
+    pi = torch.sigmoid((z + width / 2) / bandwidth) - torch.sigmoid(
+        (z - width / 2) / bandwidth
+    )
     if boundary == "reflect":
         # Fold the tails that leave the range into the end bins, so each value has mass 1.
         pi[..., 0] = pi[..., 0] + torch.sigmoid((lo - values) / bandwidth)
@@ -183,7 +214,11 @@ def _edge_sums(values, weights, layout: _Layout, reflect: bool) -> torch.Tensor:
         base = (row_offset + j_lo.long()).flatten()
         d = ((u - j_lo) * layout.ratio).flatten()  # (x - e_{j_lo}) / B
         w = None if weights is None else weights[:, c0 : c0 + per_chunk].flatten()
-        below.index_add_(0, base, torch.ones_like(d, dtype=torch.float64) if w is None else w.double())
+        below.index_add_(
+            0,
+            base,
+            torch.ones_like(d, dtype=torch.float64) if w is None else w.double(),
+        )
         for o in range(layout.window):
             s = torch.sigmoid(d - o * layout.ratio)
             if w is not None:
@@ -201,7 +236,9 @@ def _edge_sums(values, weights, layout: _Layout, reflect: bool) -> torch.Tensor:
     return sums
 
 
-def _values_grad(values, weights, layout: _Layout, edge_coeff: torch.Tensor) -> torch.Tensor:
+def _values_grad(
+    values, weights, layout: _Layout, edge_coeff: torch.Tensor
+) -> torch.Tensor:
     """d loss / d x = w(x) sum_j sigma'((x - e_j)/B) c_j / B, over each value's window."""
     rows, n = values.shape
     k1 = layout.bins + 1
@@ -232,7 +269,11 @@ class _SoftHistogramFunction(torch.autograd.Function):
     def forward(ctx, values, weights, bins, bandwidth, lo, hi, reflect):
         layout = _Layout(bins, bandwidth, lo, hi, values.dtype)
         sums = _edge_sums(values, weights, layout, reflect)
-        totals = sums.new_full((values.shape[0], 1), values.shape[1]) if weights is None else weights.sum(1, keepdim=True).double()
+        totals = (
+            sums.new_full((values.shape[0], 1), values.shape[1])
+            if weights is None
+            else weights.sum(1, keepdim=True).double()
+        )
         hist = (sums[:, :-1] - sums[:, 1:]) / totals
         ctx.save_for_backward(values, weights, totals)
         ctx.layout, ctx.reflect = layout, reflect
@@ -297,7 +338,9 @@ def soft_histogram(
     with torch.autocast(device_type=values.device.type, enabled=False):
         values = values.to(dtype)
         weights = None if weights is None else weights.to(dtype)
-        hist = _SoftHistogramFunction.apply(values, weights, bins, bandwidth, lo, hi, boundary == "reflect")
+        hist = _SoftHistogramFunction.apply(
+            values, weights, bins, bandwidth, lo, hi, boundary == "reflect"
+        )
     hist = hist.reshape(batch, channels, bins)
     return hist[0] if squeeze else hist
 
@@ -332,10 +375,18 @@ def hard_histogram(
     else:
         keep = (index >= 0) & (index < bins)
         index = index.clamp(0, bins - 1)
-    w = keep.to(dtype) if weights is None else keep.to(dtype) * weights.detach().to(dtype)
+    w = (
+        keep.to(dtype)
+        if weights is None
+        else keep.to(dtype) * weights.detach().to(dtype)
+    )
     counts = torch.zeros(values.shape[0], bins, dtype=dtype, device=values.device)
     counts.scatter_add_(1, index, w)
-    totals = torch.full_like(counts[:, :1], values.shape[1]) if weights is None else weights.to(dtype).sum(1, keepdim=True)
+    totals = (
+        torch.full_like(counts[:, :1], values.shape[1])
+        if weights is None
+        else weights.to(dtype).sum(1, keepdim=True)
+    )
     hist = (counts / totals).reshape(batch, channels, bins)
     return hist[0] if squeeze else hist
 
@@ -362,7 +413,9 @@ def kde_density(
     """
     check_tensor("levels", levels, ndims=(1,))
     if levels.numel() == 0:
-        raise ValueError(f"levels: expected at least one grey level, got a tensor of shape {tuple(levels.shape)}")
+        raise ValueError(
+            f"levels: expected at least one grey level, got a tensor of shape {tuple(levels.shape)}"
+        )
     # No default here: None would silently mean the bandwidth of a single bin over [-1, 1].
     bandwidth = check_positive_float("bandwidth", bandwidth)
     values, weights, _, bandwidth, _, squeeze, (batch, channels) = _prepare(
@@ -371,7 +424,9 @@ def kde_density(
     dtype = _compute_dtype(values.dtype)
     values = values.to(dtype)
     levels = levels.to(device=values.device, dtype=dtype)
-    out = torch.zeros(values.shape[0], levels.numel(), dtype=dtype, device=values.device)
+    out = torch.zeros(
+        values.shape[0], levels.numel(), dtype=dtype, device=values.device
+    )
     step = max(1, _CHUNK // max(1, levels.numel()))
     for c0 in range(0, values.shape[1], step):
         z = (values[:, c0 : c0 + step, None] - levels) / bandwidth
@@ -379,7 +434,9 @@ def kde_density(
         if weights is not None:
             k = k * weights[:, c0 : c0 + step, None].to(dtype)
         out += k.sum(1)
-    totals = values.shape[1] if weights is None else weights.to(dtype).sum(1, keepdim=True)
+    totals = (
+        values.shape[1] if weights is None else weights.to(dtype).sum(1, keepdim=True)
+    )
     out = (out / (totals * bandwidth)).reshape(batch, channels, -1)
     return out[0] if squeeze else out
 
@@ -402,11 +459,19 @@ class SoftHistogram(nn.Module):
         super().__init__()
         self.bins = check_positive_int("bins", bins)
         self.value_range = check_range("value_range", value_range)
-        self.bandwidth = default_bandwidth(bins, self.value_range) if bandwidth is None else check_positive_float("bandwidth", bandwidth)
+        self.bandwidth = (
+            default_bandwidth(bins, self.value_range)
+            if bandwidth is None
+            else check_positive_float("bandwidth", bandwidth)
+        )
         self.boundary = check_choice("boundary", boundary, BOUNDARIES)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return soft_histogram(x, self.bins, self.bandwidth, self.value_range, mask, self.boundary)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return soft_histogram(
+            x, self.bins, self.bandwidth, self.value_range, mask, self.boundary
+        )
 
     def extra_repr(self) -> str:
         return f"bins={self.bins}, bandwidth={self.bandwidth:.4g}, value_range={self.value_range}, boundary={self.boundary!r}"

@@ -7,6 +7,7 @@ is fsynced so that the rename itself survives a power cut. Files get the usual m
 (``0o666`` less the umask), not the temporary file's ``0o600``. Temporary files that a kill
 left behind are removed by the next write of the same file.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,19 +60,31 @@ def _remove_leftovers(path: Path) -> None:
             pass
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], previous: Path | None = None) -> Path:
+def _atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[IO[bytes]], None],
+    previous: Path | None = None,
+) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OSError(error.errno, f"{path.parent}: cannot create the folder for {path.name} ({error.strerror})") from error
+        raise OSError(
+            error.errno,
+            f"{path.parent}: cannot create the folder for {path.name} ({error.strerror})",
+        ) from error
     if path.is_dir():
         raise IsADirectoryError(f"{path}: expected a file path to write, got a folder")
     _remove_leftovers(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
     except OSError as error:
-        raise OSError(error.errno, f"{path.parent}: cannot write {path.name} there ({error.strerror})") from error
+        raise OSError(
+            error.errno,
+            f"{path.parent}: cannot write {path.name} there ({error.strerror})",
+        ) from error
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -123,13 +136,19 @@ def png_bytes(image, *, compress_level: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def atomic_torch_save(path: str | os.PathLike, obj: Any, previous: str | os.PathLike | None = None) -> Path:
+def atomic_torch_save(
+    path: str | os.PathLike, obj: Any, previous: str | os.PathLike | None = None
+) -> Path:
     """``torch.save`` to ``path`` atomically.
 
     With ``previous``, the file that ``path`` held is kept there (renamed, not copied), so
     that a damaged ``path`` can fall back to the one before it.
     """
-    return _atomic_write(path, lambda handle: torch.save(obj, handle), None if previous is None else Path(previous))
+    return _atomic_write(
+        path,
+        lambda handle: torch.save(obj, handle),
+        None if previous is None else Path(previous),
+    )
 
 
 def load_checkpoint(
@@ -148,16 +167,36 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"path: expected an existing checkpoint file, got {str(path)!r}")
+        raise FileNotFoundError(
+            f"path: expected an existing checkpoint file, got {str(path)!r}"
+        )
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(f"{path}: the checkpoint is empty (0 bytes; a write was cut short); {advice}")
+        raise CheckpointError(
+            f"{path}: the checkpoint is empty (0 bytes; a write was cut short); {advice}"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
-            AttributeError, ImportError, IndexError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+        UnicodeDecodeError,
+    ) as error:
         # Never suggest weights_only=False (torch's hint): that would run code from the file.
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = (
+            str(error).strip().splitlines()[0]
+            if str(error).strip()
+            else type(error).__name__
+        )
         if len(detail) > 160:
             detail = detail[:157] + "..."
         raise CheckpointError(

@@ -16,6 +16,7 @@ simulator image in the photographic style: the oracle of chapter 10. Every funct
 deterministic: the same pose, tone and appearance give the same pixels on every machine.
 :mod:`kdehist.data` re-exports the public names.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,9 +52,21 @@ MIN_SIZE, MAX_SIZE = 32, 512
 RENDER_VERSION = 1
 
 # Monk Skin Tone scale, swatches 1 (lightest) to 10 (deepest), as published sRGB hex values.
-_MONK_HEX = ("f6ede4", "f3e7db", "f7ead0", "eadaba", "d7bd96", "a07e56", "825c43", "604134", "3a312a", "292420")
+_MONK_HEX = (
+    "f6ede4",
+    "f3e7db",
+    "f7ead0",
+    "eadaba",
+    "d7bd96",
+    "a07e56",
+    "825c43",
+    "604134",
+    "3a312a",
+    "292420",
+)
 MONK_SKIN_TONES = torch.tensor(
-    [[int(code[i : i + 2], 16) / 255.0 for i in (0, 2, 4)] for code in _MONK_HEX], dtype=torch.float32
+    [[int(code[i : i + 2], 16) / 255.0 for i in (0, 2, 4)] for code in _MONK_HEX],
+    dtype=torch.float32,
 )
 """``(10, 3)`` float32 sRGB in [0, 1]: the Monk Skin Tone scale (Monk 2019), light to deep."""
 
@@ -63,7 +76,9 @@ MONK_SKIN_TONES = torch.tensor(
 def _check_size(size) -> int:
     check_positive_int("size", size, minimum=MIN_SIZE)
     if size > MAX_SIZE:
-        raise ValueError(f"size: expected an int between {MIN_SIZE} and {MAX_SIZE}, got {size}")
+        raise ValueError(
+            f"size: expected an int between {MIN_SIZE} and {MAX_SIZE}, got {size}"
+        )
     return size
 
 
@@ -78,7 +93,9 @@ def _lerp(lo: float, hi: float, t: float) -> float:
 def _plain_floats(name: str, mapping) -> dict[str, float]:
     """Accept a dict of floats, or one row of a collated batch (0-d tensors)."""
     if not isinstance(mapping, Mapping):
-        raise TypeError(f"{name}: expected a dict of floats, got {type(mapping).__name__}")
+        raise TypeError(
+            f"{name}: expected a dict of floats, got {type(mapping).__name__}"
+        )
     out = {}
     for key, value in mapping.items():
         if isinstance(value, torch.Tensor):
@@ -110,7 +127,9 @@ def monk_tone(position: float) -> torch.Tensor:
     """
     position = float(position)
     if not (0.0 <= position <= 1.0):
-        raise ValueError(f"position: expected a number in [0, 1] along the Monk scale, got {position!r}")
+        raise ValueError(
+            f"position: expected a number in [0, 1] along the Monk scale, got {position!r}"
+        )
     scaled = position * (len(_MONK_HEX) - 1)
     lower = min(int(math.floor(scaled)), len(_MONK_HEX) - 2)
     frac = scaled - lower
@@ -136,7 +155,12 @@ def _tone_srgb(tone) -> torch.Tensor:
         raise TypeError(
             f"tone: expected a Monk-scale position in [0, 1] or an sRGB triple in [0, 1], got {tone!r}"
         ) from None
-    if rgb.numel() != 3 or not bool(torch.isfinite(rgb).all()) or rgb.min() < 0 or rgb.max() > 1:
+    if (
+        rgb.numel() != 3
+        or not bool(torch.isfinite(rgb).all())
+        or rgb.min() < 0
+        or rgb.max() > 1
+    ):
         raise ValueError(
             f"tone: expected a Monk-scale position in [0, 1] or an sRGB triple in [0, 1], got {tone!r}"
         )
@@ -177,7 +201,11 @@ _APPEARANCE_RANGES = (
     ("shadow", 0.05, 0.18),  # darkness of the soft shadow on the background
     ("texture", 0.6, 1.4),  # relative strength of the skin texture
     ("garment_draw", 0.0, 1.0),  # < GARMENT_PROBABILITY: a garment hem at the top
-    ("hem_height", 0.45, 0.85),  # hem height at the image centre, frame units (top is 1)
+    (
+        "hem_height",
+        0.45,
+        0.85,
+    ),  # hem height at the image centre, frame units (top is 1)
     ("hem_slope", -0.25, 0.25),
     ("hem_wave", 0.0, 0.04),
     ("hem_phase", 0.0, 2 * math.pi),
@@ -214,9 +242,15 @@ def sample_appearance(generator: torch.Generator) -> dict[str, float]:
     which seeds the skin texture and sensor noise.
     """
     draws = _uniform(generator, len(_APPEARANCE_RANGES))
-    appearance = {name: _lerp(lo, hi, t) for (name, lo, hi), t in zip(_APPEARANCE_RANGES, draws)}
-    appearance["garment"] = 1.0 if appearance.pop("garment_draw") < GARMENT_PROBABILITY else 0.0
-    appearance["noise_seed"] = float(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    appearance = {
+        name: _lerp(lo, hi, t) for (name, lo, hi), t in zip(_APPEARANCE_RANGES, draws)
+    }
+    appearance["garment"] = (
+        1.0 if appearance.pop("garment_draw") < GARMENT_PROBABILITY else 0.0
+    )
+    appearance["noise_seed"] = float(
+        int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    )
     return appearance
 
 
@@ -224,7 +258,14 @@ def default_appearance() -> dict[str, float]:
     """A neutral studio appearance (mid-range lighting, no garment); what :func:`render_real`
     uses when given no appearance."""
     appearance = {name: (lo + hi) / 2 for name, lo, hi in _APPEARANCE_RANGES}
-    appearance.update(exposure_ev=0.0, key_side=0.0, background_tint=0.0, hem_phase=0.0, garment=0.0, noise_seed=0.0)
+    appearance.update(
+        exposure_ev=0.0,
+        key_side=0.0,
+        background_tint=0.0,
+        hem_phase=0.0,
+        garment=0.0,
+        noise_seed=0.0,
+    )
     del appearance["garment_draw"]
     return appearance
 
@@ -235,7 +276,9 @@ def default_appearance() -> dict[str, float]:
 SIM_MATERIAL = (0.80, 0.78, 0.75)  # sRGB albedo
 SIM_BACKGROUND = (0.06, 0.06, 0.07)
 SIM_AMBIENT = 0.18
-_SIM_LIGHT = tuple(np.array([-0.40, 0.50, 0.77]) / np.linalg.norm([-0.40, 0.50, 0.77]))  # upper left, front
+_SIM_LIGHT = tuple(
+    np.array([-0.40, 0.50, 0.77]) / np.linalg.norm([-0.40, 0.50, 0.77])
+)  # upper left, front
 
 
 def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
@@ -244,13 +287,17 @@ def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
 
 def _linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
     c = c.clamp(0, 1)
-    return torch.where(c <= 0.0031308, c * 12.92, 1.055 * c.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+    return torch.where(
+        c <= 0.0031308, c * 12.92, 1.055 * c.clamp(min=0.0031308) ** (1 / 2.4) - 0.055
+    )
 
 
 _ENCODE_LEVELS = 8192
 # A lookup table is ~5x faster than pow() per pixel. Its steepest step (12.92 / 8191 near
 # black) is a fifth of an 8-bit level, far below the sensor noise added afterwards.
-_ENCODE_TABLE = _linear_to_srgb(torch.linspace(0, 1, _ENCODE_LEVELS, dtype=torch.float64)).float()
+_ENCODE_TABLE = _linear_to_srgb(
+    torch.linspace(0, 1, _ENCODE_LEVELS, dtype=torch.float64)
+).float()
 
 
 def _encode_srgb(c: torch.Tensor) -> torch.Tensor:
@@ -283,21 +330,41 @@ def _shade_sim(surface: _Surface) -> torch.Tensor:
 
 def _light_direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
-    return np.array([math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)])
+    return np.array(
+        [math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)]
+    )
 
 
 def _upsample(grids: torch.Tensor, size: int) -> torch.Tensor:
     """Noise grids ``(B, C, g, g)`` to ``(B, C, size, size)``; the grid is fixed, so one seed
     gives the same pattern at every output size."""
     grid = grids.shape[-1]
-    return F.interpolate(grids, size=(size, size), mode="bilinear", align_corners=False, antialias=grid > size)
+    return F.interpolate(
+        grids,
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+        antialias=grid > size,
+    )
 
 
 def _blur(images: torch.Tensor, radius: int) -> torch.Tensor:
     """Separable box blur applied twice (close to a Gaussian) of ``(N, C, H, W)``."""
     for _ in range(2):
-        images = F.avg_pool2d(images, (1, 2 * radius + 1), stride=1, padding=(0, radius), count_include_pad=False)
-        images = F.avg_pool2d(images, (2 * radius + 1, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+        images = F.avg_pool2d(
+            images,
+            (1, 2 * radius + 1),
+            stride=1,
+            padding=(0, radius),
+            count_include_pad=False,
+        )
+        images = F.avg_pool2d(
+            images,
+            (2 * radius + 1, 1),
+            stride=1,
+            padding=(radius, 0),
+            count_include_pad=False,
+        )
     return images
 
 
@@ -314,7 +381,10 @@ _BLOTCH_AMPLITUDE = 0.015
 
 
 def _shade_real(
-    surface: _Surface, tones: torch.Tensor, looks: Sequence[Mapping[str, float]], garments: Sequence[bool]
+    surface: _Surface,
+    tones: torch.Tensor,
+    looks: Sequence[Mapping[str, float]],
+    garments: Sequence[bool],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Photographic shading in linear light.
 
@@ -333,40 +403,79 @@ def _shade_real(
     # rest of its batch.
     octaves = [[] for _ in _SKIN_OCTAVES]
     blotches, weaves, sensor = [], [], []
-    with_garment = [bool(g) and look["garment"] >= 0.5 for g, look in zip(garments, looks)]
+    with_garment = [
+        bool(g) and look["garment"] >= 0.5 for g, look in zip(garments, looks)
+    ]
     for look, has_garment in zip(looks, with_garment):
         generator = torch.Generator().manual_seed(int(look["noise_seed"]))
         for grids, (grid, _) in zip(octaves, _SKIN_OCTAVES):
             grids.append(torch.randn(1, grid, grid, generator=generator))
         blotches.append(torch.randn(3, 8, 8, generator=generator))
-        weaves.append(torch.randn(1, 96, 96, generator=generator) if has_garment else torch.zeros(1, 96, 96))
+        weaves.append(
+            torch.randn(1, 96, 96, generator=generator)
+            if has_garment
+            else torch.zeros(1, 96, 96)
+        )
         sensor.append(torch.randn(3, size, size, generator=generator))
 
     # Studio background: a near-white sweep, a soft shadow cast away from the key light and
     # a gentle vignette. Its brightness is one map, tinted once.
-    sides = [-1.0 if look["key_side"] < 0.5 else 1.0 for look in looks]  # -1: key light on the left
-    key_angles = [(side * look["key_azimuth_deg"], look["key_elevation_deg"]) for side, look in zip(sides, looks)]
-    keys = torch.tensor(np.stack([_light_direction(*angles) for angles in key_angles]), dtype=torch.float32)
-    fills = torch.tensor(np.stack([_light_direction(-side * 55.0, 10.0) for side in sides]), dtype=torch.float32)
+    sides = [
+        -1.0 if look["key_side"] < 0.5 else 1.0 for look in looks
+    ]  # -1: key light on the left
+    key_angles = [
+        (side * look["key_azimuth_deg"], look["key_elevation_deg"])
+        for side, look in zip(sides, looks)
+    ]
+    keys = torch.tensor(
+        np.stack([_light_direction(*angles) for angles in key_angles]),
+        dtype=torch.float32,
+    )
+    fills = torch.tensor(
+        np.stack([_light_direction(-side * 55.0, 10.0) for side in sides]),
+        dtype=torch.float32,
+    )
     coverage = surface.coverage()
     low = min(size, 64)  # the shadow is blurry: low resolution is enough
     small = F.interpolate(coverage.unsqueeze(1), size=(low, low), mode="area")
     # The shadow falls away from the key light: down (+rows) when it is above, right (+columns)
     # when it is on the left.
-    offsets = (keys[:, [1, 0]] * torch.tensor([1.0, -1.0]) * (0.06 * low)).round().int().tolist()
-    shifted = torch.stack([torch.roll(small[i], shifts=tuple(offsets[i]), dims=(1, 2)) for i in range(count)])
-    shadow = F.interpolate(_blur(shifted, max(1, low // 14)), size=(size, size), mode="bilinear", align_corners=False)
+    offsets = (
+        (keys[:, [1, 0]] * torch.tensor([1.0, -1.0]) * (0.06 * low))
+        .round()
+        .int()
+        .tolist()
+    )
+    shifted = torch.stack(
+        [
+            torch.roll(small[i], shifts=tuple(offsets[i]), dims=(1, 2))
+            for i in range(count)
+        ]
+    )
+    shadow = F.interpolate(
+        _blur(shifted, max(1, low // 14)),
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+    )
     radius_sq = (xs.view(1, -1) ** 2 + ys.view(-1, 1) ** 2) / 2
-    brightness = (1 - per_image("shadow").unsqueeze(1) * shadow) * (1 - per_image("vignette").unsqueeze(1) * radius_sq)
+    brightness = (1 - per_image("shadow").unsqueeze(1) * shadow) * (
+        1 - per_image("vignette").unsqueeze(1) * radius_sq
+    )
     tint = per_image("background_tint").view(-1, 1) * torch.tensor([0.012, 0.0, -0.012])
-    background = _srgb_to_linear((per_image("background").view(-1, 1) + tint).clamp(0, 1)).view(count, 3, 1, 1)
+    background = _srgb_to_linear(
+        (per_image("background").view(-1, 1) + tint).clamp(0, 1)
+    ).view(count, 3, 1, 1)
     image = background * brightness
     mask = surface.mask
 
     # Only the legs' bounding box (grown for the garment's looseness) needs skin shading.
     loose = 0.05  # the fabric stands off the skin
     region = surface.sdf < loose + 2 * surface.pixel
-    row_hits, col_hits = region.any(dim=(0, 2)).nonzero(), region.any(dim=(0, 1)).nonzero()
+    row_hits, col_hits = (
+        region.any(dim=(0, 2)).nonzero(),
+        region.any(dim=(0, 1)).nonzero(),
+    )
     if len(row_hits):
         rows = slice(int(row_hits[0]), int(row_hits[-1]) + 1)
         cols = slice(int(col_hits[0]), int(col_hits[-1]) + 1)
@@ -379,48 +488,83 @@ def _shade_real(
         finest = _SKIN_OCTAVES[-1][0]
         log_texture = _BLOTCH_AMPLITUDE * _upsample(torch.stack(blotches), finest)
         for grids, (_, amplitude) in zip(octaves, _SKIN_OCTAVES):
-            log_texture = log_texture + amplitude * _upsample(torch.stack(grids), finest)
+            log_texture = log_texture + amplitude * _upsample(
+                torch.stack(grids), finest
+            )
         log_texture = _upsample(log_texture, size)[:, :, rows, cols]
         texture = torch.exp(per_image("texture").unsqueeze(1) * log_texture)
         albedo = _srgb_to_linear(tones).view(count, 3, 1, 1) * texture
         knee_tint = torch.tensor([0.96, 0.88, 0.86]).view(1, 3, 1, 1)
-        albedo = albedo * (1 + (knee_tint - 1) * (0.6 * surface.patella_weight[:, rows, cols]).unsqueeze(1))
+        albedo = albedo * (
+            1
+            + (knee_tint - 1)
+            * (0.6 * surface.patella_weight[:, rows, cols]).unsqueeze(1)
+        )
 
         # Wrapped diffuse, wider in red: light scattered under the skin softens the terminator
         # and warms the shadows.
         wrap = torch.tensor([0.45, 0.30, 0.25]).view(1, 3, 1, 1)
-        key_cos, fill_cos = _dot(normal, keys).unsqueeze(1), _dot(normal, fills).unsqueeze(1)
-        key_colour = torch.tensor([1.0, 0.97, 0.93]).view(1, 3, 1, 1) * per_image("key_intensity").unsqueeze(1)
-        fill_colour = torch.tensor([0.93, 0.97, 1.0]).view(1, 3, 1, 1) * per_image("fill_intensity").unsqueeze(1)
+        key_cos, fill_cos = (
+            _dot(normal, keys).unsqueeze(1),
+            _dot(normal, fills).unsqueeze(1),
+        )
+        key_colour = torch.tensor([1.0, 0.97, 0.93]).view(1, 3, 1, 1) * per_image(
+            "key_intensity"
+        ).unsqueeze(1)
+        fill_colour = torch.tensor([0.93, 0.97, 1.0]).view(1, 3, 1, 1) * per_image(
+            "fill_intensity"
+        ).unsqueeze(1)
         irradiance = (
             key_colour * ((key_cos + wrap) / (1 + wrap)).clamp(min=0)
             + fill_colour * ((fill_cos + wrap) / (1 + wrap)).clamp(min=0)
-            + (per_image("ambient") * (0.75 + 0.25 * normal[:, 1])).unsqueeze(1)  # more ambient from above
+            + (per_image("ambient") * (0.75 + 0.25 * normal[:, 1])).unsqueeze(
+                1
+            )  # more ambient from above
         )
         half_vectors = keys + torch.tensor([0.0, 0.0, 1.0])
         half_vectors = half_vectors / half_vectors.norm(dim=1, keepdim=True)
-        sheen = per_image("specular") * _dot(normal, half_vectors).clamp(min=0) ** per_image("shininess")
+        sheen = per_image("specular") * _dot(normal, half_vectors).clamp(
+            min=0
+        ) ** per_image("shininess")
         skin = albedo * irradiance + key_colour * sheen.unsqueeze(1)
         block = image[:, :, rows, cols]
         block = block + cover * (skin - block)
 
         if any(with_garment):
             has_garment = _column([float(g) for g in with_garment])  # (B, 1, 1)
-            hem = per_image("hem_height") + per_image("hem_slope") * x + per_image("hem_wave") * torch.sin(
-                4 * x + per_image("hem_phase")
+            hem = (
+                per_image("hem_height")
+                + per_image("hem_slope") * x
+                + per_image("hem_wave") * torch.sin(4 * x + per_image("hem_phase"))
             )
             leg_sdf = surface.sdf[:, rows, cols]
-            fabric_cover = (0.5 - torch.maximum(leg_sdf - loose, hem - y) / surface.pixel).clamp(0, 1) * has_garment
+            fabric_cover = (
+                0.5 - torch.maximum(leg_sdf - loose, hem - y) / surface.pixel
+            ).clamp(0, 1) * has_garment
             fabric_albedo = _srgb_to_linear(
                 torch.stack(
-                    [_hsv_to_rgb(lk["garment_hue"], lk["garment_saturation"], lk["garment_value"]) for lk in looks]
+                    [
+                        _hsv_to_rgb(
+                            lk["garment_hue"],
+                            lk["garment_saturation"],
+                            lk["garment_value"],
+                        )
+                        for lk in looks
+                    ]
                 )
             ).view(count, 3, 1, 1)
             weave = 1 + 0.04 * _upsample(torch.stack(weaves), size)[:, :, rows, cols]
-            fabric_light = 0.4 + 0.6 * ((key_cos[:, 0] + 0.5) / 1.5).clamp(min=0) * (leg_sdf < 0)
+            fabric_light = 0.4 + 0.6 * ((key_cos[:, 0] + 0.5) / 1.5).clamp(min=0) * (
+                leg_sdf < 0
+            )
             fabric = fabric_albedo * weave * fabric_light.unsqueeze(1)
             # The hem's shadow on the skin just below it.
-            hem_shadow = 0.35 * torch.exp(-(hem - y).clamp(min=0) / 0.04) * (y < hem) * has_garment
+            hem_shadow = (
+                0.35
+                * torch.exp(-(hem - y).clamp(min=0) / 0.04)
+                * (y < hem)
+                * has_garment
+            )
             block = block * (1 - hem_shadow.unsqueeze(1) * cover)
             block = block + fabric_cover.unsqueeze(1) * (fabric - block)
             mask = mask.clone()
@@ -463,7 +607,9 @@ def _render_batches(domain: str, poses, size: int, tones, looks, garments):
     return torch.cat(images), torch.cat(masks)
 
 
-def _as_float(images_u8: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _as_float(
+    images_u8: torch.Tensor, masks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``(..., 3, H, W)`` and bool ``(..., H, W)`` -> float32 [-1, 1] and ``(..., 1, H, W)`` {0, 1}."""
     return images_u8.float() / 127.5 - 1, masks.unsqueeze(-3).float()
 
@@ -472,7 +618,9 @@ def _check_pose(pose) -> dict[str, float]:
     pose = _plain_floats("pose", pose)
     missing = [name for name, _, _ in _POSE_RANGES if name not in pose]
     if missing:
-        raise ValueError(f"pose: expected the keys of sample_pose(), missing {', '.join(missing)}")
+        raise ValueError(
+            f"pose: expected the keys of sample_pose(), missing {', '.join(missing)}"
+        )
     return pose
 
 
@@ -482,7 +630,9 @@ def _poses(pose) -> tuple[list[dict[str, float]], bool]:
         return [_check_pose(pose)], True
     if isinstance(pose, Sequence) and not isinstance(pose, str) and len(pose) > 0:
         return [_check_pose(p) for p in pose], False
-    raise TypeError(f"pose: expected a pose dict or a non-empty sequence of them, got {type(pose).__name__}")
+    raise TypeError(
+        f"pose: expected a pose dict or a non-empty sequence of them, got {type(pose).__name__}"
+    )
 
 
 def render_sim(pose, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -541,14 +691,19 @@ def render_real(
 
     if isinstance(tone, torch.Tensor) and tone.dim() == 2:
         tones = [_tone_srgb(t) for t in tone]
-    elif not single and isinstance(tone, Sequence) and len(tone) == count and not (
-        count == 3 and all(isinstance(t, (int, float)) for t in tone)
+    elif (
+        not single
+        and isinstance(tone, Sequence)
+        and len(tone) == count
+        and not (count == 3 and all(isinstance(t, (int, float)) for t in tone))
     ):
         tones = [_tone_srgb(t) for t in tone]
     else:
         tones = [_tone_srgb(tone)] * count
     if len(tones) != count:
-        raise ValueError(f"tone: expected one tone or {count} tones (one per pose), got {len(tones)}")
+        raise ValueError(
+            f"tone: expected one tone or {count} tones (one per pose), got {len(tones)}"
+        )
 
     def look(entry) -> dict[str, float]:
         merged = default_appearance()
@@ -556,7 +711,9 @@ def render_real(
             given = _plain_floats("appearance", entry)
             unknown = sorted(set(given) - set(merged))
             if unknown:
-                raise ValueError(f"appearance: expected keys of sample_appearance(), got unknown {', '.join(unknown)}")
+                raise ValueError(
+                    f"appearance: expected keys of sample_appearance(), got unknown {', '.join(unknown)}"
+                )
             merged.update(given)
         return merged
 
@@ -565,10 +722,12 @@ def render_real(
     else:
         looks = [look(entry) for entry in appearance]
         if len(looks) != count:
-            raise ValueError(f"appearance: expected one dict or {count} (one per pose), got {len(looks)}")
+            raise ValueError(
+                f"appearance: expected one dict or {count} (one per pose), got {len(looks)}"
+            )
     images, masks = _as_float(
-        *_render_batch("real", poses, size, torch.stack(tones), looks, [bool(garment)] * count)
+        *_render_batch(
+            "real", poses, size, torch.stack(tones), looks, [bool(garment)] * count
+        )
     )
     return (images[0], masks[0]) if single else (images, masks)
-
-

@@ -7,6 +7,7 @@ sum over channels and average over the batch, so that ``kind="l2"`` is eq. (6) e
 
 Each is zero when the histograms are equal, with a finite (zero) gradient there.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,10 +22,16 @@ def _safe_norm(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Euclidean norm whose gradient at the origin is 0 instead of NaN."""
     sq = (v * v).sum(dim)
     positive = sq > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, sq, torch.ones_like(sq))), torch.zeros_like(sq))
+    return torch.where(
+        positive,
+        torch.sqrt(torch.where(positive, sq, torch.ones_like(sq))),
+        torch.zeros_like(sq),
+    )
 
 
-def histogram_distance(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+def histogram_distance(
+    h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2"
+) -> torch.Tensor:
     """Per-image, per-channel distances, shape ``(B, C)`` (or ``(C,)``). See
     :func:`kdehist.histogram_loss` for the kinds."""
     check_tensor("h_fake", h_fake, ndims=(2, 3))
@@ -39,8 +46,15 @@ def histogram_distance(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l
         )
     for name, h in (("h_fake", h_fake), ("h_ref", h_ref)):
         if h.numel() == 0:
-            raise ValueError(f"{name}: expected at least one histogram of at least one bin, got shape {tuple(h.shape)}")
-    if h_fake.dim() == 3 and h_ref.dim() == 3 and h_ref.shape[0] != h_fake.shape[0] and 1 not in (h_ref.shape[0], h_fake.shape[0]):
+            raise ValueError(
+                f"{name}: expected at least one histogram of at least one bin, got shape {tuple(h.shape)}"
+            )
+    if (
+        h_fake.dim() == 3
+        and h_ref.dim() == 3
+        and h_ref.shape[0] != h_fake.shape[0]
+        and 1 not in (h_ref.shape[0], h_fake.shape[0])
+    ):
         raise ValueError(
             f"h_ref: expected a batch of 1 or {h_fake.shape[0]} histograms to match h_fake, got {h_ref.shape[0]}"
         )
@@ -58,7 +72,9 @@ def histogram_distance(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l
     return _safe_norm(root(h_fake) - root(h_ref)) / 2**0.5
 
 
-def histogram_loss(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+def histogram_loss(
+    h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2"
+) -> torch.Tensor:
     """Histogram-matching loss: per-channel distance, summed over channels, batch mean.
 
     Args:
@@ -80,7 +96,9 @@ def histogram_loss(h_fake: torch.Tensor, h_ref: torch.Tensor, kind: str = "l2") 
 # ----------------------------------------------------------------------------- CycleGAN losses (eq. 9-11)
 
 
-def gan_loss(logits: torch.Tensor, target_is_real: bool, mode: str = "lsgan") -> torch.Tensor:
+def gan_loss(
+    logits: torch.Tensor, target_is_real: bool, mode: str = "lsgan"
+) -> torch.Tensor:
     """Adversarial loss of a discriminator's patch logits against an all-real/all-fake target.
 
     ``"lsgan"``: mean squared error to 1 or 0 (the reference's default). ``"vanilla"``: the

@@ -1,5 +1,6 @@
 """The training metrics log, ``metrics.jsonl``: written by :func:`kdehist.train.train`, read
 back with :func:`read_metrics` (re-exported by :mod:`kdehist.train`)."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,20 @@ METRICS_NAME = "metrics.jsonl"
 def _parse_metrics(path: Path) -> list[dict[str, float]]:
     """The records of a metrics file; damaged lines (a write cut short) are dropped with a warning."""
     records, damaged = [], []
-    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").split("\n"), 1):
+    for number, line in enumerate(
+        path.read_bytes().decode("utf-8", errors="replace").split("\n"), 1
+    ):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
             record = None
-        if not isinstance(record, dict) or isinstance(record.get("step"), bool) or not isinstance(record.get("step"), int):
+        if (
+            not isinstance(record, dict)
+            or isinstance(record.get("step"), bool)
+            or not isinstance(record.get("step"), int)
+        ):
             damaged.append(number)
             continue
         records.append(record)
@@ -50,7 +57,11 @@ class MetricsLog:
         self.path = path
         kept = []
         if keep_until > 0 and path.is_file():
-            kept = [record for record in _parse_metrics(path) if record["step"] <= keep_until]
+            kept = [
+                record
+                for record in _parse_metrics(path)
+                if record["step"] <= keep_until
+            ]
         text = "".join(json.dumps(record, allow_nan=True) + "\n" for record in kept)
         atomic_write_bytes(path, text.encode())
 
@@ -63,15 +74,22 @@ def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
     """All records of ``out_dir/metrics.jsonl``, in order. A damaged line (a write cut
     short) is dropped with a warning that names the file."""
     if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir: expected a run folder (str or Path), got {_describe(out_dir)}")
+        raise TypeError(
+            f"out_dir: expected a run folder (str or Path), got {_describe(out_dir)}"
+        )
     path = Path(out_dir) / METRICS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"out_dir: expected a run folder holding {METRICS_NAME}, got {str(out_dir)!r} without one")
+        raise FileNotFoundError(
+            f"out_dir: expected a run folder holding {METRICS_NAME}, got {str(out_dir)!r} without one"
+        )
     return _parse_metrics(path)
 
 
 def _read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
     if not (out_dir / METRICS_NAME).is_file():
-        warnings.warn(f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost (the weights are not)", stacklevel=3)
+        warnings.warn(
+            f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost (the weights are not)",
+            stacklevel=3,
+        )
         return []
     return read_metrics(out_dir)

@@ -37,6 +37,7 @@ variant            SN   conditioned          histogram loss on
 ``proposed_both``  yes  G and F              G and F
 =================  ===  ===================  ============================
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,9 +67,15 @@ class VariantSpec:
 
 VARIANT_SPECS = {
     "cyclegan": VariantSpec(spectral_norm=False, condition_G=False, condition_F=False),
-    "cyclegan_sn": VariantSpec(spectral_norm=True, condition_G=False, condition_F=False),
-    "proposed_one": VariantSpec(spectral_norm=True, condition_G=True, condition_F=False),
-    "proposed_both": VariantSpec(spectral_norm=True, condition_G=True, condition_F=True),
+    "cyclegan_sn": VariantSpec(
+        spectral_norm=True, condition_G=False, condition_F=False
+    ),
+    "proposed_one": VariantSpec(
+        spectral_norm=True, condition_G=True, condition_F=False
+    ),
+    "proposed_both": VariantSpec(
+        spectral_norm=True, condition_G=True, condition_F=True
+    ),
 }
 
 
@@ -109,7 +116,11 @@ def _autocast_enabled(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)  # torch >= 2.4
     except TypeError:  # torch 2.2-2.3
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+        return (
+            torch.is_autocast_cpu_enabled()
+            if device_type == "cpu"
+            else torch.is_autocast_enabled()
+        )
 
 
 def _check_like_weights(name: str, value: torch.Tensor, module: nn.Module) -> None:
@@ -118,7 +129,9 @@ def _check_like_weights(name: str, value: torch.Tensor, module: nn.Module) -> No
     if weight is None:
         return
     if value.device != weight.device:
-        raise ValueError(f"{name}: expected a tensor on {weight.device} like the network, got one on {value.device}")
+        raise ValueError(
+            f"{name}: expected a tensor on {weight.device} like the network, got one on {value.device}"
+        )
     if value.dtype != weight.dtype and not _autocast_enabled(value.device.type):
         raise TypeError(
             f"{name}: expected dtype {weight.dtype} like the network's weights (or autocast), got {value.dtype}"
@@ -185,7 +198,12 @@ class FiLM(nn.Module):
         self.gain = nn.Parameter(torch.ones(2 * channels))
 
     def forward(self, h: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        gamma, beta = (self.gain * self.proj(embedding)).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        gamma, beta = (
+            (self.gain * self.proj(embedding))
+            .unsqueeze(-1)
+            .unsqueeze(-1)
+            .chunk(2, dim=1)
+        )
         return h * (1 + gamma) + beta
 
 
@@ -197,7 +215,9 @@ class ConcatFusion(nn.Module):
     is constant over space, so the output ignores the embedding (see the module docstring).
     """
 
-    def __init__(self, channels: int, embed_dim: int = EMBED_DIM, normalize: bool = False):
+    def __init__(
+        self, channels: int, embed_dim: int = EMBED_DIM, normalize: bool = False
+    ):
         super().__init__()
         self.conv = nn.Conv2d(channels + embed_dim, channels, kernel_size=1)
         self.norm = _instance_norm(channels) if normalize else nn.Identity()
@@ -220,13 +240,22 @@ class ResnetBlock(nn.Module):
 
     def __init__(self, dim: int, film: bool = False, embed_dim: int = EMBED_DIM):
         super().__init__()
-        self.conv1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3), _instance_norm(dim))
+        self.conv1 = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3),
+            _instance_norm(dim),
+        )
         self.film = FiLM(dim, embed_dim) if film else None
         self.conv2 = nn.Sequential(
-            nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3), _instance_norm(dim)
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3),
+            _instance_norm(dim),
         )
 
-    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h = self.conv1(x)
         if self.film is not None:
             h = self.film(h, embedding)
@@ -279,12 +308,16 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         self.ngf = check_positive_int("ngf", ngf)
         self.n_blocks = check_positive_int("n_blocks", n_blocks, minimum=0)
-        self.hist_bins = None if hist_bins is None else check_positive_int("hist_bins", hist_bins)
+        self.hist_bins = (
+            None if hist_bins is None else check_positive_int("hist_bins", hist_bins)
+        )
         self.condition = check_choice("condition", condition, CONDITIONS)
         self.spectral_norm = bool(spectral_norm)
         film = self.hist_bins is not None and condition == "film"
         if film and n_blocks == 0:
-            raise ValueError("n_blocks: expected at least 1 for condition='film' (FiLM lives in the residual blocks), got 0")
+            raise ValueError(
+                "n_blocks: expected at least 1 for condition='film' (FiLM lives in the residual blocks), got 0"
+            )
         dim = 4 * ngf
 
         self.encoder = nn.Sequential(
@@ -292,13 +325,17 @@ class ResnetGenerator(nn.Module):
             nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1), _instance_norm(2 * ngf), nn.ReLU(True),
             nn.Conv2d(2 * ngf, dim, kernel_size=3, stride=2, padding=1), _instance_norm(dim), nn.ReLU(True),
         )  # fmt: skip
-        self.hist_encoder = HistogramEncoder(self.hist_bins) if self.hist_bins is not None else None
+        self.hist_encoder = (
+            HistogramEncoder(self.hist_bins) if self.hist_bins is not None else None
+        )
         self.fusion = (
             ConcatFusion(dim, normalize=(condition == "concat_norm"))
             if self.hist_bins is not None and not film
             else None
         )
-        self.blocks = nn.ModuleList(ResnetBlock(dim, film=film) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(
+            ResnetBlock(dim, film=film) for _ in range(n_blocks)
+        )
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(dim, 2 * ngf, kernel_size=3, stride=2, padding=1, output_padding=1),
             _instance_norm(2 * ngf), nn.ReLU(True),
@@ -314,9 +351,17 @@ class ResnetGenerator(nn.Module):
     def conditioned(self) -> bool:
         return self.hist_bins is not None
 
-    def forward(self, x: torch.Tensor, hist: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, hist: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_tensor("x", x, ndims=(4,), finite=False)
-        if x.shape[0] == 0 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4 or min(x.shape[2:]) < 8:
+        if (
+            x.shape[0] == 0
+            or x.shape[1] != 3
+            or x.shape[2] % 4
+            or x.shape[3] % 4
+            or min(x.shape[2:]) < 8
+        ):
             raise ValueError(
                 f"x: expected shape (B, 3, H, W) with B >= 1 and H and W multiples of 4 and at least 8, "
                 f"got {tuple(x.shape)}"
@@ -333,14 +378,20 @@ class ResnetGenerator(nn.Module):
     def _embed(self, hist: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if not self.conditioned:
             if hist is not None:
-                raise ValueError("hist: expected None for an unconditioned generator (hist_bins=None), got a tensor")
+                raise ValueError(
+                    "hist: expected None for an unconditioned generator (hist_bins=None), got a tensor"
+                )
             return None
         expected = (batch, 3, self.hist_bins)
         if hist is None:
-            raise ValueError(f"hist: expected a reference histogram of shape {expected}, got None")
+            raise ValueError(
+                f"hist: expected a reference histogram of shape {expected}, got None"
+            )
         check_tensor("hist", hist, ndims=(3,), finite=False)
         if tuple(hist.shape) != expected:
-            raise ValueError(f"hist: expected shape {expected}, got {tuple(hist.shape)}")
+            raise ValueError(
+                f"hist: expected shape {expected}, got {tuple(hist.shape)}"
+            )
         _check_like_weights("hist", hist, self)
         return self.hist_encoder(hist)
 
@@ -383,11 +434,16 @@ class PatchDiscriminator(nn.Sequential):
     def __init__(self, ndf: int = 64, n_layers: int = 3, spectral_norm: bool = False):
         check_positive_int("ndf", ndf)
         check_positive_int("n_layers", n_layers)
-        layers: list[nn.Module] = [nn.Conv2d(3, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, ndf, kernel_size=4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         width = ndf
         for n in range(1, n_layers + 1):
             out = ndf * min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last hidden layer keeps the resolution
+            stride = (
+                2 if n < n_layers else 1
+            )  # the last hidden layer keeps the resolution
             layers += [
                 nn.Conv2d(width, out, kernel_size=4, stride=stride, padding=1),
                 _instance_norm(out),
@@ -427,7 +483,14 @@ class CycleGAN(nn.Module):
     unpacks as ``G, F, D_X, D_Y = nets``.
     """
 
-    def __init__(self, variant: str, G: ResnetGenerator, F: ResnetGenerator, D_X: nn.Module, D_Y: nn.Module):
+    def __init__(
+        self,
+        variant: str,
+        G: ResnetGenerator,
+        F: ResnetGenerator,
+        D_X: nn.Module,
+        D_Y: nn.Module,
+    ):
         super().__init__()
         self.variant = check_choice("variant", variant, VARIANTS)
         self.G, self.F, self.D_X, self.D_Y = G, F, D_X, D_Y
@@ -476,10 +539,20 @@ def build_cyclegan(
 
     def generator(conditioned: bool) -> ResnetGenerator:
         return ResnetGenerator(
-            ngf, n_blocks, hist_bins if conditioned else None, condition, spectral_norm=spec.spectral_norm
+            ngf,
+            n_blocks,
+            hist_bins if conditioned else None,
+            condition,
+            spectral_norm=spec.spectral_norm,
         )
 
     def discriminator() -> PatchDiscriminator:
         return PatchDiscriminator(ndf, n_layers, spectral_norm=spec.spectral_norm)
 
-    return CycleGAN(variant, generator(spec.condition_G), generator(spec.condition_F), discriminator(), discriminator())
+    return CycleGAN(
+        variant,
+        generator(spec.condition_G),
+        generator(spec.condition_F),
+        discriminator(),
+        discriminator(),
+    )

@@ -3,6 +3,7 @@
 Usage: ``KDEHIST_PROFILE=cpu python -m kdehist.notebooks book/*.ipynb`` (``make notebooks``).
 Each notebook runs in its own folder, as Jupyter would run it, with the current Python.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,12 @@ def execute_in_place(path: Path, timeout: int = 3600) -> float:
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()
     nbformat.write(nb, path)
     return time.perf_counter() - start
@@ -45,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for path in args.notebooks:
         if not path.is_file():
-            parser.error(f"notebooks: expected an existing .ipynb file, got {str(path)!r}")
+            parser.error(
+                f"notebooks: expected an existing .ipynb file, got {str(path)!r}"
+            )
         seconds = execute_in_place(path, args.timeout)
         print(f"{path}: executed in {seconds:.1f} s", flush=True)
     return 0

@@ -1,4 +1,5 @@
 """The history pool of generated images that the discriminators are shown."""
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,11 @@ class ImagePool:
         out = []
         for image in fakes:
             if len(self) < self.size:
-                stored = image[None] if self.images is None else torch.cat([self.images, image[None]])
+                stored = (
+                    image[None]
+                    if self.images is None
+                    else torch.cat([self.images, image[None]])
+                )
                 self.images = stored
                 out.append(image)
             elif torch.rand((), generator=self.generator) < 0.5:
@@ -51,9 +56,15 @@ class ImagePool:
         return torch.stack(out)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        images = self.images.cpu().clone() if self.images is not None else torch.zeros(0)
+        images = (
+            self.images.cpu().clone() if self.images is not None else torch.zeros(0)
+        )
         return {"images": images, "generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
-        self.images = state["images"].to(device, copy=True) if state["images"].numel() else None
+    def load_state_dict(
+        self, state: dict[str, torch.Tensor], device: torch.device | str = "cpu"
+    ) -> None:
+        self.images = (
+            state["images"].to(device, copy=True) if state["images"].numel() else None
+        )
         self.generator.set_state(state["generator"].cpu())

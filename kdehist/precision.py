@@ -1,4 +1,5 @@
 """Where and at which precision training runs: the device, autocast and the gradient scaler."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,14 +17,15 @@ def resolve_device(name: str) -> torch.device:
     device = default_device() if name == "auto" else torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device: expected an available device, got {name!r} but CUDA is not available")
+            raise ValueError(
+                f"device: expected an available device, got {name!r} but CUDA is not available"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(
                 f"device: expected one of the {torch.cuda.device_count()} CUDA devices (cuda:0 to "
                 f"cuda:{torch.cuda.device_count() - 1}), got {name!r}"
             )
     return device
-
 
 
 def _cpu_has_fast_bf16() -> bool:
@@ -54,7 +56,9 @@ def resolve_precision(mode: str, device: torch.device) -> str:
     if mode == "auto":
         mode = _auto_precision(device)
     if mode == "fp16" and device.type != "cuda":
-        raise ValueError(f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; use 'bf16' or 'none'")
+        raise ValueError(
+            f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; use 'bf16' or 'none'"
+        )
     return mode
 
 
@@ -80,7 +84,11 @@ class Precision:
     def autocast(self):
         # No autocast object at all in float32: older torch warns about unsupported dtypes
         # even for a disabled one.
-        return contextlib.nullcontext() if self.dtype is None else torch.autocast(self.device_type, dtype=self.dtype)
+        return (
+            contextlib.nullcontext()
+            if self.dtype is None
+            else torch.autocast(self.device_type, dtype=self.dtype)
+        )
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()

@@ -11,6 +11,7 @@ Every module asks here: ``kdehist.train.TrainConfig.from_profile`` reads
 ``PROFILE_SETTINGS``, :mod:`kdehist.reproduce` reads :func:`evaluation_count`, and
 training, evaluation and the command line take :func:`default_device` and :func:`runs_dir`.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,7 +67,12 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 
 #: How many test inputs and references each profile evaluates (``None``: the whole test
 #: split, 28 × 28 pairs). The smoke profile evaluates a 4 × 4 corner of the protocol.
-EVALUATION_COUNTS: dict[str, int | None] = {"smoke": 4, "cpu": None, "gpu": None, "paper": None}
+EVALUATION_COUNTS: dict[str, int | None] = {
+    "smoke": 4,
+    "cpu": None,
+    "gpu": None,
+    "paper": None,
+}
 
 
 def current_profile() -> str:

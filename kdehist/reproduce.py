@@ -10,6 +10,7 @@ under the run folder, each atomically. Run it again after an interruption: finis
 training and finished evaluations are reused, and an interrupted training resumes from
 its last checkpoint.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,7 +35,12 @@ from .evaluate import (
     pair_metrics,
     summarize,
 )
-from .io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from .io import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_checkpoint,
+)
 from .models import VARIANT_SPECS
 from .profiles import evaluation_count, runs_dir
 
@@ -52,7 +58,12 @@ DEFAULT_RUNS = ("cyclegan", "cyclegan_sn", "proposed_one", "proposed_both")
 #: How many evaluations along each training run (the last at the final step).
 EVALUATIONS = 4
 #: The paper's Table 2 (mean ΔE over 784 pairs).
-PAPER_TABLE2 = {"cyclegan": 14.1, "cyclegan_sn": 13.7, "proposed_one": 5.0, "proposed_both": 4.6}
+PAPER_TABLE2 = {
+    "cyclegan": 14.1,
+    "cyclegan_sn": 13.7,
+    "proposed_one": 5.0,
+    "proposed_both": 4.6,
+}
 
 
 @functools.cache
@@ -64,9 +75,20 @@ def _git_commit() -> str:
     """
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=here)
-        status = subprocess.run(["git", "status", "--porcelain", "--", "*.py"], capture_output=True, text=True,
-                                check=True, cwd=here)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=here,
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "*.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=here,
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
@@ -123,9 +145,20 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
                 f"move it away or pass another run folder"
             )
         saved = load_checkpoint(result.checkpoint)
-        generators = {k: v for k, v in saved["nets"].items() if k.startswith(("G.", "F."))}
-        atomic_torch_save(path, {"format": saved["format"], "config": saved["config"], "step": step,
-                                 "seconds": saved["seconds"], "nets": generators, "git_commit": _git_commit()})
+        generators = {
+            k: v for k, v in saved["nets"].items() if k.startswith(("G.", "F."))
+        }
+        atomic_torch_save(
+            path,
+            {
+                "format": saved["format"],
+                "config": saved["config"],
+                "step": step,
+                "seconds": saved["seconds"],
+                "nets": generators,
+                "git_commit": _git_commit(),
+            },
+        )
     provenance_file = run / "provenance.json"
     if provenance_file.is_file():
         return json.loads(provenance_file.read_text())
@@ -135,7 +168,9 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
         "git_commit": first.get("git_commit", "unknown"),
         "torch": torch.__version__,
         "precision": resolve_precision(config.autocast, resolve_device(config.device)),
-        "threads": config.threads if config.threads is not None else torch.get_num_threads(),
+        "threads": config.threads
+        if config.threads is not None
+        else torch.get_num_threads(),
         "train_seconds": round(float(last["seconds"]), 1),
         "host_cpu": host_cpu(),
         "seed": config.seed,
@@ -149,7 +184,6 @@ def evaluation_steps(total: int, count: int = EVALUATIONS) -> list[int]:
     return sorted({max(1, round(total * (k + 1) / count)) for k in range(count)})
 
 
-
 #: Seeds of the committed results: three per run.
 SEEDS = (0, 1, 2)
 #: Per-pair metrics reported with an interval over test inputs, references and seeds.
@@ -157,11 +191,17 @@ INTERVAL_METRICS = ("delta_e76", "delta_e00", "shape_score")
 #: Per-pair metrics reported as a mean over seeds only.
 MEAN_METRICS = ("delta_e76_whole", "delta_e00_whole", "shape_iou", "ssim", "edge_f1")
 #: Paired comparisons that chapter 9 discusses: (a, b) reports mean(a) - mean(b).
-COMPARISONS = (("proposed_both", "proposed_one"), ("proposed_one", "cyclegan_sn"), ("cyclegan_sn", "cyclegan"),
-               ("proposed_both_concat", "proposed_both"))
+COMPARISONS = (
+    ("proposed_both", "proposed_one"),
+    ("proposed_one", "cyclegan_sn"),
+    ("cyclegan_sn", "cyclegan"),
+    ("proposed_both_concat", "proposed_both"),
+)
 
 
-def _test_set_and_oracle(profile: str, size: int, out: Path) -> tuple[TestSet, torch.Tensor]:
+def _test_set_and_oracle(
+    profile: str, size: int, out: Path
+) -> tuple[TestSet, torch.Tensor]:
     test = load_test_set(size, count=evaluation_count(profile))
     cache = out / f"oracle_{size}px_{len(test.inputs)}x{len(test.refs)}.pt"
     oracle = None
@@ -170,11 +210,16 @@ def _test_set_and_oracle(profile: str, size: int, out: Path) -> tuple[TestSet, t
             oracle = load_checkpoint(cache)["oracle"].float() / 127.5 - 1
         except Exception:  # a damaged cache is recomputed, never trusted
             oracle = None
-        if oracle is not None and oracle.shape[:2] != (len(test.inputs), len(test.refs)):
+        if oracle is not None and oracle.shape[:2] != (
+            len(test.inputs),
+            len(test.refs),
+        ):
             oracle = None
     if oracle is None:
         oracle = oracle_pairs(test)
-        atomic_torch_save(cache, {"oracle": ((oracle + 1) * 127.5).round().to(torch.uint8)})
+        atomic_torch_save(
+            cache, {"oracle": ((oracle + 1) * 127.5).round().to(torch.uint8)}
+        )
     return test, oracle
 
 
@@ -182,13 +227,17 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: expected a JSON file written by kdehist.reproduce, could not read it ({error}); "
-                         f"delete it and run reproduce again") from None
+        raise ValueError(
+            f"{path}: expected a JSON file written by kdehist.reproduce, could not read it ({error}); "
+            f"delete it and run reproduce again"
+        ) from None
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+    np.savez_compressed(
+        buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    )
     return buffer.getvalue()
 
 
@@ -199,8 +248,10 @@ def read_pairs(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k].astype(np.float64) for k in data.files}
     except (OSError, ValueError, EOFError) as error:
-        raise ValueError(f"{path}: expected per-pair arrays written by kdehist.reproduce, could not read them "
-                         f"({error}); delete the file and run reproduce again") from None
+        raise ValueError(
+            f"{path}: expected per-pair arrays written by kdehist.reproduce, could not read them "
+            f"({error}); delete the file and run reproduce again"
+        ) from None
 
 
 def committed_results(*parts: str) -> Path:
@@ -221,15 +272,34 @@ def load_results(folder: str | Path) -> dict:
     """
     folder = Path(folder)
     if not (folder / "table2.json").is_file():
-        raise FileNotFoundError(f"folder: expected a results folder written by kdehist.reproduce (with table2.json), "
-                                f"got {str(folder)!r}")
+        raise FileNotFoundError(
+            f"folder: expected a results folder written by kdehist.reproduce (with table2.json), "
+            f"got {str(folder)!r}"
+        )
     table2 = _read_json(folder / "table2.json")
-    pairs = {name: {seed: read_pairs(folder / "pairs" / f"{name}_seed{seed}.npz") for seed in row["seeds"]}
-             for name, row in table2["variants"].items()}
-    return {"table2": table2, "tradeoff": _read_json(folder / "tradeoff.json"), "pairs": pairs, "folder": folder}
+    pairs = {
+        name: {
+            seed: read_pairs(folder / "pairs" / f"{name}_seed{seed}.npz")
+            for seed in row["seeds"]
+        }
+        for name, row in table2["variants"].items()
+    }
+    return {
+        "table2": table2,
+        "tradeoff": _read_json(folder / "tradeoff.json"),
+        "pairs": pairs,
+        "folder": folder,
+    }
 
 
-def evaluate_run(run: Path, steps: list[int], test: TestSet, oracle: torch.Tensor, segmenter, progress: bool = True):
+def evaluate_run(
+    run: Path,
+    steps: list[int],
+    test: TestSet,
+    oracle: torch.Tensor,
+    segmenter,
+    progress: bool = True,
+):
     """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final per-pair arrays)``.
 
     Writes ``eval_stepNNNNNN.json`` (the summary) and ``pairs_stepNNNNNN.npz`` (every
@@ -239,17 +309,24 @@ def evaluate_run(run: Path, steps: list[int], test: TestSet, oracle: torch.Tenso
 
     curve = []
     for step in steps:
-        summary_path, pairs_path = run / f"eval_step{step:06d}.json", run / f"pairs_step{step:06d}.npz"
+        summary_path, pairs_path = (
+            run / f"eval_step{step:06d}.json",
+            run / f"pairs_step{step:06d}.npz",
+        )
         if not (summary_path.is_file() and pairs_path.is_file()):
             if progress:
                 print(f"[{run}] evaluating step {step}", flush=True)
             began = time.perf_counter()
             pair = load_generators(snapshot_path(run, step))
             bins = pair.config.hist_bins if pair.G.conditioned else None
-            summary, metrics, _ = evaluate_generator(pair.G, test, bins, oracle, segmenter=segmenter)
+            summary, metrics, _ = evaluate_generator(
+                pair.G, test, bins, oracle, segmenter=segmenter
+            )
             atomic_write_bytes(pairs_path, _npz_bytes(metrics))
             seconds = round(time.perf_counter() - began, 1)
-            atomic_write_json(summary_path, {**summary, "step": step, "eval_seconds": seconds})
+            atomic_write_json(
+                summary_path, {**summary, "step": step, "eval_seconds": seconds}
+            )
         curve.append(_read_json(summary_path))
     return curve, read_pairs(run / f"pairs_step{steps[-1]:06d}.npz")
 
@@ -259,7 +336,10 @@ def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
     seeds of each seed's mean, the seed means, and for ``INTERVAL_METRICS`` a 95 %
     bootstrap interval (:func:`kdehist.evaluate.bootstrap_ci`)."""
     seeds = sorted(pairs)
-    row: dict = {"seeds": seeds, "pairs": int(next(iter(pairs.values()))["delta_e76"].size)}
+    row: dict = {
+        "seeds": seeds,
+        "pairs": int(next(iter(pairs.values()))["delta_e76"].size),
+    }
     for key in INTERVAL_METRICS + MEAN_METRICS:
         if key not in pairs[seeds[0]]:
             continue
@@ -283,10 +363,21 @@ def _comparisons(pairs: dict[str, dict[int, dict[str, np.ndarray]]]) -> list[dic
         for key in ("delta_e76", "shape_score"):
             arrays_a = [p[key] for p in pairs[a].values()]
             arrays_b = [p[key] for p in pairs[b].values()]
-            difference = float(np.mean([x.mean() for x in arrays_a]) - np.mean([x.mean() for x in arrays_b]))
+            difference = float(
+                np.mean([x.mean() for x in arrays_a])
+                - np.mean([x.mean() for x in arrays_b])
+            )
             lo, hi = bootstrap_difference_ci(arrays_a, arrays_b)
-            out.append({"a": a, "b": b, "metric": key, "difference": difference, "ci95": [lo, hi],
-                        "resolved": not lo <= 0 <= hi})
+            out.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "metric": key,
+                    "difference": difference,
+                    "ci95": [lo, hi],
+                    "resolved": not lo <= 0 <= hi,
+                }
+            )
     return out
 
 
@@ -297,7 +388,9 @@ def _check_writable(folder: Path, name: str) -> Path:
         atomic_write_bytes(folder / ".kdehist-write-test", b"")
         (folder / ".kdehist-write-test").unlink()
     except OSError as error:
-        raise ValueError(f"{name}: expected a writable folder, got {str(folder)!r} ({error.strerror})") from None
+        raise ValueError(
+            f"{name}: expected a writable folder, got {str(folder)!r} ({error.strerror})"
+        ) from None
     return folder
 
 
@@ -336,12 +429,22 @@ def reproduce(
     if unknown:
         raise ValueError(f"runs: expected names from {list(RUNS)}, got {unknown}")
     seeds = list(SEEDS if seeds is None else seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}")
-    configs = {(n, s): TrainConfig.from_profile(profile, seed=s, **RUNS[n]) for n in names for s in seeds}
+    if not seeds or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
+    ):
+        raise ValueError(
+            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    configs = {
+        (n, s): TrainConfig.from_profile(profile, seed=s, **RUNS[n])
+        for n in names
+        for s in seeds
+    }
     out = _check_writable(out if out is not None else runs_dir(profile), "out")
     if results_dir is not None:
-        results_dir = _check_writable(results_dir, "results_dir")  # before hours of training, not after
+        results_dir = _check_writable(
+            results_dir, "results_dir"
+        )  # before hours of training, not after
     size = next(iter(configs.values())).image_size
     test, oracle = _test_set_and_oracle(profile, size, out)
     segmenter, segmenter_record = load_segmenter(progress=progress)
@@ -351,11 +454,19 @@ def reproduce(
     run_records: dict[str, dict[str, dict]] = {}
     eval_seconds = 0.0
     if not train:
-        configs = {key: c for key, c in configs.items()
-                   if all(snapshot_path(run_folder(out, *key), step).is_file() for step in evaluation_steps(c.steps))}
+        configs = {
+            key: c
+            for key, c in configs.items()
+            if all(
+                snapshot_path(run_folder(out, *key), step).is_file()
+                for step in evaluation_steps(c.steps)
+            )
+        }
         missing = [n for n in names if not any(key[0] == n for key in configs)]
         if missing:
-            raise ValueError(f"runs: expected finished training for every run with train=False, got none for {missing} in {out}")
+            raise ValueError(
+                f"runs: expected finished training for every run with train=False, got none for {missing} in {out}"
+            )
     for (name, seed), config in configs.items():
         run = run_folder(out, name, seed)
         record = train_run(config, run, progress=progress)
@@ -365,7 +476,17 @@ def reproduce(
         pairs.setdefault(name, {})[seed] = final
         run_records.setdefault(name, {})[str(seed)] = record
         tradeoff.setdefault(name, {})[str(seed)] = [
-            {k: e[k] for k in ("step", "delta_e76_mean", "shape_score_mean", "shape_iou_mean", "ssim_mean", "edge_f1_mean")}
+            {
+                k: e[k]
+                for k in (
+                    "step",
+                    "delta_e76_mean",
+                    "shape_score_mean",
+                    "shape_iou_mean",
+                    "ssim_mean",
+                    "edge_f1_mean",
+                )
+            }
             for e in curve
         ]
 
@@ -376,7 +497,9 @@ def reproduce(
         table[name] = {
             **summarize_seeds(pairs[name]),
             "variant": config.variant,
-            "condition": config.condition if VARIANT_SPECS[config.variant].condition_G else None,
+            "condition": config.condition
+            if VARIANT_SPECS[config.variant].condition_G
+            else None,
             "step": config.steps,
             "paper_delta_e": PAPER_TABLE2.get(name),
             "precision": sorted({r["precision"] for r in records.values()}),
@@ -388,7 +511,9 @@ def reproduce(
         "profile": profile,
         "seeds": seeds,
         "git_commit": _git_commit(),
-        "train_seconds": round(sum(sum(row["train_seconds"]) for row in table.values()), 1),
+        "train_seconds": round(
+            sum(sum(row["train_seconds"]) for row in table.values()), 1
+        ),
         "eval_seconds": round(eval_seconds, 1),
         "test_pairs": f"{len(test.inputs)} x {len(test.refs)}",
         "image_size": size,
@@ -396,22 +521,48 @@ def reproduce(
         "host_cpu": host_cpu(),
     }
     baselines = {
-        "oracle": {**summarize(oracle_metrics), "shape_score_ci95": list(bootstrap_ci([oracle_metrics["shape_score"]]))},
+        "oracle": {
+            **summarize(oracle_metrics),
+            "shape_score_ci95": list(bootstrap_ci([oracle_metrics["shape_score"]])),
+        },
         "average_tone": average_tone_baseline(test),
     }
-    table2 = {"variants": table, "baselines": baselines, "comparisons": _comparisons(pairs),
-              "segmenter": segmenter_record, "provenance": provenance}
-    tradeoff_json = {"runs": tradeoff, "steps": evaluation_steps(next(iter(configs.values())).steps),
-                     "provenance": provenance}
+    table2 = {
+        "variants": table,
+        "baselines": baselines,
+        "comparisons": _comparisons(pairs),
+        "segmenter": segmenter_record,
+        "provenance": provenance,
+    }
+    tradeoff_json = {
+        "runs": tradeoff,
+        "steps": evaluation_steps(next(iter(configs.values())).steps),
+        "provenance": provenance,
+    }
 
-    files = [atomic_write_json(out / "table2.json", table2), atomic_write_json(out / "tradeoff.json", tradeoff_json)]
+    files = [
+        atomic_write_json(out / "table2.json", table2),
+        atomic_write_json(out / "tradeoff.json", tradeoff_json),
+    ]
     figures = {}
     if "proposed_both" in names:
         from .figures import figure3, figure4, png_bytes
 
-        shown = [n for n in ("proposed_both", "proposed_one", "cyclegan_sn", "cyclegan") if n in names]
-        first = {n: snapshot_path(run_folder(out, n, min(pairs[n])), configs[(n, min(pairs[n]))].steps) for n in shown}
-        figures = {"figure3.png": png_bytes(figure3(first, test)), "figure4.png": png_bytes(figure4(first["proposed_both"], test))}
+        shown = [
+            n
+            for n in ("proposed_both", "proposed_one", "cyclegan_sn", "cyclegan")
+            if n in names
+        ]
+        first = {
+            n: snapshot_path(
+                run_folder(out, n, min(pairs[n])), configs[(n, min(pairs[n]))].steps
+            )
+            for n in shown
+        }
+        figures = {
+            "figure3.png": png_bytes(figure3(first, test)),
+            "figure4.png": png_bytes(figure4(first["proposed_both"], test)),
+        }
     for folder in [out] + ([results_dir] if results_dir is not None else []):
         for filename, data in figures.items():
             files.append(atomic_write_bytes(folder / filename, data))
@@ -420,17 +571,40 @@ def reproduce(
         files.append(atomic_write_json(results_dir / "tradeoff.json", tradeoff_json))
         for name, by_seed in pairs.items():
             for seed, arrays in by_seed.items():
-                files.append(atomic_write_bytes(results_dir / "pairs" / f"{name}_seed{seed}.npz", _npz_bytes(arrays)))
-                files.extend(_copy_training_record(run_folder(out, name, seed), results_dir / "training", f"{name}_seed{seed}"))
-    return {"table2": table2, "tradeoff": tradeoff_json, "files": [Path(f) for f in files]}
+                files.append(
+                    atomic_write_bytes(
+                        results_dir / "pairs" / f"{name}_seed{seed}.npz",
+                        _npz_bytes(arrays),
+                    )
+                )
+                files.extend(
+                    _copy_training_record(
+                        run_folder(out, name, seed),
+                        results_dir / "training",
+                        f"{name}_seed{seed}",
+                    )
+                )
+    return {
+        "table2": table2,
+        "tradeoff": tradeoff_json,
+        "files": [Path(f) for f in files],
+    }
 
 
 def _copy_training_record(run: Path, folder: Path, stem: str) -> list[Path]:
     """The run's loss log and its first, middle and last sample grids, for the book."""
-    written = [atomic_write_bytes(folder / stem / "metrics.jsonl", (run / "metrics.jsonl").read_bytes())]
+    written = [
+        atomic_write_bytes(
+            folder / stem / "metrics.jsonl", (run / "metrics.jsonl").read_bytes()
+        )
+    ]
     samples = sorted((run / "samples").glob("step_*.png"))
-    for path in sorted({samples[0], samples[len(samples) // 2], samples[-1]} if samples else set()):
-        written.append(atomic_write_bytes(folder / stem / "samples" / path.name, path.read_bytes()))
+    for path in sorted(
+        {samples[0], samples[len(samples) // 2], samples[-1]} if samples else set()
+    ):
+        written.append(
+            atomic_write_bytes(folder / stem / "samples" / path.name, path.read_bytes())
+        )
     return written
 
 
@@ -447,25 +621,55 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
 
     head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
     head += ["ΔE2000 [95 % CI]"] if detailed else []
-    head += ["shape score [95 % CI]"] + (["SSIM", "edge F1"] if detailed else []) + ["paper's ΔE"]
+    head += (
+        ["shape score [95 % CI]"]
+        + (["SSIM", "edge F1"] if detailed else [])
+        + ["paper's ΔE"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     variants = table2["variants"]
-    for name in [n for n in RUNS if n in variants] + sorted(set(variants) - set(RUNS)):  # the paper's order
+    for name in [n for n in RUNS if n in variants] + sorted(
+        set(variants) - set(RUNS)
+    ):  # the paper's order
         row = variants[name]
-        cells = [LABELS.get(name, name), str(len(row["seeds"])), _interval(row, "delta_e76", 2),
-                 jis_class(row["delta_e76_mean"])]
+        cells = [
+            LABELS.get(name, name),
+            str(len(row["seeds"])),
+            _interval(row, "delta_e76", 2),
+            jis_class(row["delta_e76_mean"]),
+        ]
         cells += [_interval(row, "delta_e00", 2)] if detailed else []
         cells += [_interval(row, "shape_score", 3)]
-        cells += [f"{row['ssim_mean']:.3f}", f"{row['edge_f1_mean']:.3f}"] if detailed else []
-        cells += ["–" if row.get("paper_delta_e") is None else f"{row['paper_delta_e']}"]
+        cells += (
+            [f"{row['ssim_mean']:.3f}", f"{row['edge_f1_mean']:.3f}"]
+            if detailed
+            else []
+        )
+        cells += [
+            "–" if row.get("paper_delta_e") is None else f"{row['paper_delta_e']}"
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     oracle, average = table2["baselines"]["oracle"], table2["baselines"]["average_tone"]
-    cells = ["*oracle (ideal translation)*", "–", f"{oracle['delta_e76_mean']:.2f}", jis_class(oracle["delta_e76_mean"])]
+    cells = [
+        "*oracle (ideal translation)*",
+        "–",
+        f"{oracle['delta_e76_mean']:.2f}",
+        jis_class(oracle["delta_e76_mean"]),
+    ]
     cells += [f"{oracle['delta_e00_mean']:.2f}"] if detailed else []
     cells += [f"{oracle['shape_score_mean']:.3f}"]
-    cells += [f"{oracle['ssim_mean']:.3f}", f"{oracle['edge_f1_mean']:.3f}"] if detailed else []
+    cells += (
+        [f"{oracle['ssim_mean']:.3f}", f"{oracle['edge_f1_mean']:.3f}"]
+        if detailed
+        else []
+    )
     lines.append("| " + " | ".join(cells + ["–"]) + " |")
-    cells = ["*average tone (tone-blind ideal)*", "–", f"{average['delta_e76_mean']:.2f}", jis_class(average["delta_e76_mean"])]
+    cells = [
+        "*average tone (tone-blind ideal)*",
+        "–",
+        f"{average['delta_e76_mean']:.2f}",
+        jis_class(average["delta_e76_mean"]),
+    ]
     cells += ["–"] * (len(head) - len(cells))
     lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -492,7 +696,10 @@ def readme_results(table2: dict) -> str:
     )
 
 
-README_START, README_END = "<!-- results:start (python -m kdehist.reproduce --readme) -->", "<!-- results:end -->"
+README_START, README_END = (
+    "<!-- results:start (python -m kdehist.reproduce --readme) -->",
+    "<!-- results:end -->",
+)
 
 
 def update_readme(readme: str | Path, results: str | Path) -> bool:
@@ -500,7 +707,9 @@ def update_readme(readme: str | Path, results: str | Path) -> bool:
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:
-        raise ValueError(f"readme: expected the markers {README_START!r} and {README_END!r} in {readme}")
+        raise ValueError(
+            f"readme: expected the markers {README_START!r} and {README_END!r} in {readme}"
+        )
     before, rest = text.split(README_START, 1)
     _, after = rest.split(README_END, 1)
     block = readme_results(_read_json(Path(results) / "table2.json"))
@@ -516,17 +725,29 @@ def average_tone_baseline(test: TestSet) -> dict:
 
     refs = mean_lab(test.refs, test.ref_masks)
     values = delta_e_of_means(refs.mean(0, keepdim=True).expand_as(refs), refs, "cie76")
-    return {"delta_e76_mean": float(values.mean()), "delta_e76_median": float(values.median()),
-            "delta_e76_std": float(values.std(unbiased=False)), "references": len(refs)}
+    return {
+        "delta_e76_mean": float(values.mean()),
+        "delta_e76_median": float(values.median()),
+        "delta_e76_std": float(values.std(unbiased=False)),
+        "references": len(refs),
+    }
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Rewrite the README's results block from the committed table2.json.")
-    parser.add_argument("--readme", action="store_true", help="update README.md from book/results/cpu/table2.json")
+    parser = argparse.ArgumentParser(
+        description="Rewrite the README's results block from the committed table2.json."
+    )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="update README.md from book/results/cpu/table2.json",
+    )
     parser.add_argument("--results", default=str(committed_results("cpu")))
     args = parser.parse_args()
     if args.readme:
         changed = update_readme("README.md", args.results)
-        print("README.md updated" if changed else "README.md already matches the results")
+        print(
+            "README.md updated" if changed else "README.md already matches the results"
+        )

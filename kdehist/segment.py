@@ -24,6 +24,7 @@ Example::
     >>> shape_score(images, masks, net).shape
     torch.Size([2])
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,14 @@ from ._checks import check_positive_int
 from ._torch_utils import torch_threads
 from .io import atomic_torch_save, load_checkpoint
 
-__all__ = ["KneeSegmenter", "shape_score", "train_segmenter", "heldout_iou", "load_segmenter", "SEGMENTER_SIZE"]
+__all__ = [
+    "KneeSegmenter",
+    "shape_score",
+    "train_segmenter",
+    "heldout_iou",
+    "load_segmenter",
+    "SEGMENTER_SIZE",
+]
 
 #: The side at which the segmenter works; other sizes are resized to it.
 SEGMENTER_SIZE = 64
@@ -66,16 +74,30 @@ class KneeSegmenter(nn.Module):
         super().__init__()
         w = check_positive_int("width", width)
         self.width = w
-        self.enc1, self.enc2, self.enc3 = _block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w)
+        self.enc1, self.enc2, self.enc3 = (
+            _block(3, w),
+            _block(w, 2 * w),
+            _block(2 * w, 4 * w),
+        )
         self.dec2, self.dec1 = _block(6 * w, 2 * w), _block(3 * w, w)
         self.head = nn.Conv2d(w, 1, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        if (
+            not isinstance(images, torch.Tensor)
+            or images.dim() != 4
+            or images.shape[1] != 3
+        ):
+            shape = (
+                tuple(images.shape)
+                if isinstance(images, torch.Tensor)
+                else type(images).__name__
+            )
             raise ValueError(f"images: expected a (B, 3, H, W) tensor, got {shape}")
         if images.shape[-1] % 4 or images.shape[-2] % 4:
-            raise ValueError(f"images: expected H and W multiples of 4, got {tuple(images.shape[-2:])}")
+            raise ValueError(
+                f"images: expected H and W multiples of 4, got {tuple(images.shape[-2:])}"
+            )
         e1 = self.enc1(images.float())
         e2 = self.enc2(nnf.max_pool2d(e1, 2))
         e3 = self.enc3(nnf.max_pool2d(e2, 2))
@@ -87,11 +109,18 @@ class KneeSegmenter(nn.Module):
 def _to_segmenter_size(images: torch.Tensor) -> torch.Tensor:
     if images.shape[-1] == SEGMENTER_SIZE and images.shape[-2] == SEGMENTER_SIZE:
         return images
-    return nnf.interpolate(images.float(), size=(SEGMENTER_SIZE, SEGMENTER_SIZE), mode="area")
+    return nnf.interpolate(
+        images.float(), size=(SEGMENTER_SIZE, SEGMENTER_SIZE), mode="area"
+    )
 
 
 @torch.no_grad()
-def shape_score(images: torch.Tensor, masks: torch.Tensor, segmenter: nn.Module, batch_size: int = 256) -> torch.Tensor:
+def shape_score(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    segmenter: nn.Module,
+    batch_size: int = 256,
+) -> torch.Tensor:
     """IoU of the segmenter's leg in each image against the given mask: ``(B,)`` in [0, 1].
 
     Args:
@@ -101,7 +130,12 @@ def shape_score(images: torch.Tensor, masks: torch.Tensor, segmenter: nn.Module,
             translation, its input's mask).
         segmenter: a :class:`KneeSegmenter` (put in eval mode here).
     """
-    if images.dim() != 4 or masks.dim() != 4 or masks.shape[1] != 1 or images.shape[0] != masks.shape[0]:
+    if (
+        images.dim() != 4
+        or masks.dim() != 4
+        or masks.shape[1] != 1
+        or images.shape[0] != masks.shape[0]
+    ):
         raise ValueError(
             f"images, masks: expected (B, 3, H, W) and (B, 1, H, W) with the same B, "
             f"got {tuple(images.shape)} and {tuple(masks.shape)}"
@@ -112,23 +146,37 @@ def shape_score(images: torch.Tensor, masks: torch.Tensor, segmenter: nn.Module,
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
         m = masks[start : start + batch_size].to(device).float()
-        if x.shape[-1] > SEGMENTER_SIZE or x.shape[-2] > SEGMENTER_SIZE:  # larger images: scored at 64 px
+        if (
+            x.shape[-1] > SEGMENTER_SIZE or x.shape[-2] > SEGMENTER_SIZE
+        ):  # larger images: scored at 64 px
             x, m = _to_segmenter_size(x), _to_segmenter_size(m)
         predicted = segmenter(x) > 0
         truth = m > 0.5
         inter = (predicted & truth).flatten(1).sum(1).float()
         union = (predicted | truth).flatten(1).sum(1).float()
-        scores.append(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).cpu())
+        scores.append(
+            torch.where(
+                union > 0, inter / union.clamp_min(1), torch.ones_like(union)
+            ).cpu()
+        )
     return torch.cat(scores)
 
 
 # --------------------------------------------------------------------------- training data
 
 
-def render_training_set(count: int, size: int = SEGMENTER_SIZE, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def render_training_set(
+    count: int, size: int = SEGMENTER_SIZE, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` renders with exact masks: four in five photographic (random pose, Monk tone
     and look), one in five simulator-style. A pure function of its arguments."""
-    from .data import _render_batch, _as_float, render_real, sample_appearance, sample_pose
+    from .data import (
+        _render_batch,
+        _as_float,
+        render_real,
+        sample_appearance,
+        sample_pose,
+    )
 
     generator = torch.Generator().manual_seed(10_007 * (seed + 1))
     poses = [sample_pose(generator) for _ in range(count)]
@@ -140,8 +188,12 @@ def render_training_set(count: int, size: int = SEGMENTER_SIZE, seed: int = 0) -
     images = torch.empty(count, 3, size, size)
     masks = torch.empty(count, 1, size, size)
     if real_idx:
-        im, ma = render_real([poses[k] for k in real_idx], [tones[k] for k in real_idx], size=size,
-                             appearance=[looks[k] for k in real_idx])
+        im, ma = render_real(
+            [poses[k] for k in real_idx],
+            [tones[k] for k in real_idx],
+            size=size,
+            appearance=[looks[k] for k in real_idx],
+        )
         images[real_idx], masks[real_idx] = im, ma
     if sim_idx:
         im, ma = _as_float(*_render_batch("sim", [poses[k] for k in sim_idx], size))
@@ -149,7 +201,9 @@ def render_training_set(count: int, size: int = SEGMENTER_SIZE, seed: int = 0) -
     return images, masks
 
 
-def jitter(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def jitter(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """Photometric jitter so that colour alone cannot find the leg: per-channel gains,
     contrast and brightness, a flat random background in one image of three, sensor
     noise and a horizontal flip (applied to ``masks`` too, in place of a copy)."""
@@ -162,7 +216,9 @@ def jitter(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
     x = x * uniform(0.6, 1.4, 3, 1, 1)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * uniform(0.5, 1.5, 1, 1, 1) + mean + uniform(-0.25, 0.25, 1, 1, 1)
-    replace = (torch.rand(b, 1, 1, 1, generator=generator) < 1 / 3).float() * (1 - masks)
+    replace = (torch.rand(b, 1, 1, 1, generator=generator) < 1 / 3).float() * (
+        1 - masks
+    )
     x = x * (1 - replace) + uniform(0.0, 1.0, 3, 1, 1) * replace
     x = x + uniform(0.0, 0.08, 1, 1, 1) * torch.randn(x.shape, generator=generator)
     flip = torch.rand(b, generator=generator) < 0.5
@@ -171,8 +227,15 @@ def jitter(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
     return (x.clamp(0, 1) * 2 - 1), masks
 
 
-def train_segmenter(steps: int = 600, count: int = 1536, batch_size: int = 32, seed: int = 0,
-                    width: int = 16, size: int = SEGMENTER_SIZE, progress: bool = False) -> KneeSegmenter:
+def train_segmenter(
+    steps: int = 600,
+    count: int = 1536,
+    batch_size: int = 32,
+    seed: int = 0,
+    width: int = 16,
+    size: int = SEGMENTER_SIZE,
+    progress: bool = False,
+) -> KneeSegmenter:
     """Train a :class:`KneeSegmenter` deterministically (on the CPU, one thread).
 
     Args:
@@ -198,17 +261,24 @@ def train_segmenter(steps: int = 600, count: int = 1536, batch_size: int = 32, s
             x, m = jitter(images[index], masks[index].clone(), generator)
             logits = net(x)
             probability = torch.sigmoid(logits)
-            dice = 1 - (2 * (probability * m).sum() + 1) / (probability.sum() + m.sum() + 1)
+            dice = 1 - (2 * (probability * m).sum() + 1) / (
+                probability.sum() + m.sum() + 1
+            )
             loss = nnf.binary_cross_entropy_with_logits(logits, m) + dice
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if progress and (step + 1) % 100 == 0:
-                print(f"segmenter step {step + 1}/{steps}: loss {loss.item():.4f}", flush=True)
+                print(
+                    f"segmenter step {step + 1}/{steps}: loss {loss.item():.4f}",
+                    flush=True,
+                )
     return net.eval()
 
 
-def heldout_iou(segmenter: nn.Module, count: int = 256, seed: int = 1000, size: int = SEGMENTER_SIZE) -> float:
+def heldout_iou(
+    segmenter: nn.Module, count: int = 256, seed: int = 1000, size: int = SEGMENTER_SIZE
+) -> float:
     """Mean :func:`shape_score` on ``count`` fresh renders (another seed than training), unjittered."""
     images, masks = render_training_set(count, size, seed)
     return float(shape_score(images, masks, segmenter).mean())
@@ -218,7 +288,9 @@ def _asset_path() -> Path:
     return Path(str(resources.files("kdehist") / "assets" / ASSET))
 
 
-def load_segmenter(cache_dir: str | Path | None = None, progress: bool = False) -> tuple[KneeSegmenter, dict]:
+def load_segmenter(
+    cache_dir: str | Path | None = None, progress: bool = False
+) -> tuple[KneeSegmenter, dict]:
     """The frozen segmenter and its record ``{"heldout_iou", "version", "source", ...}``.
 
     Uses the weights shipped with the package; without them, the copy cached in
@@ -228,16 +300,27 @@ def load_segmenter(cache_dir: str | Path | None = None, progress: bool = False) 
     from .profiles import runs_dir
 
     candidates = [_asset_path()]
-    cache = (Path(cache_dir) if cache_dir is not None else runs_dir("segmenter")) / ASSET
+    cache = (
+        Path(cache_dir) if cache_dir is not None else runs_dir("segmenter")
+    ) / ASSET
     candidates.append(cache)
     for path in candidates:
         if path.is_file():
             saved = load_checkpoint(path)
             net = KneeSegmenter(int(saved["width"]))
             net.load_state_dict(saved["weights"])
-            return net.eval(), {**saved["record"], "source": "package" if path == candidates[0] else str(path)}
+            return net.eval(), {
+                **saved["record"],
+                "source": "package" if path == candidates[0] else str(path),
+            }
     net = train_segmenter(progress=progress)
-    record = {"heldout_iou": heldout_iou(net), "version": SEGMENTER_VERSION, "size": SEGMENTER_SIZE,
-              "parameters": sum(p.numel() for p in net.parameters())}
-    atomic_torch_save(cache, {"width": net.width, "weights": net.state_dict(), "record": record})
+    record = {
+        "heldout_iou": heldout_iou(net),
+        "version": SEGMENTER_VERSION,
+        "size": SEGMENTER_SIZE,
+        "parameters": sum(p.numel() for p in net.parameters()),
+    }
+    atomic_torch_save(
+        cache, {"width": net.width, "weights": net.state_dict(), "record": record}
+    )
     return net, {**record, "source": str(cache)}

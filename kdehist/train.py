@@ -55,6 +55,7 @@ by a kill is dropped with a warning); ``samples/step_NNNNNN.png`` grids of trans
 A NaN or infinite loss stops training with :class:`NonFiniteLossError`, naming the step;
 nothing non-finite is ever saved.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -78,7 +79,13 @@ from ._checks import _describe, check_positive_int
 from ._torch_utils import torch_threads
 from .data import ImageFolderDomain, SyntheticKnees, UnpairedLoader
 from .histogram import soft_histogram
-from .io import CheckpointError, _atomic_write, atomic_torch_save, atomic_write_json, load_checkpoint
+from .io import (
+    CheckpointError,
+    _atomic_write,
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+)
 from .losses import histogram_loss
 from .models import VARIANT_SPECS, CycleGAN, ResnetGenerator, build_cyclegan
 
@@ -99,8 +106,21 @@ PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
 #: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous one.
 DAMAGED_CHECKPOINT_NAME = "checkpoint.damaged.pt"
 CHECKPOINT_FORMAT = 1
-_CHECKPOINT_KEYS = ("config", "step", "nets", "opt_G", "opt_D", "pool_X", "pool_Y", "loader", "scaler", "torch_rng")
-_RESUME_ADVICE = "delete it, or start over with resume=False (--restart on the command line)"
+_CHECKPOINT_KEYS = (
+    "config",
+    "step",
+    "nets",
+    "opt_G",
+    "opt_D",
+    "pool_X",
+    "pool_Y",
+    "loader",
+    "scaler",
+    "torch_rng",
+)
+_RESUME_ADVICE = (
+    "delete it, or start over with resume=False (--restart on the command line)"
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -117,7 +137,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     """
 
     def __init__(self, step: int, checkpoint: Path):
-        super().__init__(f"interrupted: saved step {step} to {checkpoint}; run the same command again to resume")
+        super().__init__(
+            f"interrupted: saved step {step} to {checkpoint}; run the same command again to resume"
+        )
         self.step, self.checkpoint = step, checkpoint
 
 
@@ -137,7 +159,9 @@ class DomainTensors(NamedTuple):
 _synthetic_cache: dict[tuple[int, int | None], tuple[DomainTensors, DomainTensors]] = {}
 
 
-def load_training_data(config: TrainConfig, progress: bool = False) -> tuple[DomainTensors, DomainTensors]:
+def load_training_data(
+    config: TrainConfig, progress: bool = False
+) -> tuple[DomainTensors, DomainTensors]:
     """The training split of each domain at ``config.image_size``, kept in memory.
 
     The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of their
@@ -153,7 +177,9 @@ def load_training_data(config: TrainConfig, progress: bool = False) -> tuple[Dom
     return _read_training_data(config, progress)
 
 
-def _read_training_data(config: TrainConfig, progress: bool) -> tuple[DomainTensors, DomainTensors]:
+def _read_training_data(
+    config: TrainConfig, progress: bool
+) -> tuple[DomainTensors, DomainTensors]:
     """:func:`load_training_data` once :func:`check_data_folders` has passed (train checks
     the folders before any work, then reads them here)."""
     if config.data_x is None:
@@ -162,16 +188,30 @@ def _read_training_data(config: TrainConfig, progress: bool) -> tuple[DomainTens
             _synthetic_cache.clear()  # one set at a time: a 256 px one is about 1 GB
             domains = []
             for domain in ("sim", "real"):
-                source = SyntheticKnees(domain, "train", size=config.image_size, cache_dir=config.data_cache)
-                count = len(source) if config.max_images is None else min(config.max_images, len(source))
-                domains.append(DomainTensors(*source.tensors(range(count), progress=progress)))
+                source = SyntheticKnees(
+                    domain, "train", size=config.image_size, cache_dir=config.data_cache
+                )
+                count = (
+                    len(source)
+                    if config.max_images is None
+                    else min(config.max_images, len(source))
+                )
+                domains.append(
+                    DomainTensors(*source.tensors(range(count), progress=progress))
+                )
             _synthetic_cache[key] = (domains[0], domains[1])
         return _synthetic_cache[key]
     domains = []
     for name in ("data_x", "data_y"):
-        source = ImageFolderDomain(getattr(config, name), getattr(config, f"{name}_masks"), size=config.image_size)
+        source = ImageFolderDomain(
+            getattr(config, name),
+            getattr(config, f"{name}_masks"),
+            size=config.image_size,
+        )
         images, masks = source.tensors()
-        domains.append(DomainTensors(images[: config.max_images], masks[: config.max_images]))
+        domains.append(
+            DomainTensors(images[: config.max_images], masks[: config.max_images])
+        )
     return domains[0], domains[1]
 
 
@@ -180,10 +220,14 @@ def check_data_folders(config: TrainConfig) -> None:
     for name in ("data_x", "data_y", "data_x_masks", "data_y_masks"):
         folder = getattr(config, name)
         if folder is not None and not Path(folder).is_dir():
-            raise FileNotFoundError(f"{name}: expected an existing folder of images, got {folder!r}")
+            raise FileNotFoundError(
+                f"{name}: expected an existing folder of images, got {folder!r}"
+            )
 
 
-def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device) -> UnpairedLoader:
+def make_loader(
+    config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device
+) -> UnpairedLoader:
     """The :class:`kdehist.data.UnpairedLoader` of a run: batch ``t`` is a pure function of
     ``(seed, t)``, which is what makes resuming exact. ``x_ref`` is drawn only when ``F``
     is conditioned."""
@@ -191,7 +235,9 @@ def make_loader(config: TrainConfig, data: tuple[DomainTensors, DomainTensors], 
     # gathered and augmented there rather than copied over every step.
     (x, mask_x), (y, mask_y) = (tuple(t.to(device) for t in domain) for domain in data)
     both = VARIANT_SPECS[config.variant].condition_F
-    return UnpairedLoader(x, mask_x, y, mask_y, batch_size=config.batch_size, seed=config.seed, both=both)
+    return UnpairedLoader(
+        x, mask_x, y, mask_y, batch_size=config.batch_size, seed=config.seed, both=both
+    )
 
 
 # --------------------------------------------------------------------------- one step
@@ -213,7 +259,12 @@ class TrainState:
     seconds: float = 0.0  # training time so far, over all resumed sessions
 
     @classmethod
-    def create(cls, config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device) -> "TrainState":
+    def create(
+        cls,
+        config: TrainConfig,
+        data: tuple[DomainTensors, DomainTensors],
+        device: torch.device,
+    ) -> "TrainState":
         torch.manual_seed(config.seed)
         nets = build_nets(config).to(device)
         adam = dict(lr=config.lr, betas=config.betas)
@@ -240,7 +291,10 @@ class TrainState:
             "opt_D": self.opt_D.state_dict(),
             "pool_X": self.pool_X.state_dict(),
             "pool_Y": self.pool_Y.state_dict(),
-            "loader": {**self.loader.state_dict(), "step": self.step},  # its position is the step
+            "loader": {
+                **self.loader.state_dict(),
+                "step": self.step,
+            },  # its position is the step
             "scaler": self.precision.state_dict(),
             "torch_rng": torch.get_rng_state(),
             # Resolved on the host that trained: both change the weights (checked on resume).
@@ -278,7 +332,9 @@ def build_nets(config: TrainConfig) -> CycleGAN:
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Constant ``lr`` until ``decay_start``, then linear decay (reference): at the last step
     it is ``lr · 2 / (steps - decay_start + 1)``, never 0."""
-    decayed = max(0, step - config.decay_start) / (config.steps - config.decay_start + 1)
+    decayed = max(0, step - config.decay_start) / (
+        config.steps - config.decay_start + 1
+    )
     return config.lr * (1.0 - decayed)
 
 
@@ -287,7 +343,9 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def train_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def train_step(
+    state: TrainState, batch: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """One generator update, then one discriminator update; returns the detached losses.
 
     ``batch`` is a :class:`kdehist.data.UnpairedLoader` batch: ``x``, ``y``, ``y_ref`` (and
@@ -320,14 +378,20 @@ def train_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, t
             "cycle_X": l1(F(fake_y, F_own), x),
             "cycle_Y": l1(G(fake_x, G_own), y),
         }
-        if cfg.identity_weight > 0:  # the reference skips these two forwards when unused
+        if (
+            cfg.identity_weight > 0
+        ):  # the reference skips these two forwards when unused
             losses["idt_X"] = l1(F(x, F_own), x)
             losses["idt_Y"] = l1(G(y, G_own), y)
         # A fake's histogram over its input's foreground, against the reference's.
         if G.conditioned:
-            losses["hist_G"] = histogram_loss(soft_histogram(fake_y, cfg.hist_bins, mask=mask_x), G_ref, cfg.hist_loss)
+            losses["hist_G"] = histogram_loss(
+                soft_histogram(fake_y, cfg.hist_bins, mask=mask_x), G_ref, cfg.hist_loss
+            )
         if F.conditioned:
-            losses["hist_F"] = histogram_loss(soft_histogram(fake_x, cfg.hist_bins, mask=mask_y), F_ref, cfg.hist_loss)
+            losses["hist_F"] = histogram_loss(
+                soft_histogram(fake_x, cfg.hist_bins, mask=mask_y), F_ref, cfg.hist_loss
+            )
     weight = cfg.loss_weights()
     loss_G = sum(weight[name] * value for name, value in losses.items())
     state.opt_G.zero_grad(set_to_none=True)
@@ -339,8 +403,14 @@ def train_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, t
     _requires_grad(D_Y, True)
     mode = cfg.gan_mode
     with amp.autocast():
-        losses["D_Y"] = 0.5 * (gan_loss(D_Y(y), True, mode) + gan_loss(D_Y(state.pool_Y.query(fake_y)), False, mode))
-        losses["D_X"] = 0.5 * (gan_loss(D_X(x), True, mode) + gan_loss(D_X(state.pool_X.query(fake_x)), False, mode))
+        losses["D_Y"] = 0.5 * (
+            gan_loss(D_Y(y), True, mode)
+            + gan_loss(D_Y(state.pool_Y.query(fake_y)), False, mode)
+        )
+        losses["D_X"] = 0.5 * (
+            gan_loss(D_X(x), True, mode)
+            + gan_loss(D_X(state.pool_X.query(fake_x)), False, mode)
+        )
     state.opt_D.zero_grad(set_to_none=True)
     amp.backward(losses["D_X"] + losses["D_Y"])
     amp.step(state.opt_D)
@@ -415,18 +485,31 @@ def train(
     try:
         device, out_dir, saved, end = _prepare_run(config, out_dir, resume, stop_at)
     except (ValueError, TypeError, OSError) as error:
-        error.before_training = True  # the command line prints these as one line, exit 2
+        error.before_training = (
+            True  # the command line prints these as one line, exit 2
+        )
         raise
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    if saved is not None and int(saved["step"]) >= end:  # nothing left to do: skip loading the data
+    if (
+        saved is not None and int(saved["step"]) >= end
+    ):  # nothing left to do: skip loading the data
         seconds = float(saved.get("seconds", 0.0))
-        return TrainResult(checkpoint_path, out_dir, int(saved["step"]), config.steps, _read_metrics_if_any(out_dir), seconds)
+        return TrainResult(
+            checkpoint_path,
+            out_dir,
+            int(saved["step"]),
+            config.steps,
+            _read_metrics_if_any(out_dir),
+            seconds,
+        )
 
     with torch_threads(config.threads):
         return _train_loop(config, out_dir, device, saved, end, progress)
 
 
-def _prepare_run(config, out_dir, resume, stop_at) -> tuple[torch.device, Path, dict | None, int]:
+def _prepare_run(
+    config, out_dir, resume, stop_at
+) -> tuple[torch.device, Path, dict | None, int]:
     """Check everything that can be checked before any work; load the checkpoint to resume."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
@@ -435,19 +518,33 @@ def _prepare_run(config, out_dir, resume, stop_at) -> tuple[torch.device, Path, 
     device = resolve_device(config.device)
     precision = resolve_precision(config.autocast, device)
     check_data_folders(config)
-    end = config.steps if stop_at is None else min(check_positive_int("stop_at", stop_at), config.steps)
+    end = (
+        config.steps
+        if stop_at is None
+        else min(check_positive_int("stop_at", stop_at), config.steps)
+    )
     out_dir = check_out_dir(out_dir)
     saved = _load_resume_checkpoint(out_dir) if resume else None
     if saved is not None:
-        threads = config.threads if config.threads is not None else torch.get_num_threads()
-        _check_same_run(saved, config, out_dir / CHECKPOINT_NAME, precision, threads if device.type == "cpu" else None)
+        threads = (
+            config.threads if config.threads is not None else torch.get_num_threads()
+        )
+        _check_same_run(
+            saved,
+            config,
+            out_dir / CHECKPOINT_NAME,
+            precision,
+            threads if device.type == "cpu" else None,
+        )
     return device, out_dir, saved, end
 
 
 def check_out_dir(out_dir) -> Path:
     """``out_dir`` as a folder that exists and can be written, or a ValueError naming it."""
     if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir: expected a folder path (str or Path), got {_describe(out_dir)}")
+        raise TypeError(
+            f"out_dir: expected a folder path (str or Path), got {_describe(out_dir)}"
+        )
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise ValueError(f"out_dir: expected a folder, got the file {str(path)!r}")
@@ -466,15 +563,21 @@ def _read_train_checkpoint(path: Path) -> dict:
     """A checkpoint written by :func:`train`, or a CheckpointError naming the file."""
     saved = load_checkpoint(path, advice=_RESUME_ADVICE)
     if not isinstance(saved, dict):
-        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {_RESUME_ADVICE}")
+        raise CheckpointError(
+            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {_RESUME_ADVICE}"
+        )
     missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
     if missing:
-        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train, got one without {missing}; {_RESUME_ADVICE}")
+        raise CheckpointError(
+            f"{path}: expected a checkpoint written by kdehist.train.train, got one without {missing}; {_RESUME_ADVICE}"
+        )
     try:
         TrainConfig.from_dict(saved["config"])
         int(saved["step"])
     except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's config or step is not valid ({error}); {_RESUME_ADVICE}") from None
+        raise CheckpointError(
+            f"{path}: the checkpoint's config or step is not valid ({error}); {_RESUME_ADVICE}"
+        ) from None
     return saved
 
 
@@ -503,7 +606,10 @@ def _load_resume_checkpoint(out_dir: Path) -> dict | None:
         return None
     with open(previous, "rb") as source:
         _atomic_write(path, lambda handle: shutil.copyfileobj(source, handle))
-    warnings.warn(f"{reason}; resuming from the previous checkpoint {previous} (step {int(saved['step'])})", stacklevel=3)
+    warnings.warn(
+        f"{reason}; resuming from the previous checkpoint {previous} (step {int(saved['step'])})",
+        stacklevel=3,
+    )
     return saved
 
 
@@ -521,7 +627,11 @@ def _deferred_sigint():
     def handler(signum, frame):
         flag["set"] = True
         signal.signal(signal.SIGINT, restore)
-        print("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            "\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     signal.signal(signal.SIGINT, handler)
     try:
@@ -531,14 +641,23 @@ def _deferred_sigint():
 
 
 def _nonfinite_weights(nets: nn.Module) -> list[str]:
-    tensors = [(name, t) for name, t in nets.state_dict().items() if t.is_floating_point()]
-    if not tensors or bool(torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()):
+    tensors = [
+        (name, t) for name, t in nets.state_dict().items() if t.is_floating_point()
+    ]
+    if not tensors or bool(
+        torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()
+    ):
         return []
     return [name for name, t in tensors if not bool(torch.isfinite(t).all())]
 
 
 def _train_loop(
-    config: TrainConfig, out_dir: Path, device: torch.device, saved: dict | None, end: int, progress: bool
+    config: TrainConfig,
+    out_dir: Path,
+    device: torch.device,
+    saved: dict | None,
+    end: int,
+    progress: bool,
 ) -> TrainResult:
     """The loop itself: build (or restore) the state, then step, log, sample, checkpoint."""
     from tqdm.auto import tqdm
@@ -546,7 +665,9 @@ def _train_loop(
     checkpoint_path = out_dir / CHECKPOINT_NAME
     previous_path = out_dir / PREVIOUS_CHECKPOINT_NAME
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = (
+            True  # fixed shapes: let cuDNN pick its fastest kernels
+        )
     data = _read_training_data(config, progress)  # _prepare_run checked the folders
     state = TrainState.create(config, data, device)
     if saved is not None:
@@ -554,7 +675,10 @@ def _train_loop(
         good_step = state.step
     else:
         good_step = None
-        for stale in (previous_path, out_dir / DAMAGED_CHECKPOINT_NAME):  # starting over: not this run's
+        for stale in (
+            previous_path,
+            out_dir / DAMAGED_CHECKPOINT_NAME,
+        ):  # starting over: not this run's
             if stale.is_file():
                 stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -577,10 +701,20 @@ def _train_loop(
         if not pending or bool(torch.stack([flag for _, flag, _ in pending]).all()):
             return
         step, _, losses = next(entry for entry in pending if not bool(entry[1]))
-        values = ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items() if not math.isfinite(v.item()))
+        values = ", ".join(
+            f"{k} {v.item():.4g}"
+            for k, v in losses.items()
+            if not math.isfinite(v.item())
+        )
         raise diverged(f"non-finite losses ({values})", step)
 
-    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, desc=config.variant, unit="step")
+    bar = tqdm(
+        total=config.steps,
+        initial=state.step,
+        disable=not progress,
+        desc=config.variant,
+        unit="step",
+    )
     state.nets.train()
     window, pending = [], []
     interrupted = False
@@ -591,11 +725,19 @@ def _train_loop(
                 group["lr"] = lr
             started = time.perf_counter()
             losses = train_step(state, state.loader.batch(state.step))
-            state.seconds += time.perf_counter() - started  # training time: no sampling or saving
+            state.seconds += (
+                time.perf_counter() - started
+            )  # training time: no sampling or saving
             state.step += 1
             window.append(losses)
             # One flag per step, left on the device: synchronised only when something is written.
-            pending.append((state.step, torch.stack([v.float() for v in losses.values()]).isfinite().all(), losses))
+            pending.append(
+                (
+                    state.step,
+                    torch.stack([v.float() for v in losses.values()]).isfinite().all(),
+                    losses,
+                )
+            )
             bar.update(1)
 
             step = state.step
@@ -608,35 +750,77 @@ def _train_loop(
                 check_finite(pending)
                 pending = []
             if log:
-                means = {k: torch.stack([w[k] for w in window if k in w]).mean().item() for k in window[-1]}
-                metrics_log.write({"step": step, "lr": lr, "seconds": state.seconds, **means})
-                bar.set_postfix({k: f"{means[k]:.3f}" for k in ("G", "D_X", "D_Y", "hist_G") if k in means})
+                means = {
+                    k: torch.stack([w[k] for w in window if k in w]).mean().item()
+                    for k in window[-1]
+                }
+                metrics_log.write(
+                    {"step": step, "lr": lr, "seconds": state.seconds, **means}
+                )
+                bar.set_postfix(
+                    {
+                        k: f"{means[k]:.3f}"
+                        for k in ("G", "D_X", "D_Y", "hist_G")
+                        if k in means
+                    }
+                )
                 window = []
             if sample:
-                save_samples(state.nets, preview, out_dir / "samples" / f"step_{step:06d}.png", config.hist_bins)
+                save_samples(
+                    state.nets,
+                    preview,
+                    out_dir / "samples" / f"step_{step:06d}.png",
+                    config.hist_bins,
+                )
             if save:
                 bad = _nonfinite_weights(state.nets)
                 if bad:
-                    raise diverged(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})", step)
+                    raise diverged(
+                        f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})",
+                        step,
+                    )
                 # The first save of a fresh run replaces nothing of this run: keep no previous.
-                atomic_torch_save(checkpoint_path, state.state_dict(), previous=previous_path if good_step is not None else None)
+                atomic_torch_save(
+                    checkpoint_path,
+                    state.state_dict(),
+                    previous=previous_path if good_step is not None else None,
+                )
                 good_step = step
             if interrupted:
                 break
     bar.close()
     if interrupted:
         raise TrainingInterrupted(state.step, checkpoint_path)
-    return TrainResult(checkpoint_path, out_dir, state.step, config.steps, read_metrics(out_dir), state.seconds)
+    return TrainResult(
+        checkpoint_path,
+        out_dir,
+        state.step,
+        config.steps,
+        read_metrics(out_dir),
+        state.seconds,
+    )
 
 
-def _check_same_run(saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None) -> None:
+def _check_same_run(
+    saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None
+) -> None:
     """Refuse to resume with settings that change the weights (the checkpoint names the old ones)."""
     old, new = TrainConfig.from_dict(saved["config"]).to_dict(), config.to_dict()
-    differ = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if k not in _BOOKKEEPING and old.get(k) != new[k]]
+    differ = [
+        f"{k}: {old.get(k)!r} -> {new[k]!r}"
+        for k in new
+        if k not in _BOOKKEEPING and old.get(k) != new[k]
+    ]
     # Resolved on the host; checkpoints written before these were recorded are not checked.
     if saved.get("precision") is not None and saved["precision"] != precision:
-        differ.append(f"resolved autocast precision: {saved['precision']!r} -> {precision!r}")
-    if threads is not None and saved.get("threads") is not None and int(saved["threads"]) != threads:
+        differ.append(
+            f"resolved autocast precision: {saved['precision']!r} -> {precision!r}"
+        )
+    if (
+        threads is not None
+        and saved.get("threads") is not None
+        and int(saved["threads"]) != threads
+    ):
         differ.append(f"CPU threads: {int(saved['threads'])} -> {threads}")
     if differ:
         raise ValueError(
@@ -656,7 +840,9 @@ class GeneratorPair(NamedTuple):
     config: TrainConfig
 
 
-def load_generators(checkpoint: str | Path, device: str | torch.device = "cpu") -> GeneratorPair:
+def load_generators(
+    checkpoint: str | Path, device: str | torch.device = "cpu"
+) -> GeneratorPair:
     """Rebuild the trained generators of a checkpoint written by :func:`train`.
 
     Loads with ``weights_only=True`` (no code runs from the file). The generators are in
@@ -669,31 +855,47 @@ def load_generators(checkpoint: str | Path, device: str | torch.device = "cpu") 
             fake = G(x, kdehist.soft_histogram(ref, config.hist_bins, mask=ref_mask))
     """
     if not isinstance(checkpoint, (str, os.PathLike)):
-        raise TypeError(f"checkpoint: expected a checkpoint path (str or Path), got {_describe(checkpoint)}")
+        raise TypeError(
+            f"checkpoint: expected a checkpoint path (str or Path), got {_describe(checkpoint)}"
+        )
     path = Path(checkpoint)
     previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
     advice = "delete it and train again" + (
-        f" (train resumes from the previous checkpoint {previous})" if path.name == CHECKPOINT_NAME and previous.is_file() else ""
+        f" (train resumes from the previous checkpoint {previous})"
+        if path.name == CHECKPOINT_NAME and previous.is_file()
+        else ""
     )
     saved = load_checkpoint(path, advice=advice)
     if not isinstance(saved, dict):
-        raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {advice}")
+        raise CheckpointError(
+            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {advice}"
+        )
     for key in ("config", "nets"):
         if key not in saved:
-            raise CheckpointError(f"{path}: expected a checkpoint written by kdehist.train.train, got no {key!r} entry; {advice}")
+            raise CheckpointError(
+                f"{path}: expected a checkpoint written by kdehist.train.train, got no {key!r} entry; {advice}"
+            )
     try:
         config = TrainConfig.from_dict(saved["config"])
     except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's config is not valid ({error}); {advice}") from None
+        raise CheckpointError(
+            f"{path}: the checkpoint's config is not valid ({error}); {advice}"
+        ) from None
     nets = build_nets(config)
     # Full checkpoints hold all four networks; evaluation snapshots only the generators.
     for name in ("G", "F"):
         prefix = f"{name}."
-        weights = {k[len(prefix):]: v for k, v in saved["nets"].items() if k.startswith(prefix)}
+        weights = {
+            k[len(prefix) :]: v
+            for k, v in saved["nets"].items()
+            if k.startswith(prefix)
+        }
         try:
             getattr(nets, name).load_state_dict(weights)
         except RuntimeError as error:
             first = str(error).strip().splitlines()[0]
-            raise CheckpointError(f"{path}: the weights of {name} do not fit its config ({first}); {advice}") from None
+            raise CheckpointError(
+                f"{path}: the weights of {name} do not fit its config ({first}); {advice}"
+            ) from None
     nets.to(device).eval()
     return GeneratorPair(nets.G, nets.F, config)

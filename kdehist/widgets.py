@@ -19,6 +19,7 @@ Example::
     app.controls["bins"].value = 16
     app.current()["soft"]    # what the plot shows now, (channels, 16)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,13 +68,31 @@ __all__ = [
     "explore",
 ]
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel", "camera")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "colorwheel",
+    "camera",
+)
 """scikit-image's bundled photos offered by default (``camera`` is grey: three equal channels)."""
 
 SYNTHETIC_KNEES = (("sim", 0), ("sim", 1), ("real", 0), ("real", 1), ("real", 2))
 """``(domain, index)`` of the test-split :class:`kdehist.data.SyntheticKnees` offered by default."""
 
-CONTROL_NAMES = ("image", "reference", "upload", "bins", "bandwidth", "channel", "boundary", "mask", "kernel_bin")
+CONTROL_NAMES = (
+    "image",
+    "reference",
+    "upload",
+    "bins",
+    "bandwidth",
+    "channel",
+    "boundary",
+    "mask",
+    "kernel_bin",
+)
 """Keys of :attr:`HistogramExplorer.controls`."""
 
 CHANNEL_CHOICES = {"all": (0, 1, 2), "red": (0,), "green": (1,), "blue": (2,)}
@@ -82,8 +101,6 @@ MIN_BINS, MAX_BINS = 4, 256
 # hard histogram, DeepHist's default is 1 / 2.5 = 0.4, and 10 smears a pixel over ~40 bins.
 MIN_RATIO_EXPONENT, MAX_RATIO_EXPONENT = -2.0, 1.0
 DEFAULT_RATIO = 0.4
-
-
 
 
 # ----------------------------------------------------------------------------- the app
@@ -149,27 +166,39 @@ class HistogramExplorer(widgets.VBox):
     ):
         super().__init__()
         self._max_side = check_positive_int("max_side", max_side, minimum=8)
-        self._display_side = check_positive_int("display_side", display_side, minimum=16)
+        self._display_side = check_positive_int(
+            "display_side", display_side, minimum=16
+        )
         self._plot_width = check_positive_int("plot_width", plot_width, minimum=300)
-        self._max_upload_bytes = check_positive_int("max_upload_bytes", max_upload_bytes)
-        self._max_upload_pixels = check_positive_int("max_upload_pixels", max_upload_pixels)
+        self._max_upload_bytes = check_positive_int(
+            "max_upload_bytes", max_upload_bytes
+        )
+        self._max_upload_pixels = check_positive_int(
+            "max_upload_pixels", max_upload_pixels
+        )
         self._loaders: dict[str, Callable[[], _ExplorerImage]] = {}
         self._images: dict[str, _ExplorerImage] = {}
         self._tables: dict[tuple[str, bool], _ValueTable | None] = {}
         self._thumbnails: dict[tuple[str, bool, int], bytes] = {}
         self._delta_e: dict[tuple[str, str, bool], float] = {}
         self._histogram_panels: dict[tuple[int, ...], _HistogramPanels] = {}
-        self._kernel_panel = _KernelPanel(self._plot_width, round(0.2 * self._plot_width))
+        self._kernel_panel = _KernelPanel(
+            self._plot_width, round(0.2 * self._plot_width)
+        )
         self._holding = 0
         self._snapshot: dict[str, Any] = {}
         self._message_text = ""
-        self._shown: tuple | None = None  # (image, reference, mask) whose thumbnails are displayed
+        self._shown: tuple | None = (
+            None  # (image, reference, mask) whose thumbnails are displayed
+        )
 
         if images is None:
             for name in PHOTOS:
                 self._loaders[name] = _photo_loader(name, self._max_side)
             for domain, index in SYNTHETIC_KNEES:
-                self._loaders[f"knee {domain} {index}"] = _knee_loader(domain, index, self._max_side)
+                self._loaders[f"knee {domain} {index}"] = _knee_loader(
+                    domain, index, self._max_side
+                )
             first, reference = "astronaut", "coffee"
         else:
             if not isinstance(images, Mapping) or not images:
@@ -201,37 +230,92 @@ class HistogramExplorer(widgets.VBox):
         # continuous_update=False: a drag would otherwise queue one redraw per pixel moved,
         # and the plot would trail the slider by seconds on a slow kernel.
         self.controls: dict[str, widgets.Widget] = {
-            "image": widgets.Dropdown(options=choices, value=first, description="image", layout=wide,
-                                      style=label_width),
-            "reference": widgets.Dropdown(options=choices, value=reference, description="reference", layout=wide,
-                                          style=label_width),
-            "upload": widgets.FileUpload(accept="image/*", multiple=False, description="upload image",
-                                         layout=widgets.Layout(width="160px")),
-            "bins": widgets.IntSlider(value=64, min=MIN_BINS, max=MAX_BINS, step=1, description="bins K",
-                                      continuous_update=False, layout=wide, style=label_width),
-            "bandwidth": widgets.FloatLogSlider(value=DEFAULT_RATIO, base=10, min=MIN_RATIO_EXPONENT,
-                                                max=MAX_RATIO_EXPONENT, step=0.05, description="B / L",
-                                                readout_format=".3g", continuous_update=False, layout=wide,
-                                                style=label_width),
-            "channel": widgets.ToggleButtons(options=[("RGB", "all"), ("R", "red"), ("G", "green"), ("B", "blue")],
-                                             value="all", description="channel",
-                                             style={**label_width, "button_width": "52px"}),
-            "boundary": widgets.ToggleButtons(options=["none", "reflect"], value="none", description="boundary",
-                                              style={**label_width, "button_width": "80px"}),
-            "mask": widgets.Checkbox(value=False, description="use the foreground mask", indent=False),
-            "kernel_bin": widgets.IntSlider(value=32, min=0, max=63, step=1, description="kernel bin k",
-                                            continuous_update=False, layout=wide, style=label_width),
+            "image": widgets.Dropdown(
+                options=choices,
+                value=first,
+                description="image",
+                layout=wide,
+                style=label_width,
+            ),
+            "reference": widgets.Dropdown(
+                options=choices,
+                value=reference,
+                description="reference",
+                layout=wide,
+                style=label_width,
+            ),
+            "upload": widgets.FileUpload(
+                accept="image/*",
+                multiple=False,
+                description="upload image",
+                layout=widgets.Layout(width="160px"),
+            ),
+            "bins": widgets.IntSlider(
+                value=64,
+                min=MIN_BINS,
+                max=MAX_BINS,
+                step=1,
+                description="bins K",
+                continuous_update=False,
+                layout=wide,
+                style=label_width,
+            ),
+            "bandwidth": widgets.FloatLogSlider(
+                value=DEFAULT_RATIO,
+                base=10,
+                min=MIN_RATIO_EXPONENT,
+                max=MAX_RATIO_EXPONENT,
+                step=0.05,
+                description="B / L",
+                readout_format=".3g",
+                continuous_update=False,
+                layout=wide,
+                style=label_width,
+            ),
+            "channel": widgets.ToggleButtons(
+                options=[("RGB", "all"), ("R", "red"), ("G", "green"), ("B", "blue")],
+                value="all",
+                description="channel",
+                style={**label_width, "button_width": "52px"},
+            ),
+            "boundary": widgets.ToggleButtons(
+                options=["none", "reflect"],
+                value="none",
+                description="boundary",
+                style={**label_width, "button_width": "80px"},
+            ),
+            "mask": widgets.Checkbox(
+                value=False, description="use the foreground mask", indent=False
+            ),
+            "kernel_bin": widgets.IntSlider(
+                value=32,
+                min=0,
+                max=63,
+                step=1,
+                description="kernel bin k",
+                continuous_update=False,
+                layout=wide,
+                style=label_width,
+            ),
         }
         for name, control in self.controls.items():
             control.add_class(f"kdehist-{name.replace('_', '-')}")
 
     def _build_layout(self) -> None:
         side = f"{self._display_side}px"
-        self.image_view = widgets.Image(format="png", layout=widgets.Layout(max_width=side, max_height=side))
-        self.reference_view = widgets.Image(format="png", layout=widgets.Layout(max_width=side, max_height=side))
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(width=f"{self._plot_width}px"))
+        self.image_view = widgets.Image(
+            format="png", layout=widgets.Layout(max_width=side, max_height=side)
+        )
+        self.reference_view = widgets.Image(
+            format="png", layout=widgets.Layout(max_width=side, max_height=side)
+        )
+        self.plot = widgets.Image(
+            format="png", layout=widgets.Layout(width=f"{self._plot_width}px")
+        )
         self.plot.add_class("kdehist-plot")
-        self.kernel_plot = widgets.Image(format="png", layout=widgets.Layout(width=f"{self._plot_width}px"))
+        self.kernel_plot = widgets.Image(
+            format="png", layout=widgets.Layout(width=f"{self._plot_width}px")
+        )
         self.kernel_plot.add_class("kdehist-kernel-plot")
         self.readout = widgets.HTML(value="")
         self.kernel_caption = widgets.HTML(value="")
@@ -239,14 +323,25 @@ class HistogramExplorer(widgets.VBox):
         self.message.add_class("kdehist-message")
         c = self.controls
         left = widgets.VBox(
-            [c["image"], c["reference"], c["upload"], c["bins"], c["bandwidth"], c["kernel_bin"], c["channel"],
-             c["boundary"], c["mask"]],
+            [
+                c["image"],
+                c["reference"],
+                c["upload"],
+                c["bins"],
+                c["bandwidth"],
+                c["kernel_bin"],
+                c["channel"],
+                c["boundary"],
+                c["mask"],
+            ],
             layout=widgets.Layout(width="350px"),
         )
-        pictures = widgets.HBox([
-            widgets.VBox([widgets.HTML("<b>image</b>"), self.image_view]),
-            widgets.VBox([widgets.HTML("<b>reference</b>"), self.reference_view]),
-        ])
+        pictures = widgets.HBox(
+            [
+                widgets.VBox([widgets.HTML("<b>image</b>"), self.image_view]),
+                widgets.VBox([widgets.HTML("<b>reference</b>"), self.reference_view]),
+            ]
+        )
         self.children = [
             widgets.HBox([left, widgets.VBox([pictures, self.readout])]),
             self.plot,
@@ -275,13 +370,17 @@ class HistogramExplorer(widgets.VBox):
         key = (name, use_mask)
         if key not in self._tables:
             image = self._image(name)
-            self._tables[key] = _value_table(image.pixels, image.mask if use_mask else None)
+            self._tables[key] = _value_table(
+                image.pixels, image.mask if use_mask else None
+            )
         return self._tables[key]
 
     def _thumbnail(self, name: str, use_mask: bool) -> bytes:
         key = (name, use_mask, self._display_side)
         if key not in self._thumbnails:
-            self._thumbnails[key] = _thumbnail_png(self._image(name), use_mask, self._display_side)
+            self._thumbnails[key] = _thumbnail_png(
+                self._image(name), use_mask, self._display_side
+            )
         return self._thumbnails[key]
 
     def _colour_difference(self, name: str, reference: str, use_mask: bool) -> float:
@@ -291,30 +390,45 @@ class HistogramExplorer(widgets.VBox):
             image, ref = self._image(name), self._image(reference)
             mask = image.mask[None] if use_mask and image.mask is not None else None
             ref_mask = ref.mask[None] if use_mask and ref.mask is not None else None
-            self._delta_e[key] = float(color_delta_e(image.pixels[None], ref.pixels[None], mask, ref_mask)[0])
+            self._delta_e[key] = float(
+                color_delta_e(image.pixels[None], ref.pixels[None], mask, ref_mask)[0]
+            )
         return self._delta_e[key]
 
     def _panels(self, channels: tuple[int, ...]) -> _HistogramPanels:
         if channels not in self._histogram_panels:
             height = round(0.34 * self._plot_width)
-            self._histogram_panels[channels] = _HistogramPanels(channels, self._plot_width, height)
+            self._histogram_panels[channels] = _HistogramPanels(
+                channels, self._plot_width, height
+            )
         return self._histogram_panels[channels]
 
     def _show_message(self, text: str, error: bool = True) -> None:
         self._message_text = text
         colour = "#b00020" if error else "#555555"
-        self.message.value = f'<span style="color: {colour}">{html.escape(text)}</span>' if text else ""
+        self.message.value = (
+            f'<span style="color: {colour}">{html.escape(text)}</span>' if text else ""
+        )
 
     # ------------------------------------------------------------------ events
 
     def _on_control_change(self, change) -> None:
         if self._holding:
             return
-        name = next((key for key, control in self.controls.items() if control is change["owner"]), "")
+        name = next(
+            (
+                key
+                for key, control in self.controls.items()
+                if control is change["owner"]
+            ),
+            "",
+        )
         self._show_message("")  # a new action: the last message is no longer news
         try:
             with self._hold_redraws():
-                if name in ("image", "reference") and not self._ensure_loaded(name, change["old"]):
+                if name in ("image", "reference") and not self._ensure_loaded(
+                    name, change["old"]
+                ):
                     return
                 if name == "bins":
                     # Keep the drawn window at the same place in the range as K changes.
@@ -336,7 +450,9 @@ class HistogramExplorer(widgets.VBox):
         except Exception as error:
             failed = control.value
             control.value = previous
-            self._show_message(f"could not load {failed!r}: {type(error).__name__}: {error}")
+            self._show_message(
+                f"could not load {failed!r}: {type(error).__name__}: {error}"
+            )
             return False
 
     def _on_upload(self, change) -> None:
@@ -362,7 +478,13 @@ class HistogramExplorer(widgets.VBox):
             if not files:
                 return None
             file_name, content = files[-1]
-            image = _decode_upload(file_name, content, self._max_upload_bytes, self._max_upload_pixels, self._max_side)
+            image = _decode_upload(
+                file_name,
+                content,
+                self._max_upload_bytes,
+                self._max_upload_pixels,
+                self._max_side,
+            )
             label = f"upload: {file_name}"
             suffix = 2
             while label in self._loaders:
@@ -371,7 +493,9 @@ class HistogramExplorer(widgets.VBox):
             self._images[label] = image
             self._loaders[label] = lambda image=image: image
             with self._hold_redraws():
-                kept = {name: self.controls[name].value for name in ("image", "reference")}
+                kept = {
+                    name: self.controls[name].value for name in ("image", "reference")
+                }
                 for name in ("image", "reference"):
                     # Setting options may reset a dropdown's value; restore it.
                     self.controls[name].options = list(self._loaders)
@@ -418,14 +542,22 @@ class HistogramExplorer(widgets.VBox):
 
         settings = (bins, bandwidth, boundary)
         table = self._table(name, use_image_mask)
-        soft_all = _channel_histograms(soft_histogram, image, table, use_image_mask, *settings)
-        hard_all = _channel_histograms(hard_histogram, image, table, use_image_mask, *settings)
+        soft_all = _channel_histograms(
+            soft_histogram, image, table, use_image_mask, *settings
+        )
+        hard_all = _channel_histograms(
+            hard_histogram, image, table, use_image_mask, *settings
+        )
         ref_table = self._table(reference, use_reference_mask)
-        ref_soft_all = _channel_histograms(soft_histogram, ref, ref_table, use_reference_mask, *settings)
+        ref_soft_all = _channel_histograms(
+            soft_histogram, ref, ref_table, use_reference_mask, *settings
+        )
         index = list(channels)
         soft, hard, ref_soft = soft_all[index], hard_all[index], ref_soft_all[index]
         mass = soft.sum(-1)
-        losses = {kind: float(histogram_loss(soft, ref_soft, kind)) for kind in LOSS_KINDS}
+        losses = {
+            kind: float(histogram_loss(soft, ref_soft, kind)) for kind in LOSS_KINDS
+        }
         colour_difference = self._colour_difference(name, reference, use_mask)
 
         # The window of bin k, evaluated by the package itself: each grid point is a
@@ -433,9 +565,13 @@ class HistogramExplorer(widgets.VBox):
         edges = bin_edges(bins, VALUE_RANGE)
         centre = float(bin_centers(bins, VALUE_RANGE)[kernel_bin])
         half = _KernelPanel.half_width(ratio)
-        offsets = torch.linspace(-half, half, _KERNEL_POINTS)  # odd count: the middle point is the centre
+        offsets = torch.linspace(
+            -half, half, _KERNEL_POINTS
+        )  # odd count: the middle point is the centre
         grid = centre + offsets * width
-        windows = soft_histogram(grid.reshape(-1, 1, 1, 1), bins, bandwidth, VALUE_RANGE, boundary=boundary)[:, 0]
+        windows = soft_histogram(
+            grid.reshape(-1, 1, 1, 1), bins, bandwidth, VALUE_RANGE, boundary=boundary
+        )[:, 0]
         kernel = windows[:, kernel_bin]
         neighbour_x, neighbour_y = [], []
         for neighbour in (kernel_bin - 1, kernel_bin + 1):
@@ -447,11 +583,18 @@ class HistogramExplorer(widgets.VBox):
         panels = self._panels(channels)
         # Densities P(k) / L keep their scale whatever K (see _HistogramPanels).
         self.plot.value = panels.draw(
-            edges=edges.numpy(), soft=(soft / width).numpy(), hard=(hard / width).numpy(), kernel_bin=kernel_bin
+            edges=edges.numpy(),
+            soft=(soft / width).numpy(),
+            hard=(hard / width).numpy(),
+            kernel_bin=kernel_bin,
         )
         self.kernel_plot.value = self._kernel_panel.draw(
-            offsets=offsets.numpy(), window=kernel.numpy(), neighbours=(neighbour_x, neighbour_y),
-            kernel_bin=kernel_bin, bins=bins, boundary=boundary,
+            offsets=offsets.numpy(),
+            window=kernel.numpy(),
+            neighbours=(neighbour_x, neighbour_y),
+            kernel_bin=kernel_bin,
+            bins=bins,
+            boundary=boundary,
         )
         if self._shown != (name, reference, use_mask):
             self.image_view.value = self._thumbnail(name, use_image_mask)
@@ -460,8 +603,20 @@ class HistogramExplorer(widgets.VBox):
 
         elapsed_ms = 1000 * (time.perf_counter() - start)
         self.readout.value = self._readout_html(
-            name, reference, channels, mass, hard.sum(-1), losses, colour_difference, bins, width, ratio, bandwidth,
-            use_image_mask, use_reference_mask, elapsed_ms,
+            name,
+            reference,
+            channels,
+            mass,
+            hard.sum(-1),
+            losses,
+            colour_difference,
+            bins,
+            width,
+            ratio,
+            bandwidth,
+            use_image_mask,
+            use_reference_mask,
+            elapsed_ms,
         )
         self.kernel_caption.value = (
             f"<div style='font-size: 90%'>Above: the window Π<sub>k</sub> of bin k = {kernel_bin}, "
@@ -469,8 +624,12 @@ class HistogramExplorer(widgets.VBox):
             f"bin's centre puts {float(kernel[_KERNEL_POINTS // 2]):.3f} of its mass into bin k.</div>"
         )
         # Read the histograms back from the plotted artists: current() reports what is shown.
-        drawn_soft = torch.from_numpy(np.stack([np.asarray(p["soft"].get_ydata()) for p in panels.panels]))
-        drawn_hard = torch.from_numpy(np.stack([np.asarray(p["hard"].get_data().values) for p in panels.panels]))
+        drawn_soft = torch.from_numpy(
+            np.stack([np.asarray(p["soft"].get_ydata()) for p in panels.panels])
+        )
+        drawn_hard = torch.from_numpy(
+            np.stack([np.asarray(p["hard"].get_data().values) for p in panels.panels])
+        )
         self._snapshot = {
             "image": name,
             "reference": reference,
@@ -496,12 +655,36 @@ class HistogramExplorer(widgets.VBox):
             "redraw_ms": elapsed_ms,
         }
 
-    def _readout_html(self, name, reference, channels, mass, hard_mass, losses, colour_difference, bins, width, ratio,
-                      bandwidth, use_image_mask, use_reference_mask, elapsed_ms) -> str:
-        header = "".join(f"<th style='padding: 0 8px'>{CHANNEL_LABELS[ch]}</th>" for ch in channels)
-        soft_cells = "".join(f"<td style='padding: 0 8px'>{m:.4f}</td>" for m in mass.tolist())
-        leak_cells = "".join(f"<td style='padding: 0 8px'>{100 * (1 - m):.2f} %</td>" for m in mass.tolist())
-        hard_cells = "".join(f"<td style='padding: 0 8px'>{m:.4f}</td>" for m in hard_mass.tolist())
+    def _readout_html(
+        self,
+        name,
+        reference,
+        channels,
+        mass,
+        hard_mass,
+        losses,
+        colour_difference,
+        bins,
+        width,
+        ratio,
+        bandwidth,
+        use_image_mask,
+        use_reference_mask,
+        elapsed_ms,
+    ) -> str:
+        header = "".join(
+            f"<th style='padding: 0 8px'>{CHANNEL_LABELS[ch]}</th>" for ch in channels
+        )
+        soft_cells = "".join(
+            f"<td style='padding: 0 8px'>{m:.4f}</td>" for m in mass.tolist()
+        )
+        leak_cells = "".join(
+            f"<td style='padding: 0 8px'>{100 * (1 - m):.2f} %</td>"
+            for m in mass.tolist()
+        )
+        hard_cells = "".join(
+            f"<td style='padding: 0 8px'>{m:.4f}</td>" for m in hard_mass.tolist()
+        )
         shown = "+".join(CHANNEL_LABELS[ch] for ch in channels)
         masks = []
         if use_image_mask:
@@ -568,7 +751,9 @@ class HistogramExplorer(widgets.VBox):
         super().close()
 
 
-def explore(images: Mapping[str, Any] | None = None, **options: Any) -> HistogramExplorer:
+def explore(
+    images: Mapping[str, Any] | None = None, **options: Any
+) -> HistogramExplorer:
     """Build the histogram explorer; display it by making it the last expression of a cell.
 
     Args:

@@ -29,11 +29,26 @@ class BuiltBook:
 def built_book(tmp_path_factory) -> BuiltBook:
     """The book, built once per test session (a few minutes) as `make book` builds it:
     warnings as errors, nitpicky, and --keep-going, so the pages exist even when it fails."""
-    jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    jupyter_book = shutil.which(
+        "jupyter-book", path=str(Path(sys.executable).parent)
+    ) or shutil.which("jupyter-book")
     assert jupyter_book, "jupyter-book is not installed (pip install -e .[book])"
     out = tmp_path_factory.mktemp("book")
     result = subprocess.run(
-        [jupyter_book, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
-        capture_output=True, text=True, timeout=900,
+        [
+            jupyter_book,
+            "build",
+            str(ROOT),
+            "-W",
+            "-n",
+            "--keep-going",
+            "--path-output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    return BuiltBook(result.returncode, result.stdout + result.stderr, out / "_build" / "html")
+    return BuiltBook(
+        result.returncode, result.stdout + result.stderr, out / "_build" / "html"
+    )

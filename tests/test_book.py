@@ -1,6 +1,7 @@
 """The book builds with warnings as errors, with every chapter page and its Colab link, and
 its tables are HTML tables. The book is built once per session (the ``built_book`` fixture
 in conftest.py)."""
+
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def toc_pages() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [toc["root"]] + [
+        c["file"] for part in toc["parts"] for c in part["chapters"]
+    ]
 
 
 @pytest.mark.slow
@@ -110,12 +113,22 @@ def test_chapter9_tables_are_html_tables(built_book):
     header = [" ".join(t["header"]) for t in page.tables]
     table2 = [i for i, h in enumerate(header) if "ΔE76" in h]
     jis = [i for i, h in enumerate(header) if "class" in h.lower()]
-    assert table2, f"no HTML table whose header names ΔE76 (Table 2) in chapter 9; headers: {header}"
-    assert jis, f"no HTML table whose header names the JIS class in chapter 9; headers: {header}"
-    assert any(i != j for i in table2 for j in jis), f"Table 2 and the JIS table are not two tables: {header}"
-    assert any(len(page.tables[i]["rows"]) >= 4 for i in table2), "Table 2 has fewer rows than its four variants"
+    assert table2, (
+        f"no HTML table whose header names ΔE76 (Table 2) in chapter 9; headers: {header}"
+    )
+    assert jis, (
+        f"no HTML table whose header names the JIS class in chapter 9; headers: {header}"
+    )
+    assert any(i != j for i in table2 for j in jis), (
+        f"Table 2 and the JIS table are not two tables: {header}"
+    )
+    assert any(len(page.tables[i]["rows"]) >= 4 for i in table2), (
+        "Table 2 has fewer rows than its four variants"
+    )
     classes = {cell for j in jis for row in page.tables[j]["rows"] for cell in row}
-    assert {"A", "B", "C", "D"} <= classes, f"no table lists the JIS classes A to D: {sorted(classes)}"
+    assert {"A", "B", "C", "D"} <= classes, (
+        f"no table lists the JIS classes A to D: {sorted(classes)}"
+    )
 
 
 @pytest.mark.slow
@@ -125,5 +138,5 @@ def test_no_page_shows_markdown_pipe_tables_as_text(built_book):
         text = "".join(read_page(built_book.html / f"{page}.html").prose)
         found = PIPE_TABLE.search(text)
         if found:
-            shown[page] = text[max(0, found.start() - 80):found.end() + 80]
+            shown[page] = text[max(0, found.start() - 80) : found.end() + 80]
     assert not shown, f"markdown table text shown instead of a table: {shown}"

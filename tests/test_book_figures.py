@@ -1,6 +1,7 @@
 """Figures cannot silently vanish: every committed drawing cell has an image in its outputs,
 and no package module touches matplotlib's global state (a `matplotlib.use("Agg")` in a
 package function once blanked every later `plt.show()` in the kernel that called it)."""
+
 import io
 import json
 import re
@@ -34,9 +35,17 @@ EXEMPT_TAGS = {"remove-output", "remove-cell"}
 def code_without_comments(source: str) -> str:
     """The cell's code without comments, so that `# plt.show()` does not count."""
     try:
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type != tokenize.COMMENT]
+        tokens = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type != tokenize.COMMENT
+        ]
         return tokenize.untokenize(tokens)
-    except (tokenize.TokenError, IndentationError, SyntaxError):  # IPython magics, ! commands
+    except (
+        tokenize.TokenError,
+        IndentationError,
+        SyntaxError,
+    ):  # IPython magics, ! commands
         return "\n".join(line.split("#", 1)[0] for line in source.splitlines())
 
 
@@ -53,15 +62,30 @@ def blank_drawing_cells(path: Path) -> list[str]:
     nb = json.loads(path.read_text())
     blank = []
     for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code" or EXEMPT_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+        if cell["cell_type"] != "code" or EXEMPT_TAGS & set(
+            cell.get("metadata", {}).get("tags", [])
+        ):
             continue
         source = "".join(cell["source"])
         if not is_drawing_cell(source):
             continue
-        mimes = {mime for output in cell.get("outputs", []) for mime in output.get("data", {})}
+        mimes = {
+            mime
+            for output in cell.get("outputs", [])
+            for mime in output.get("data", {})
+        }
         if not mimes & IMAGES:
-            first = next((line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
-            blank.append(f"cell {index} ({first.strip()[:60]!r}): outputs {sorted(mimes) or 'none'}")
+            first = next(
+                (
+                    line
+                    for line in source.splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")
+                ),
+                "",
+            )
+            blank.append(
+                f"cell {index} ({first.strip()[:60]!r}): outputs {sorted(mimes) or 'none'}"
+            )
     return blank
 
 
@@ -86,7 +110,10 @@ def test_drawing_cells_are_recognised(source, draws):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_drawing_cells_have_an_image(path):
     blank = blank_drawing_cells(path)
-    assert not blank, f"{path.name}: drawing cells with no image in their committed outputs:\n" + "\n".join(blank)
+    assert not blank, (
+        f"{path.name}: drawing cells with no image in their committed outputs:\n"
+        + "\n".join(blank)
+    )
 
 
 # Selecting a backend, importing pyplot (its state machine and figure manager) or editing
@@ -106,5 +133,12 @@ def test_package_leaves_matplotlib_global_state_alone(path):
     code = code_without_comments(path.read_text())
     code = re.sub(r'("""|\'\'\')[\s\S]*?\1', "", code)  # docstrings may name pyplot
     lines = code.splitlines()
-    found = sorted({lines[code.count("\n", 0, m.start())].strip() for m in GLOBAL_STATE.finditer(code)})
-    assert not found, f"kdehist/{path.name} changes matplotlib's global state:\n" + "\n".join(found)
+    found = sorted(
+        {
+            lines[code.count("\n", 0, m.start())].strip()
+            for m in GLOBAL_STATE.finditer(code)
+        }
+    )
+    assert not found, (
+        f"kdehist/{path.name} changes matplotlib's global state:\n" + "\n".join(found)
+    )

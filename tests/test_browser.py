@@ -6,6 +6,7 @@ Debian packages ``chromium`` and ``chromium-driver``, which ``.ci/run`` installs
 as root. Playwright drives that binary through ``executable_path``; no browser is
 downloaded. The test skips only when there is no Chromium to drive.
 """
+
 import json
 import os
 import secrets
@@ -44,7 +45,9 @@ REDRAW_S = 30
 def find_chromium() -> str | None:
     """The Chromium to drive: $KDEHIST_CHROMIUM, /usr/bin/chromium, or one on the PATH."""
     candidates = [os.environ.get("KDEHIST_CHROMIUM"), "/usr/bin/chromium"]
-    candidates += [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")]
+    candidates += [
+        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+    ]
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
@@ -66,9 +69,19 @@ class JupyterLabServer:
         # The news prompt would pop up over the notebook.
         (config / "labconfig").mkdir(parents=True)
         (config / "labconfig" / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+            json.dumps(
+                {
+                    "disabledExtensions": {
+                        "@jupyterlab/apputils-extension:announcements": True
+                    }
+                }
+            )
         )
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTER", "MPLBACKEND"))}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTER", "MPLBACKEND"))
+        }
         env.update(
             JUPYTER_CONFIG_DIR=str(config),
             JUPYTER_DATA_DIR=str(scratch / "data"),
@@ -78,8 +91,15 @@ class JupyterLabServer:
             KDEHIST_RUNS=str(scratch / "runs"),
         )
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={root}",
             # window.jupyterapp lets the test run the notebook with a JupyterLab command.
             "--LabApp.expose_app_in_browser=True",
             "--ServerApp.terminals_enabled=False",
@@ -88,32 +108,47 @@ class JupyterLabServer:
             command.append("--allow-root")
         self.log = open(self.log_path, "w")
         # A session of its own, so that stopping it stops its kernels too.
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + SERVER_START_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as response:
+                with urllib.request.urlopen(
+                    f"{self.url}/api/status?token={self.token}", timeout=2
+                ) as response:
                     if response.status == 200:
                         return
             except OSError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_S} s:\n{self.log_tail()}")
+        raise TimeoutError(
+            f"JupyterLab did not answer within {SERVER_START_S} s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(
+            self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        )
 
     def stop(self) -> None:
         """Ask the server to shut down (it stops its kernels), then make sure it is gone."""
         if self.process.poll() is None:
             try:
-                request = urllib.request.Request(f"{self.url}/api/shutdown?token={self.token}", method="POST")
+                request = urllib.request.Request(
+                    f"{self.url}/api/shutdown?token={self.token}", method="POST"
+                )
                 urllib.request.urlopen(request, timeout=5).close()
                 self.process.wait(timeout=15)
             except (OSError, subprocess.TimeoutExpired):
@@ -136,8 +171,10 @@ class JupyterLabServer:
 def chromium():
     browser = find_chromium()
     if browser is None:
-        pytest.skip("no Chromium browser to drive: install the Debian packages chromium and chromium-driver "
-                    "(.ci/run does when run as root), or point KDEHIST_CHROMIUM at a Chromium binary")
+        pytest.skip(
+            "no Chromium browser to drive: install the Debian packages chromium and chromium-driver "
+            "(.ci/run does when run as root), or point KDEHIST_CHROMIUM at a Chromium binary"
+        )
     return browser
 
 
@@ -160,7 +197,9 @@ def test_bins_slider_redraws_the_plot_in_jupyterlab(chromium, lab, tmp_path):
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "chromium-profile"),  # fresh: no state from earlier runs
+            user_data_dir=str(
+                tmp_path / "chromium-profile"
+            ),  # fresh: no state from earlier runs
             executable_path=chromium,
             headless=True,
             args=CHROMIUM_FLAGS,
@@ -183,19 +222,33 @@ def test_bins_slider_redraws_the_plot_in_jupyterlab(chromium, lab, tmp_path):
 def run_notebook_and_move_the_slider(page, lab: JupyterLabServer) -> None:
     from playwright.sync_api import expect
 
-    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}", timeout=SERVER_START_S * 1000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.isReady",
-                           timeout=SERVER_START_S * 1000)
+    page.goto(
+        f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}",
+        timeout=SERVER_START_S * 1000,
+    )
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.isReady",
+        timeout=SERVER_START_S * 1000,
+    )
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
     # The last cell puts the app back to its first settings and prints them: all cells ran.
     last_output = page.locator(".jp-OutputArea-output", has_text="'image': 'astronaut'")
     last_output.wait_for(timeout=NOTEBOOK_RUN_S * 1000)
-    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count() == 0, \
-        lab.log_tail()
-    assert page.locator(".jp-OutputArea-output", has_text="delta_e: True in 3 settings").count() == 1
+    assert (
+        page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
+        ).count()
+        == 0
+    ), lab.log_tail()
+    assert (
+        page.locator(
+            ".jp-OutputArea-output", has_text="delta_e: True in 3 settings"
+        ).count()
+        == 1
+    )
 
     app = page.locator(".kdehist-explorer").first
     plot = app.locator(".kdehist-plot")
@@ -223,5 +276,9 @@ def run_notebook_and_move_the_slider(page, lab: JupyterLabServer) -> None:
     new_bins = int(app.locator(".kdehist-bins .widget-readout").text_content())
     assert 4 <= new_bins < 64
     expect(readout).to_contain_text(f"K = {new_bins},", timeout=REDRAW_S * 1000)
-    page.wait_for_timeout(300)  # let the new image finish decoding before comparing pixels
-    assert plot.screenshot() != before_pixels, "the plot looks the same after moving the bins slider"
+    page.wait_for_timeout(
+        300
+    )  # let the new image finish decoding before comparing pixels
+    assert plot.screenshot() != before_pixels, (
+        "the plot looks the same after moving the bins slider"
+    )

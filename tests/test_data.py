@@ -2,6 +2,7 @@
 
 Sizes stay at 32-64 px and few indices, so the whole file runs in seconds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -44,7 +45,11 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_split_sizes_follow_the_paper():
-    assert {(d, s): len(SyntheticKnees(d, s, size=SIZE)) for d in ("sim", "real") for s in ("train", "test")} == {
+    assert {
+        (d, s): len(SyntheticKnees(d, s, size=SIZE))
+        for d in ("sim", "real")
+        for s in ("train", "test")
+    } == {
         ("sim", "train"): 438,
         ("sim", "test"): 28,
         ("real", "train"): 477,
@@ -55,7 +60,9 @@ def test_split_sizes_follow_the_paper():
 @pytest.mark.parametrize("domain", ["sim", "real"])
 def test_sample_format_and_ranges(domain):
     sample = SyntheticKnees(domain, "train", size=48)[5]
-    assert sample["image"].shape == (3, 48, 48) and sample["image"].dtype == torch.float32
+    assert (
+        sample["image"].shape == (3, 48, 48) and sample["image"].dtype == torch.float32
+    )
     assert sample["mask"].shape == (1, 48, 48) and sample["mask"].dtype == torch.float32
     assert -1 <= sample["image"].min() and sample["image"].max() <= 1
     assert set(sample["mask"].unique().tolist()) <= {0.0, 1.0}
@@ -72,7 +79,12 @@ def test_sample_format_and_ranges(domain):
 def test_samples_collate(domain):
     data = SyntheticKnees(domain, "test", size=SIZE)
     batch = default_collate([data[0], data[1], data[2]])
-    assert batch["image"].shape == (3, 3, SIZE, SIZE) and batch["mask"].shape == (3, 1, SIZE, SIZE)
+    assert batch["image"].shape == (3, 3, SIZE, SIZE) and batch["mask"].shape == (
+        3,
+        1,
+        SIZE,
+        SIZE,
+    )
     assert batch["pose"]["flex_deg"].shape == (3,)
     if domain == "real":
         assert batch["tone_lab"].shape == (3, 3)
@@ -88,7 +100,9 @@ def test_same_seed_same_tensors_and_other_seed_differs():
         first = SyntheticKnees(domain, "train", size=SIZE, seed=3)[7]
         again = SyntheticKnees(domain, "train", size=SIZE, seed=3)[7]
         other = SyntheticKnees(domain, "train", size=SIZE, seed=4)[7]
-        assert torch.equal(first["image"], again["image"]) and torch.equal(first["mask"], again["mask"])
+        assert torch.equal(first["image"], again["image"]) and torch.equal(
+            first["mask"], again["mask"]
+        )
         assert first["pose"] == again["pose"]
         assert not torch.equal(first["image"], other["image"])
 
@@ -99,14 +113,19 @@ def test_tensors_match_getitem_whatever_the_batch():
     assert images.shape == (28, 3, SIZE, SIZE) and masks.shape == (28, 1, SIZE, SIZE)
     for index in (0, 13, 27):
         sample = data[index]
-        assert torch.equal(sample["image"], images[index]) and torch.equal(sample["mask"], masks[index])
+        assert torch.equal(sample["image"], images[index]) and torch.equal(
+            sample["mask"], masks[index]
+        )
     part_images, _ = data.tensors([27, 13])
     assert torch.equal(part_images[1], images[13])
 
 
 def test_train_and_test_are_disjoint():
     for domain in ("sim", "real"):
-        train, test = SyntheticKnees(domain, "train", size=SIZE), SyntheticKnees(domain, "test", size=SIZE)
+        train, test = (
+            SyntheticKnees(domain, "train", size=SIZE),
+            SyntheticKnees(domain, "test", size=SIZE),
+        )
         train_poses = {tuple(train.pose(i).values()) for i in range(len(train))}
         test_poses = {tuple(test.pose(i).values()) for i in range(len(test))}
         assert len(train_poses) == len(train) and len(test_poses) == len(test)
@@ -127,7 +146,9 @@ def test_sim_and_real_masks_agree_with_the_images():
         background = image[:, mask[0] == 0]
         foreground = image[:, mask[0] == 1]
         # Background: the uniform dark colour (anti-aliased edge pixels aside).
-        assert (background - torch.tensor(SIM_BACKGROUND).view(3, 1)).abs().median() < 0.01
+        assert (
+            background - torch.tensor(SIM_BACKGROUND).view(3, 1)
+        ).abs().median() < 0.01
         assert background.mean() < 0.12
         assert foreground.mean() > background.mean() + 0.3
     real_images, real_masks = SyntheticKnees("real", "train", size=48).tensors(range(6))
@@ -168,19 +189,28 @@ def test_oracle_mask_equals_the_sim_mask():
         assert torch.equal(render_sim(pose, 48)[0], images[index])
     # Batched, with per-pose tones and a reference's appearance (its garment is left out).
     reference = SyntheticKnees("real", "train", size=48)
-    with_garment = next(i for i in range(len(reference)) if reference.appearance(i)["garment"])
+    with_garment = next(
+        i for i in range(len(reference)) if reference.appearance(i)["garment"]
+    )
     tones = torch.stack([monk_tone(t) for t in np.linspace(0, 1, 6)])
-    batch_images, batch_masks = render_real(poses, tones, 48, appearance=reference.appearance(with_garment))
+    batch_images, batch_masks = render_real(
+        poses, tones, 48, appearance=reference.appearance(with_garment)
+    )
     assert torch.equal(batch_masks, masks)
     # The deepest tone renders darker than the lightest.
-    assert batch_images[5][:, masks[5, 0] == 1].mean() < batch_images[0][:, masks[0, 0] == 1].mean() - 0.5
+    assert (
+        batch_images[5][:, masks[5, 0] == 1].mean()
+        < batch_images[0][:, masks[0, 0] == 1].mean() - 0.5
+    )
 
 
 def test_oracle_reproduces_a_real_sample():
     real = SyntheticKnees("real", "train", size=SIZE)
     index = next(i for i in range(len(real)) if not real.appearance(i)["garment"])
     sample = real[index]
-    image, mask = render_real(sample["pose"], sample["tone_srgb"], SIZE, appearance=sample["appearance"])
+    image, mask = render_real(
+        sample["pose"], sample["tone_srgb"], SIZE, appearance=sample["appearance"]
+    )
     assert torch.equal(mask, sample["mask"]) and torch.equal(image, sample["image"])
 
 
@@ -192,7 +222,9 @@ def test_png_cache_round_trip(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave nothing behind
     again_images, again_masks = cached.tensors(range(4))
     fresh_images, fresh_masks = fresh.tensors(range(4))
-    assert torch.equal(first_images, again_images) and torch.equal(again_images, fresh_images)
+    assert torch.equal(first_images, again_images) and torch.equal(
+        again_images, fresh_images
+    )
     assert torch.equal(again_masks, fresh_masks)
     # A damaged entry is rendered again.
     next(tmp_path.rglob("0000.png")).write_bytes(b"not a png")
@@ -241,23 +273,33 @@ def _write_knees(folder, count, *, domain="real", masks_folder=None):
         Image.fromarray(pixels).save(folder / f"knee{index}.png")
         if masks_folder is not None:
             masks_folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(mask[0].byte().numpy() * 255).save(masks_folder / f"knee{index}.png")
+            Image.fromarray(mask[0].byte().numpy() * 255).save(
+                masks_folder / f"knee{index}.png"
+            )
     return images, masks
 
 
 def test_image_folder_with_masks(tmp_path):
     images, masks = _write_knees(tmp_path / "train", 3, masks_folder=tmp_path / "masks")
     data = ImageFolderDomain(tmp_path / "train", mask_root=tmp_path / "masks", size=48)
-    assert len(data) == 3 and [p.name for p in data.paths] == ["knee0.png", "knee1.png", "knee2.png"]
+    assert len(data) == 3 and [p.name for p in data.paths] == [
+        "knee0.png",
+        "knee1.png",
+        "knee2.png",
+    ]
     sample = data[1]
-    assert torch.equal(sample["image"], images[1]) and torch.equal(sample["mask"], masks[1])
+    assert torch.equal(sample["image"], images[1]) and torch.equal(
+        sample["mask"], masks[1]
+    )
     folder_images, folder_masks = data.tensors()
     assert folder_images.shape == (3, 3, 48, 48) and torch.equal(folder_masks, masks)
     assert default_collate([data[0], data[2]])["image"].shape == (2, 3, 48, 48)
     # Resizing and a non-square photo.
     Image.new("RGB", (90, 60), (250, 250, 250)).save(tmp_path / "train" / "wide.jpg")
     Image.new("L", (90, 60), 0).save(tmp_path / "masks" / "wide.png")
-    assert ImageFolderDomain(tmp_path / "train", mask_root=tmp_path / "masks", size=32)[3]["image"].shape == (3, 32, 32)
+    assert ImageFolderDomain(tmp_path / "train", mask_root=tmp_path / "masks", size=32)[
+        3
+    ]["image"].shape == (3, 32, 32)
 
 
 def test_image_folder_mask_fallback(tmp_path):
@@ -272,14 +314,18 @@ def test_image_folder_mask_fallback(tmp_path):
     for row, index in enumerate(plain):
         assert _iou(data[row]["mask"], real[index]["mask"]) > 0.8
     sim = SyntheticKnees("sim", "test", size=48)[0]
-    assert _iou(border_background_mask(sim["image"]), sim["mask"]) > 0.9  # a dark background works too
+    assert (
+        _iou(border_background_mask(sim["image"]), sim["mask"]) > 0.9
+    )  # a dark background works too
 
 
 def test_image_folder_errors_name_the_file_or_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="root.*no_such_folder"):
         ImageFolderDomain(tmp_path / "no_such_folder")
     _write_knees(tmp_path / "photos", 2)
-    (tmp_path / "photos" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    (tmp_path / "photos" / "broken.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n this is not an image"
+    )
     with pytest.raises(ValueError, match="broken.png"):
         ImageFolderDomain(tmp_path / "photos")
     (tmp_path / "photos" / "broken.png").unlink()
@@ -313,15 +359,24 @@ def _domain(count, size=SIZE, seed=0):
 def test_loader_batches_and_references_never_the_sample_itself():
     x_images, x_masks = _domain(3)
     y_images, y_masks = _domain(2, seed=1)
-    loader = UnpairedLoader(x_images, x_masks, y_images, y_masks, batch_size=4, seed=0, both=True)
+    loader = UnpairedLoader(
+        x_images, x_masks, y_images, y_masks, batch_size=4, seed=0, both=True
+    )
     keys = {"x", "x_mask", "y", "y_mask", "y_ref", "y_ref_mask", "x_ref", "x_ref_mask"}
     for batch in loader.batches(0, 60):
         assert keys <= batch.keys()
-        assert batch["x"].shape == (4, 3, SIZE, SIZE) and batch["y_ref_mask"].shape == (4, 1, SIZE, SIZE)
+        assert batch["x"].shape == (4, 3, SIZE, SIZE) and batch["y_ref_mask"].shape == (
+            4,
+            1,
+            SIZE,
+            SIZE,
+        )
         assert bool((batch["y_ref_index"] != batch["y_index"]).all())
         assert bool((batch["x_ref_index"] != batch["x_index"]).all())
         # The rows really are those images (each image is one flat colour).
-        assert torch.equal(batch["y_ref"][:, :, 0, 0], y_images[batch["y_ref_index"], :, 0, 0])
+        assert torch.equal(
+            batch["y_ref"][:, :, 0, 0], y_images[batch["y_ref_index"], :, 0, 0]
+        )
     one_way = UnpairedLoader(x_images, x_masks, y_images, y_masks, batch_size=2)
     assert "x_ref" not in one_way.batch(0) and "y_ref" in one_way.batch(0)
 
@@ -329,13 +384,22 @@ def test_loader_batches_and_references_never_the_sample_itself():
 def test_loader_epochs_cover_each_domain_independently():
     x_images, x_masks = _domain(6)
     y_images, y_masks = _domain(4, seed=1)
-    loader = UnpairedLoader(x_images, x_masks, y_images, y_masks, batch_size=2, seed=5, augment=False)
+    loader = UnpairedLoader(
+        x_images, x_masks, y_images, y_masks, batch_size=2, seed=5, augment=False
+    )
     assert len(loader) == 3
     seen_x = torch.cat([b["x_index"] for b in loader.batches(0, 3)])
     seen_y = torch.cat([b["y_index"] for b in loader.batches(0, 2)])
-    assert sorted(seen_x.tolist()) == list(range(6)) and sorted(seen_y.tolist()) == list(range(4))
-    other = UnpairedLoader(x_images, x_masks, y_images, y_masks, batch_size=2, seed=6, augment=False)
-    orders = [torch.cat([b["x_index"] for b in lo.batches(0, 3)]).tolist() for lo in (loader, other)]
+    assert sorted(seen_x.tolist()) == list(range(6)) and sorted(
+        seen_y.tolist()
+    ) == list(range(4))
+    other = UnpairedLoader(
+        x_images, x_masks, y_images, y_masks, batch_size=2, seed=6, augment=False
+    )
+    orders = [
+        torch.cat([b["x_index"] for b in lo.batches(0, 3)]).tolist()
+        for lo in (loader, other)
+    ]
     assert orders[0] != orders[1]
 
 
@@ -344,7 +408,9 @@ def test_loader_is_deterministic_and_resumable():
     y_images, y_masks = _domain(7, seed=1)
 
     def make():
-        return UnpairedLoader(x_images, x_masks, y_images, y_masks, batch_size=3, seed=11, both=True)
+        return UnpairedLoader(
+            x_images, x_masks, y_images, y_masks, batch_size=3, seed=11, both=True
+        )
 
     full = list(make().batches(0, 8))
     resumed = list(make().batches(start_step=5, num_steps=3))
@@ -360,28 +426,40 @@ def test_loader_is_deterministic_and_resumable():
     restored.load_state_dict(state)
     assert state["step"] == 2 and torch.equal(next(iter(restored))["y"], full[2]["y"])
     assert torch.equal(taken[0]["x"], full[0]["x"])
-    assert [b["step"] for b in loader] == [2, 3, 4]  # iterating goes on from where it stopped
+    assert [b["step"] for b in loader] == [
+        2,
+        3,
+        4,
+    ]  # iterating goes on from where it stopped
 
 
 def test_augmentation_keeps_colour_and_moves_image_and_mask_together():
     images, masks = SyntheticKnees("real", "test", size=SIZE).tensors(range(4))
-    flips_only = UnpairedLoader(images, masks, images, masks, batch_size=4, seed=2, max_shift=0)
+    flips_only = UnpairedLoader(
+        images, masks, images, masks, batch_size=4, seed=2, max_shift=0
+    )
     for batch in flips_only.batches(0, 5):
         for key in ("x", "y", "y_ref"):
             for row, index in enumerate(batch[f"{key}_index"]):
                 before = _mean_foreground_srgb(images[index], masks[index])
-                after = _mean_foreground_srgb(batch[key][row], batch[f"{key}_mask"][row])
+                after = _mean_foreground_srgb(
+                    batch[key][row], batch[f"{key}_mask"][row]
+                )
                 assert np.allclose(before, after, atol=1e-5)
     # With shifts too: an image that equals its mask stays equal to its mask.
     mask_images = (masks * 2 - 1).expand(-1, 3, -1, -1).contiguous()
-    shifting = UnpairedLoader(mask_images, masks, mask_images, masks, batch_size=4, seed=3, max_shift=4)
+    shifting = UnpairedLoader(
+        mask_images, masks, mask_images, masks, batch_size=4, seed=3, max_shift=4
+    )
     moved = 0
     for batch in shifting.batches(0, 5):
         assert torch.equal(batch["x"], (batch["x_mask"] * 2 - 1).expand(-1, 3, -1, -1))
         assert set(batch["y_mask"].unique().tolist()) <= {0.0, 1.0}
         moved += int(not torch.equal(batch["x"], mask_images[batch["x_index"]]))
     assert moved > 0
-    plain = UnpairedLoader(images, masks, images, masks, batch_size=2, augment=False).batch(0)
+    plain = UnpairedLoader(
+        images, masks, images, masks, batch_size=2, augment=False
+    ).batch(0)
     assert torch.equal(plain["x"], images[plain["x_index"]])
 
 

@@ -3,6 +3,7 @@
 Each test names the exercise label (`:label:` in the chapter's "Exercises" section) whose
 solution it checks. All run in seconds on small tensors.
 """
+
 import math
 
 import pytest
@@ -41,13 +42,17 @@ def test_ch1_soft_slope_signs():
         pixels = torch.cat([others, v[None]]).reshape(1, 1, 1, -1)
         (slope,) = torch.autograd.grad(kdehist.soft_histogram(pixels, 4)[0, 0, 2], v)
         slopes.append(slope.item())
-        assert kdehist.hard_histogram(pixels.detach(), 4)[0, 0, 2].item() == pytest.approx(0.75)
+        assert kdehist.hard_histogram(pixels.detach(), 4)[
+            0, 0, 2
+        ].item() == pytest.approx(0.75)
     assert slopes == pytest.approx([0.200, 0.0, -0.200], abs=5e-4)
 
 
 def test_ch1_narrow_bandwidth_gives_few_pixels_a_slope():
     """ex-ch1-explorer: beyond 5B the window's slope is below 3 % of its peak; tanh(25) = 1."""
-    sigma_prime = lambda z: torch.sigmoid(torch.tensor(z)) * torch.sigmoid(-torch.tensor(z))  # noqa: E731
+    sigma_prime = lambda z: (
+        torch.sigmoid(torch.tensor(z)) * torch.sigmoid(-torch.tensor(z))
+    )  # noqa: E731
     assert (sigma_prime(5.0) / sigma_prime(0.0)).item() < 0.03
     assert math.tanh(1 / (4 * 0.01)) == pytest.approx(1.0, abs=1e-15)
 
@@ -55,7 +60,9 @@ def test_ch1_narrow_bandwidth_gives_few_pixels_a_slope():
 # ---------------------------------------------------------------- chapter 2
 
 
-@pytest.mark.parametrize("ratio, height", [(1 / 2.5, 0.5546), (1 / (4 * math.atanh(0.9)), 0.9000)])
+@pytest.mark.parametrize(
+    "ratio, height", [(1 / 2.5, 0.5546), (1 / (4 * math.atanh(0.9)), 0.9000)]
+)
 def test_ch2_window_height_at_the_centre(ratio, height):
     """ex-ch2-window: Pi_k(mu_k) = tanh(L / 4B): 0.555 at B = L/2.5, 0.9 at B/L = 0.170."""
     bins = 16
@@ -75,8 +82,12 @@ def test_ch2_kde_moments():
     mean = torch.trapezoid(f * g, g).item()
     variance = torch.trapezoid(f * (g - mean) ** 2, g).item()
     assert mean == pytest.approx(pixels.mean().item(), abs=1e-12)
-    assert variance == pytest.approx(pixels.var(unbiased=False).item() + math.pi**2 * 0.05**2 / 3, abs=1e-12)
-    assert mean == pytest.approx(0.0160, abs=5e-5) and variance == pytest.approx(0.1976, abs=5e-5)
+    assert variance == pytest.approx(
+        pixels.var(unbiased=False).item() + math.pi**2 * 0.05**2 / 3, abs=1e-12
+    )
+    assert mean == pytest.approx(0.0160, abs=5e-5) and variance == pytest.approx(
+        0.1976, abs=5e-5
+    )
 
 
 def test_ch2_99_percent_of_the_mass():
@@ -85,7 +96,9 @@ def test_ch2_99_percent_of_the_mass():
     d = (2 / bins / 2.5) * math.log(99)
     assert d / (2 / bins) == pytest.approx(1.84, abs=5e-3)
     pixel = torch.tensor(1 - d, dtype=torch.float64).reshape(1, 1, 1, 1)
-    assert kdehist.soft_histogram(pixel, bins).sum().item() == pytest.approx(0.99, abs=1e-9)
+    assert kdehist.soft_histogram(pixel, bins).sum().item() == pytest.approx(
+        0.99, abs=1e-9
+    )
 
 
 # ---------------------------------------------------------------- chapter 3
@@ -100,7 +113,16 @@ def app():
 
 
 def set_controls(app, **settings):
-    for name in ("image", "reference", "mask", "bins", "bandwidth", "channel", "boundary", "kernel_bin"):
+    for name in (
+        "image",
+        "reference",
+        "mask",
+        "bins",
+        "bandwidth",
+        "channel",
+        "boundary",
+        "kernel_bin",
+    ):
         if name in settings:
             app.controls[name].value = settings[name]
     return app.current()
@@ -110,16 +132,23 @@ def test_ch3_window_heights_in_the_explorer(app):
     """ex-ch3-window: the explorer's window at its bin's centre is 0.987, 0.555, 0.100."""
     heights = []
     for ratio in (0.1, 0.4, 2.5):
-        window = set_controls(app, image="coffee", bins=32, bandwidth=ratio, boundary="none", mask=False)["kernel"]
+        window = set_controls(
+            app, image="coffee", bins=32, bandwidth=ratio, boundary="none", mask=False
+        )["kernel"]
         heights.append(window[len(window) // 2].item())
     assert heights == pytest.approx([0.987, 0.555, 0.100], abs=5e-4)
 
 
 def test_ch3_colorwheel_values_at_the_ends(app):
     """ex-ch3-wheel: mass 0.760; 39 % of the values at -1 and 7 % at +1; 1 - s/2 = 0.768."""
-    state = set_controls(app, image="colorwheel", bins=64, bandwidth=0.4, boundary="none", mask=False)
+    state = set_controls(
+        app, image="colorwheel", bins=64, bandwidth=0.4, boundary="none", mask=False
+    )
     pixels = state["pixels"]
-    at_low, at_high = (pixels == -1).float().mean().item(), (pixels == 1).float().mean().item()
+    at_low, at_high = (
+        (pixels == -1).float().mean().item(),
+        (pixels == 1).float().mean().item(),
+    )
     mass = state["mass"].mean().item()
     assert mass == pytest.approx(0.760, abs=5e-4)
     assert 2 * (1 - mass) == pytest.approx(0.48, abs=5e-3)
@@ -142,11 +171,20 @@ def test_ch3_comb_of_192_bins():
 def test_ch4_disjoint_one_hot_losses():
     """ex-ch4-disjoint: L2 sqrt 2, Hellinger 1, EMD 8/16; at bin 7 only the EMD halves."""
     for source_bin, emd in ((3, 0.5), (7, 0.25)):
-        h, r = torch.zeros(1, 1, 16, dtype=torch.float64), torch.zeros(1, 1, 16, dtype=torch.float64)
+        h, r = (
+            torch.zeros(1, 1, 16, dtype=torch.float64),
+            torch.zeros(1, 1, 16, dtype=torch.float64),
+        )
         h[..., source_bin], r[..., 11] = 1, 1
-        assert kdehist.histogram_loss(h, r, "l2").item() == pytest.approx(math.sqrt(2), abs=1e-6)
-        assert kdehist.histogram_loss(h, r, "hellinger").item() == pytest.approx(1.0, abs=1e-5)
-        assert kdehist.histogram_loss(h, r, "emd").item() == pytest.approx(emd, abs=1e-12)
+        assert kdehist.histogram_loss(h, r, "l2").item() == pytest.approx(
+            math.sqrt(2), abs=1e-6
+        )
+        assert kdehist.histogram_loss(h, r, "hellinger").item() == pytest.approx(
+            1.0, abs=1e-5
+        )
+        assert kdehist.histogram_loss(h, r, "emd").item() == pytest.approx(
+            emd, abs=1e-12
+        )
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +209,12 @@ def test_ch4_emd_slope_is_one_half(toy_sets):
 def test_ch4_l2_falls_like_one_over_sqrt_k(toy_sets):
     """ex-ch4-l2-bins: L2 0.79, 0.52, 0.27 at K = 16, 64, 256: a factor ~2 from 64 to 256."""
     source, target = toy_sets
-    l2 = {k: kdehist.histogram_loss(kdehist.soft_histogram(source, k), kdehist.soft_histogram(target, k), "l2").item()
-          for k in (16, 64, 256)}
+    l2 = {
+        k: kdehist.histogram_loss(
+            kdehist.soft_histogram(source, k), kdehist.soft_histogram(target, k), "l2"
+        ).item()
+        for k in (16, 64, 256)
+    }
     assert [round(l2[k], 2) for k in (16, 64, 256)] == [0.79, 0.52, 0.27]
     assert l2[64] / l2[256] == pytest.approx(1.92, abs=5e-3)
 
@@ -182,7 +224,12 @@ def test_ch4_l2_falls_like_one_over_sqrt_k(toy_sets):
 
 def test_ch5_jis_classes():
     """ex-ch5-jis: 26 beyond D, 21.2 D, 14.1 D, 4.6 B."""
-    assert [kdehist.jis_class(value) for value in (26, 21.2, 14.1, 4.6)] == ["beyond D", "D", "D", "B"]
+    assert [kdehist.jis_class(value) for value in (26, 21.2, 14.1, 4.6)] == [
+        "beyond D",
+        "D",
+        "D",
+        "B",
+    ]
 
 
 def test_ch5_average_and_geometric_median_tone():
@@ -209,12 +256,16 @@ def test_ch5_oracle_light_and_deep():
     pose = SyntheticKnees("sim", "test", size=64).pose(3)
     light, light_mask = render_real(pose, 0.05, size=64)
     deep, deep_mask = render_real(pose, 0.95, size=64)
-    difference = kdehist.delta_e(light[None], deep[None], light_mask[None], deep_mask[None]).item()
+    difference = kdehist.delta_e(
+        light[None], deep[None], light_mask[None], deep_mask[None]
+    ).item()
     lab_light = kdehist.mean_lab(light[None], light_mask[None])[0]
     lab_deep = kdehist.mean_lab(deep[None], deep_mask[None])[0]
     assert round(difference) == 64 and kdehist.jis_class(difference) == "beyond D"
     assert round(lab_light[0].item()) == 80 and round(lab_deep[0].item()) == 16
-    assert (lab_light[1:] - lab_deep[1:]).abs().max().item() < 5  # a* and b*: a few units
+    assert (
+        lab_light[1:] - lab_deep[1:]
+    ).abs().max().item() < 5  # a* and b*: a few units
 
 
 # ---------------------------------------------------------------- chapter 6
@@ -225,7 +276,9 @@ def test_ch6_power_iteration_rate():
     by 1.3e-5, within a factor of two below the predicted ratio**16 = 2.4e-5."""
     torch.manual_seed(0)
     a, b = torch.randn(64, dtype=torch.float64), torch.randn(128, dtype=torch.float64)
-    w = torch.randn(64, 128, dtype=torch.float64) / 128**0.5 + 3 * torch.outer(a / a.norm(), b / b.norm())
+    w = torch.randn(64, 128, dtype=torch.float64) / 128**0.5 + 3 * torch.outer(
+        a / a.norm(), b / b.norm()
+    )
     true_sigma = torch.linalg.matrix_norm(w, ord=2).item()
     singular = torch.linalg.svdvals(w)
     ratio = (singular[1] / singular[0]).item()
@@ -243,7 +296,9 @@ def test_ch6_power_iteration_rate():
     assert errors[9] < 1e-11
     shrink = errors[7] / errors[3]
     assert ratio**16 / 2 < shrink < ratio**16
-    assert shrink == pytest.approx(1.3e-5, rel=0.05) and ratio**16 == pytest.approx(2.4e-5, rel=0.05)
+    assert shrink == pytest.approx(1.3e-5, rel=0.05) and ratio**16 == pytest.approx(
+        2.4e-5, rel=0.05
+    )
 
 
 def test_ch6_lsgan_optimal_discriminator():
@@ -264,7 +319,11 @@ def test_ch6_lsgan_optimal_discriminator():
 def test_ch6_product_of_unit_norm_layers():
     """ex-ch6-compose: two matrices of spectral norm 1 whose product has norm 0."""
     w1, w2 = torch.tensor([[1.0, 0], [0, 0]]), torch.tensor([[0.0, 0], [0, 1]])
-    assert [torch.linalg.matrix_norm(m, ord=2).item() for m in (w1, w2, w2 @ w1)] == [1.0, 1.0, 0.0]
+    assert [torch.linalg.matrix_norm(m, ord=2).item() for m in (w1, w2, w2 @ w1)] == [
+        1.0,
+        1.0,
+        0.0,
+    ]
 
 
 # ---------------------------------------------------------------- chapter 7
@@ -295,5 +354,9 @@ def test_ch7_histogram_encoder_parameters():
     """ex-ch7-encoder: 78,336 parameters at K = 16 and 115,200 at K = 64."""
     from kdehist.models import HistogramEncoder, count_parameters
 
-    assert count_parameters(HistogramEncoder(16)) == 3 * 16 * 256 + 256 + 256 * 256 + 256 == 78_336
+    assert (
+        count_parameters(HistogramEncoder(16))
+        == 3 * 16 * 256 + 256 + 256 * 256 + 256
+        == 78_336
+    )
     assert count_parameters(HistogramEncoder(64)) == 115_200

@@ -1,4 +1,5 @@
 """The claims made by the solutions of chapters 8–10's exercises, checked."""
+
 import numpy as np
 import pytest
 
@@ -14,7 +15,9 @@ def test_ch8_last_learning_rate_of_the_cpu_profile():
 
 
 def test_ch10_a_constant_learning_rate_run_with_ten_evaluations():
-    config = TrainConfig.from_profile("cpu", variant="proposed_both", steps=1500, decay_start=1500)
+    config = TrainConfig.from_profile(
+        "cpu", variant="proposed_both", steps=1500, decay_start=1500
+    )
     assert learning_rate(0, config) == learning_rate(1499, config)
     assert evaluation_steps(config.steps, count=10) == list(range(150, 1501, 150))
     # Overriding steps alone would decay over the second half, as the solution warns.
@@ -26,6 +29,8 @@ def test_ch9_a_pair_bootstrap_is_too_narrow_on_the_committed_arrays():
     values = results["pairs"]["proposed_both"][0]["delta_e76"]
     rng = np.random.default_rng(0)
     flat = values.ravel()
-    naive = np.quantile([rng.choice(flat, flat.size).mean() for _ in range(2000)], [0.025, 0.975])
+    naive = np.quantile(
+        [rng.choice(flat, flat.size).mean() for _ in range(2000)], [0.025, 0.975]
+    )
     lo, hi = bootstrap_ci([values])
     assert hi - lo > naive[1] - naive[0]

@@ -1,4 +1,5 @@
 """The KDE histogram against eq. (3) in float64, numpy, and autograd."""
+
 import math
 
 import numpy as np
@@ -19,12 +20,18 @@ def eq3_by_hand(values, bins, bandwidth, lo=-1.0, hi=1.0):
     out = []
     for k in range(bins):
         mu = lo + width * (k + 0.5)
-        mass = sum(sigmoid((v - mu + width / 2) / bandwidth) - sigmoid((v - mu - width / 2) / bandwidth) for v in values)
+        mass = sum(
+            sigmoid((v - mu + width / 2) / bandwidth)
+            - sigmoid((v - mu - width / 2) / bandwidth)
+            for v in values
+        )
         out.append(mass / len(values))
     return out
 
 
-@pytest.mark.parametrize("values,bins", [([0.0], 2), ([-0.3, 0.55, 0.9], 4), ([-1.0, 1.0, 0.1, -0.77], 5)])
+@pytest.mark.parametrize(
+    "values,bins", [([0.0], 2), ([-0.3, 0.55, 0.9], 4), ([-1.0, 1.0, 0.1, -0.77], 5)]
+)
 def test_matches_hand_computed_eq3(values, bins):
     x = torch.tensor(values, dtype=torch.float64).reshape(1, 1, 1, -1)
     got = kdehist.soft_histogram(x, bins)[0, 0]
@@ -62,11 +69,15 @@ def test_agrees_with_numpy_histogram_at_tiny_bandwidth():
 
 def test_sum_rule_and_reflect_sums_to_one():
     x = torch.rand(2, 3, 10, 10, dtype=torch.float64) * 2 - 1
-    x[0, 0, 0, :3] = torch.tensor([-1.0, 1.0, 0.999])  # boundary values keep about half their mass
+    x[0, 0, 0, :3] = torch.tensor(
+        [-1.0, 1.0, 0.999]
+    )  # boundary values keep about half their mass
     bins = 16
     b = 2 / bins / 2.5
     h = kdehist.soft_histogram(x, bins)
-    expected = (torch.sigmoid((x + 1) / b) - torch.sigmoid((x - 1) / b)).flatten(2).mean(-1)
+    expected = (
+        (torch.sigmoid((x + 1) / b) - torch.sigmoid((x - 1) / b)).flatten(2).mean(-1)
+    )
     assert torch.allclose(h.sum(-1), expected, atol=1e-12)
     assert (h.sum(-1) < 1).all()
     r = kdehist.soft_histogram(x, bins, boundary="reflect")
@@ -92,7 +103,10 @@ def test_mask_semantics_on_value_and_gradient():
     y[..., 0, :] = 0.123
     assert torch.allclose(h, kdehist.soft_histogram(y, 10, mask=mask), atol=1e-14)
     xr = x.clone().requires_grad_()
-    (kdehist.soft_histogram(xr, 10, mask=mask) * torch.arange(10.0, dtype=torch.float64)).sum().backward()
+    (
+        kdehist.soft_histogram(xr, 10, mask=mask)
+        * torch.arange(10.0, dtype=torch.float64)
+    ).sum().backward()
     assert (xr.grad * (1 - mask) == 0).all()
     assert (xr.grad[..., 2:6, 1:7] != 0).any()
     # (B, H, W) masks and fractional weights behave as (B, 1, H, W).
@@ -108,7 +122,9 @@ def test_batch_and_channel_independence():
     for b in range(3):
         assert torch.allclose(h[b], kdehist.soft_histogram(x[b], 32), atol=1e-7)
         for c in range(3):
-            assert torch.allclose(h[b, c], kdehist.soft_histogram(x[b, c : c + 1], 32)[0], atol=1e-7)
+            assert torch.allclose(
+                h[b, c], kdehist.soft_histogram(x[b, c : c + 1], 32)[0], atol=1e-7
+            )
 
 
 @pytest.mark.parametrize("boundary", ["none", "reflect"])
@@ -118,11 +134,18 @@ def test_gradcheck_where_the_kernel_is_not_flat(boundary):
     bins = 6
     edges = torch.linspace(-1, 1, bins + 1, dtype=torch.float64)
     width, b = 2 / bins, 2 / bins / 2.5
-    offsets = torch.tensor([0.3, -0.6, 0.1, -0.2, 0.45, -0.05, 0.8], dtype=torch.float64) * b
+    offsets = (
+        torch.tensor([0.3, -0.6, 0.1, -0.2, 0.45, -0.05, 0.8], dtype=torch.float64) * b
+    )
     x = (edges + offsets).reshape(1, 1, 1, -1).repeat(1, 2, 2, 1)
     x[:, 1] = x[:, 1] - 0.25 * width
     x.requires_grad_()
-    weight = torch.tensor([[1.0, 0.5]], dtype=torch.float64).reshape(1, 1, 2, 1).expand(1, 1, 2, bins + 1).contiguous()
+    weight = (
+        torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+        .reshape(1, 1, 2, 1)
+        .expand(1, 1, 2, bins + 1)
+        .contiguous()
+    )
     f = lambda t: kdehist.soft_histogram(t, bins, mask=weight, boundary=boundary)  # noqa: E731
     # The Jacobian is far from zero at these points: the check is not vacuous. Its scale is
     # sigma'/(W B) with sigma' <= 1/4 and W the total weight.
@@ -134,7 +157,9 @@ def test_gradcheck_where_the_kernel_is_not_flat(boundary):
     # and it equals autograd through the naive formula
     g = torch.randn(1, 2, bins, dtype=torch.float64)
     (ga,) = torch.autograd.grad((f(x) * g).sum(), x)
-    (gn,) = torch.autograd.grad((soft_histogram_naive(x, bins, mask=weight, boundary=boundary) * g).sum(), x)
+    (gn,) = torch.autograd.grad(
+        (soft_histogram_naive(x, bins, mask=weight, boundary=boundary) * g).sum(), x
+    )
     assert torch.allclose(ga, gn, atol=1e-12)
 
 
@@ -167,9 +192,15 @@ def test_module_wrapper_and_kde_density():
     levels = torch.linspace(-1.5, 1.5, 30001, dtype=torch.float64)
     bw = 2 / 12 / 2.5
     f = kdehist.kde_density(x.double(), levels, bw)
-    assert torch.allclose(torch.trapezoid(f, levels, dim=-1), torch.ones(2, 3, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        torch.trapezoid(f, levels, dim=-1),
+        torch.ones(2, 3, dtype=torch.float64),
+        atol=1e-4,
+    )
     centers = bin_centers(12, dtype=torch.float64)
-    bin3 = torch.linspace(centers[3] - 1 / 12, centers[3] + 1 / 12, 2001, dtype=torch.float64)
+    bin3 = torch.linspace(
+        centers[3] - 1 / 12, centers[3] + 1 / 12, 2001, dtype=torch.float64
+    )
     p3 = torch.trapezoid(kdehist.kde_density(x.double(), bin3, bw), bin3, dim=-1)
     assert torch.allclose(p3, kdehist.soft_histogram(x.double(), 12)[..., 3], atol=1e-6)
 
@@ -198,7 +229,11 @@ BAD_INPUTS = [
     (dict(x=torch.zeros(1, 3, 4, 4), bins=2.5), TypeError, "bins"),
     (dict(x=torch.zeros(1, 3, 4, 4), bandwidth=0.0), ValueError, "bandwidth"),
     (dict(x=torch.zeros(1, 3, 4, 4), bandwidth=-1.0), ValueError, "bandwidth"),
-    (dict(x=torch.zeros(1, 3, 4, 4), value_range=(1.0, -1.0)), ValueError, "value_range"),
+    (
+        dict(x=torch.zeros(1, 3, 4, 4), value_range=(1.0, -1.0)),
+        ValueError,
+        "value_range",
+    ),
     (dict(x=torch.zeros(1, 3, 4, 4), boundary="wrap"), ValueError, "boundary"),
 ]
 

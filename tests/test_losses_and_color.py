@@ -1,4 +1,5 @@
 """Histogram losses (eq. 6, EMD, Hellinger) and colour metrics (eq. 12, Table 1)."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,9 @@ def random_hist(*shape):
 
 def test_l2_is_eq6_exactly():
     a, b = random_hist(4, 3, 16), random_hist(4, 3, 16)
-    per_image = sum(torch.linalg.vector_norm(a[:, c] - b[:, c], dim=-1) for c in range(3))
+    per_image = sum(
+        torch.linalg.vector_norm(a[:, c] - b[:, c], dim=-1) for c in range(3)
+    )
     assert torch.allclose(kdehist.histogram_loss(a, b, "l2"), per_image.mean())
 
 
@@ -35,7 +38,9 @@ def test_zero_at_equality_with_finite_zero_gradient(kind):
 def test_symmetric_positive_and_differentiable(kind):
     a, b = random_hist(3, 3, 10), random_hist(3, 3, 10)
     assert kdehist.histogram_loss(a, b, kind) > 0
-    assert torch.allclose(kdehist.histogram_loss(a, b, kind), kdehist.histogram_loss(b, a, kind))
+    assert torch.allclose(
+        kdehist.histogram_loss(a, b, kind), kdehist.histogram_loss(b, a, kind)
+    )
     h = a.clone().requires_grad_()
     kdehist.histogram_loss(h, b, kind).backward()
     assert torch.isfinite(h.grad).all() and h.grad.abs().sum() > 0
@@ -44,7 +49,9 @@ def test_symmetric_positive_and_differentiable(kind):
 def test_emd_sees_distance_between_disjoint_histograms_l2_does_not():
     near, far, ref = torch.zeros(1, 1, 10), torch.zeros(1, 1, 10), torch.zeros(1, 1, 10)
     ref[..., 0], near[..., 2], far[..., 8] = 1, 1, 1
-    assert kdehist.histogram_loss(near, ref, "l2") == kdehist.histogram_loss(far, ref, "l2")
+    assert kdehist.histogram_loss(near, ref, "l2") == kdehist.histogram_loss(
+        far, ref, "l2"
+    )
     assert kdehist.histogram_loss(near, ref, "emd") == pytest.approx(0.2)
     assert kdehist.histogram_loss(far, ref, "emd") == pytest.approx(0.8)
 
@@ -61,11 +68,18 @@ def test_to_lab_and_delta_e_against_scikit_image():
     img = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 6, 5)))
     ref = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 4, 4)))
     lab = kdehist.to_lab(img)
-    want = skcolor.rgb2lab(((img.numpy() + 1) / 2).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    want = skcolor.rgb2lab(((img.numpy() + 1) / 2).transpose(0, 2, 3, 1)).transpose(
+        0, 3, 1, 2
+    )
     np.testing.assert_allclose(lab.numpy(), want, atol=1e-10)
     mean_a = want.mean(axis=(2, 3))
-    mean_b = skcolor.rgb2lab(((ref.numpy() + 1) / 2).transpose(0, 2, 3, 1)).mean(axis=(1, 2))
-    for formula, fn in [("cie76", skcolor.deltaE_cie76), ("ciede2000", skcolor.deltaE_ciede2000)]:
+    mean_b = skcolor.rgb2lab(((ref.numpy() + 1) / 2).transpose(0, 2, 3, 1)).mean(
+        axis=(1, 2)
+    )
+    for formula, fn in [
+        ("cie76", skcolor.deltaE_cie76),
+        ("ciede2000", skcolor.deltaE_ciede2000),
+    ]:
         got = kdehist.delta_e(img, ref, formula=formula)
         np.testing.assert_allclose(got.numpy(), fn(mean_a, mean_b), atol=1e-10)
 
@@ -88,8 +102,21 @@ def test_delta_e_uses_only_the_foregrounds():
 
 @pytest.mark.parametrize(
     "value,name",
-    [(0.0, "AAA"), (0.79, "AAA"), (0.8, "AA"), (1.6, "A"), (3.19, "A"), (3.2, "B"), (6.49, "B"),
-     (6.5, "C"), (12.99, "C"), (13.0, "D"), (24.9, "D"), (25.0, "beyond D"), (80.0, "beyond D")],
+    [
+        (0.0, "AAA"),
+        (0.79, "AAA"),
+        (0.8, "AA"),
+        (1.6, "A"),
+        (3.19, "A"),
+        (3.2, "B"),
+        (6.49, "B"),
+        (6.5, "C"),
+        (12.99, "C"),
+        (13.0, "D"),
+        (24.9, "D"),
+        (25.0, "beyond D"),
+        (80.0, "beyond D"),
+    ],
 )
 def test_jis_classes_follow_table1(value, name):
     assert kdehist.jis_class(value) == name

@@ -1,4 +1,5 @@
 """The networks: reference sizes, spectral normalisation, and colour conditioning (incl. the trap)."""
+
 import pytest
 import torch
 from torch import nn
@@ -17,9 +18,14 @@ from kdehist.models import (
 BINS = 16
 
 
-
 def small_generator(condition="concat", spectral_norm=False, hist_bins=BINS):
-    return ResnetGenerator(ngf=8, n_blocks=2, hist_bins=hist_bins, condition=condition, spectral_norm=spectral_norm)
+    return ResnetGenerator(
+        ngf=8,
+        n_blocks=2,
+        hist_bins=hist_bins,
+        condition=condition,
+        spectral_norm=spectral_norm,
+    )
 
 
 def random_hists(batch=2, seed=0):
@@ -39,7 +45,10 @@ def test_reference_parameter_counts():
     assert count_parameters(ResnetGenerator(ngf=64, n_blocks=9)) == 11_378_179
     assert count_parameters(PatchDiscriminator(ndf=64, n_layers=3)) == 2_764_737
     # Spectral normalisation reparametrises the weights without adding trainable scalars.
-    assert count_parameters(PatchDiscriminator(ndf=64, n_layers=3, spectral_norm=True)) == 2_764_737
+    assert (
+        count_parameters(PatchDiscriminator(ndf=64, n_layers=3, spectral_norm=True))
+        == 2_764_737
+    )
 
 
 def test_shapes_and_range():
@@ -48,7 +57,11 @@ def test_shapes_and_range():
     y = G(x)
     assert y.shape == x.shape and y.abs().max() <= 1
     D = PatchDiscriminator(ndf=8, n_layers=3)
-    assert D(x).shape == (2, 1, 2, 2) == (2, 1, patch_output_size(32, 3), patch_output_size(32, 3))
+    assert (
+        D(x).shape
+        == (2, 1, 2, 2)
+        == (2, 1, patch_output_size(32, 3), patch_output_size(32, 3))
+    )
     assert patch_output_size(256, 3) == 30  # the 70x70 PatchGAN's 30x30 map at 256x256
 
 
@@ -56,10 +69,17 @@ def test_shapes_and_range():
 def test_spectral_norm_on_every_layer_when_enabled(variant):
     nets = build_cyclegan(variant, ngf=4, n_blocks=1, ndf=4, n_layers=2, hist_bins=BINS)
     wanted = variant != "cyclegan"
-    layers = [m for m in nets.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    layers = [
+        m
+        for m in nets.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
     assert layers and all(has_spectral_norm(m) == wanted for m in layers)
     conditioned = [g.conditioned for g in (nets.G, nets.F)]
-    assert conditioned == {"proposed_one": [True, False], "proposed_both": [True, True]}.get(variant, [False, False])
+    assert conditioned == {
+        "proposed_one": [True, False],
+        "proposed_both": [True, True],
+    }.get(variant, [False, False])
 
 
 def test_spectral_norm_makes_sigma_one():
@@ -72,7 +92,11 @@ def test_spectral_norm_makes_sigma_one():
         for _ in range(50):
             G(x, hist)
     G.eval()
-    layers = [m for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    layers = [
+        m
+        for m in G.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
     for layer in layers:
         dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
         matrix = layer.weight.detach().movedim(dim, 0).flatten(1)
@@ -93,7 +117,9 @@ def test_condition_changes_output_and_trains_the_mlp(condition):
     G = small_generator(condition)
     if condition == "film":
         wake_film(G)
-    x = (torch.rand(1, 3, 16, 16) * 2 - 1).expand(2, -1, -1, -1)  # same image, two references
+    x = (torch.rand(1, 3, 16, 16) * 2 - 1).expand(
+        2, -1, -1, -1
+    )  # same image, two references
     out = G(x, random_hists())
     assert (out[0] - out[1]).abs().max() > 1e-3
     out.square().mean().backward()
@@ -128,9 +154,14 @@ def test_concat_then_instance_norm_cancels_the_condition():
 def test_hist_argument_errors_name_the_argument():
     G = small_generator("film")
     x = torch.zeros(2, 3, 16, 16)
-    with pytest.raises(ValueError, match=r"hist: expected a reference histogram of shape \(2, 3, 16\), got None"):
+    with pytest.raises(
+        ValueError,
+        match=r"hist: expected a reference histogram of shape \(2, 3, 16\), got None",
+    ):
         G(x)
-    with pytest.raises(ValueError, match=r"hist: expected shape \(2, 3, 16\), got \(2, 3, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"hist: expected shape \(2, 3, 16\), got \(2, 3, 8\)"
+    ):
         G(x, torch.zeros(2, 3, 8))
     with pytest.raises(ValueError, match="hist: expected None"):
         small_generator(hist_bins=None)(x, torch.zeros(2, 3, BINS))
@@ -143,7 +174,9 @@ def test_hist_argument_errors_name_the_argument():
 
 
 def test_cyclegan_unpacks_into_the_four_networks():
-    G, F, D_X, D_Y = build_cyclegan("proposed_one", ngf=4, n_blocks=1, ndf=4, n_layers=2, hist_bins=BINS)
+    G, F, D_X, D_Y = build_cyclegan(
+        "proposed_one", ngf=4, n_blocks=1, ndf=4, n_layers=2, hist_bins=BINS
+    )
     assert isinstance(G, ResnetGenerator) and isinstance(F, ResnetGenerator)
     assert G.conditioned and not F.conditioned
     assert isinstance(D_X, PatchDiscriminator) and D_X is not D_Y

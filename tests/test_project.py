@@ -1,4 +1,5 @@
 """The project's files agree with each other: packaging, conda, notebooks, and the book."""
+
 import json
 import re
 from pathlib import Path
@@ -30,7 +31,9 @@ def notebook(path):
 
 
 def code_cells(nb):
-    return ["".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code"]
+    return [
+        "".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code"
+    ]
 
 
 def test_repository_url_is_shared():
@@ -44,13 +47,25 @@ def test_environment_yml_covers_the_package_and_installs_it_with_extras():
     conda = {requirement_name(d) for d in env["dependencies"] if isinstance(d, str)}
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-e .[book,test]" in pip_section
-    needed = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["book"]
+    needed = (
+        PYPROJECT["project"]["dependencies"]
+        + PYPROJECT["project"]["optional-dependencies"]["book"]
+    )
     needed += PYPROJECT["project"]["optional-dependencies"]["test"]
     for spec in needed:
         name = requirement_name(spec)
         assert CONDA_NAME.get(name, name) in conda, f"environment.yml lacks {name}"
-    for design_card_package in ["pytorch", "torchvision", "jupyterlab", "jupyter-book", "matplotlib",
-                                "ipywidgets", "numpy", "pillow", "nbval"]:
+    for design_card_package in [
+        "pytorch",
+        "torchvision",
+        "jupyterlab",
+        "jupyter-book",
+        "matplotlib",
+        "ipywidgets",
+        "numpy",
+        "pillow",
+        "nbval",
+    ]:
         assert design_card_package in conda
 
 
@@ -58,7 +73,10 @@ def test_dependencies_have_lower_bounds_only():
     # Colab's preinstalled CUDA torch and ipywidgets 7.7 must never be replaced.
     for spec in PYPROJECT["project"]["dependencies"]:
         assert ">=" in spec and "<" not in spec and "==" not in spec, spec
-    assert any(s.startswith("jupyter-book>=1.0.4,<2") for s in PYPROJECT["project"]["optional-dependencies"]["book"])
+    assert any(
+        s.startswith("jupyter-book>=1.0.4,<2")
+        for s in PYPROJECT["project"]["optional-dependencies"]["book"]
+    )
 
 
 def test_every_book_notebook_is_in_the_toc_and_numbered():
@@ -83,9 +101,13 @@ def test_notebook_conventions(path):
     assert "PROFILE = kdehist.current_profile()" in cells[1]
     text = json.dumps(nb)
     # No absolute paths, in sources or outputs.
-    assert not re.search(r"(/work/|/home/|/root/|/Users/|C:\\\\)", text), "absolute path in notebook"
+    assert not re.search(r"(/work/|/home/|/root/|/Users/|C:\\\\)", text), (
+        "absolute path in notebook"
+    )
     # Committed executed: every code cell after the install cell has run, in order.
-    counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"][1:]
+    counts = [
+        c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"
+    ][1:]
     assert all(isinstance(n, int) for n in counts), "notebook is not committed executed"
     assert counts == sorted(counts)
     # nbval does not honour a trailing ';'
@@ -96,7 +118,11 @@ def test_notebook_conventions(path):
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"^\s*(make \w+)\s*$", readme.split("## Quick start", 1)[1].split("\n## ", 1)[0], re.M)
+    commands = re.findall(
+        r"^\s*(make \w+)\s*$",
+        readme.split("## Quick start", 1)[1].split("\n## ", 1)[0],
+        re.M,
+    )
     assert commands == ["make book", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
@@ -125,19 +151,37 @@ def test_committed_results_are_complete_and_consistent():
 
     results = load_results(RESULTS)
     table = results["table2"]
-    assert set(table["variants"]) >= {"cyclegan", "cyclegan_sn", "proposed_one", "proposed_both"}
+    assert set(table["variants"]) >= {
+        "cyclegan",
+        "cyclegan_sn",
+        "proposed_one",
+        "proposed_both",
+    }
     for name, row in table["variants"].items():
-        assert row["precision"] == ["none"], f"{name}: committed results are trained in float32"
+        assert row["precision"] == ["none"], (
+            f"{name}: committed results are trained in float32"
+        )
         for seed in row["seeds"]:
             arrays = results["pairs"][name][seed]
             assert {"delta_e76", "delta_e00", "shape_score"} <= set(arrays)
-            assert all(arrays[k].shape == (28, 28) for k in ("delta_e76", "delta_e00", "shape_score"))
+            assert all(
+                arrays[k].shape == (28, 28)
+                for k in ("delta_e76", "delta_e00", "shape_score")
+            )
             run = row["runs"][str(seed)]
-            assert {"git_commit", "torch", "precision", "train_seconds", "host_cpu"} <= set(run)
+            assert {
+                "git_commit",
+                "torch",
+                "precision",
+                "train_seconds",
+                "host_cpu",
+            } <= set(run)
         for key in ("delta_e76", "delta_e00", "shape_score"):
             lo, hi = row[f"{key}_ci95"]
             assert lo <= row[f"{key}_mean"] <= hi
-            seed_means = [float(results["pairs"][name][s][key].mean()) for s in row["seeds"]]
+            seed_means = [
+                float(results["pairs"][name][s][key].mean()) for s in row["seeds"]
+            ]
             assert row[f"{key}_seed_means"] == pytest.approx(seed_means, abs=1e-5)
     assert table["segmenter"]["heldout_iou"] >= 0.95
     for figure in ("figure3.png", "figure4.png"):
@@ -145,7 +189,9 @@ def test_committed_results_are_complete_and_consistent():
 
         with Image.open(RESULTS / figure) as image:
             assert image.width >= 700, f"{figure} must stay legible at page width"
-            assert image.info.get("dpi", (0, 0))[0] >= 149, f"{figure} must be written at 150 dpi or more"
+            assert image.info.get("dpi", (0, 0))[0] >= 149, (
+                f"{figure} must be written at 150 dpi or more"
+            )
 
 
 def test_readme_has_an_open_in_colab_badge_for_every_chapter():
@@ -154,4 +200,6 @@ def test_readme_has_an_open_in_colab_badge_for_every_chapter():
     readme = (ROOT / "README.md").read_text()
     for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
         link = f"https://colab.research.google.com/github/{repository}/blob/main/book/{path.name}"
-        assert f"colab-badge.svg)]({link})" in readme, f"README.md: expected an Open in Colab badge for {path.name}"
+        assert f"colab-badge.svg)]({link})" in readme, (
+            f"README.md: expected an Open in Colab badge for {path.name}"
+        )

@@ -1,5 +1,6 @@
 """The histogram explorer, headless: what it displays is the package's histograms, losses and
 ΔE for the chosen settings, and a bad upload shows a message instead of raising."""
+
 import datetime
 import io
 
@@ -34,10 +35,24 @@ def png_bytes(array: np.ndarray) -> bytes:
 def upload_value(name: str, content: bytes, version: int):
     """A FileUpload value as ipywidgets 7 (dict by file name) or 8 (tuple of dicts) sets it."""
     if version == 7:
-        metadata = {"name": name, "type": "image/png", "size": len(content), "lastModified": 0}
+        metadata = {
+            "name": name,
+            "type": "image/png",
+            "size": len(content),
+            "lastModified": 0,
+        }
         return {name: {"metadata": metadata, "content": content}}
-    return ({"name": name, "type": "image/png", "size": len(content), "content": memoryview(content),
-             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(
+                2026, 1, 1, tzinfo=datetime.timezone.utc
+            ),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +60,23 @@ def shared_app():
     """An app over small images, one with a mask, built once: building draws every panel."""
     mask = torch.zeros(1, 48, 48)
     mask[:, 8:40, 12:36] = 1
-    app = explore(images={
-        "masked": {"image": eight_bit_image(0), "mask": mask},
-        "plain": eight_bit_image(1),
-        # Not 8-bit: as many values as pixels, histogrammed pixel by pixel.
-        "continuous": torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(2)) * 2.4 - 1.2,
-    })
-    defaults = {name: control.value for name, control in app.controls.items() if name != "upload"}
+    app = explore(
+        images={
+            "masked": {"image": eight_bit_image(0), "mask": mask},
+            "plain": eight_bit_image(1),
+            # Not 8-bit: as many values as pixels, histogrammed pixel by pixel.
+            "continuous": torch.rand(
+                3, 40, 40, generator=torch.Generator().manual_seed(2)
+            )
+            * 2.4
+            - 1.2,
+        }
+    )
+    defaults = {
+        name: control.value
+        for name, control in app.controls.items()
+        if name != "upload"
+    }
     yield app, defaults
     app.close()
 
@@ -68,20 +93,35 @@ def small_app(shared_app):
 
 def expected_histograms(state, histogram):
     """The package's histogram for the settings the app reports, on the channels shown."""
-    full = histogram(state["pixels"], state["bins"], state["bandwidth"], mask=state["weights"],
-                     boundary=state["boundary"])[0]
+    full = histogram(
+        state["pixels"],
+        state["bins"],
+        state["bandwidth"],
+        mask=state["weights"],
+        boundary=state["boundary"],
+    )[0]
     return full[list(state["channels"])]
 
 
 def test_controls_are_the_documented_widgets(small_app):
     assert set(CONTROL_NAMES) <= set(small_app.controls)
-    for name in ("image", "bins", "bandwidth", "channel", "boundary", "mask", "kernel_bin"):
+    for name in (
+        "image",
+        "bins",
+        "bandwidth",
+        "channel",
+        "boundary",
+        "mask",
+        "kernel_bin",
+    ):
         assert isinstance(small_app.controls[name], ipywidgets.ValueWidget), name
     assert (small_app.controls["bins"].min, small_app.controls["bins"].max) == (4, 256)
     assert isinstance(small_app.controls["bandwidth"], ipywidgets.FloatLogSlider)
     assert isinstance(small_app.controls["upload"], ipywidgets.FileUpload)
     assert isinstance(small_app, ipywidgets.Widget)
-    assert plt.get_fignums() == [], "the app must not leave pyplot figures to be shown twice"
+    assert plt.get_fignums() == [], (
+        "the app must not leave pyplot figures to be shown twice"
+    )
 
 
 @pytest.mark.parametrize("image", ["masked", "plain", "continuous"])
@@ -94,10 +134,14 @@ def test_controls_are_the_documented_widgets(small_app):
         (256, 1.0, "blue", "none", True),
     ],
 )
-def test_displayed_histograms_are_the_package_histograms(small_app, image, bins, ratio, channel, boundary, mask):
+def test_displayed_histograms_are_the_package_histograms(
+    small_app, image, bins, ratio, channel, boundary, mask
+):
     controls = small_app.controls
     controls["image"].value = image
-    controls["reference"].value = "masked"  # so that the mask control is enabled whatever the image
+    controls[
+        "reference"
+    ].value = "masked"  # so that the mask control is enabled whatever the image
     controls["bins"].value = bins
     controls["bandwidth"].value = ratio
     controls["channel"].value = channel
@@ -125,14 +169,22 @@ def test_losses_and_delta_e_are_the_packages(small_app):
     controls["bins"].value = 32
     controls["channel"].value = "green"
     state = small_app.current()
-    reference = kdehist.soft_histogram(state["reference_pixels"], 32, state["bandwidth"])[0, [1]]
+    reference = kdehist.soft_histogram(
+        state["reference_pixels"], 32, state["bandwidth"]
+    )[0, [1]]
     for kind in ("l2", "emd", "hellinger"):
-        expected = kdehist.histogram_loss(expected_histograms(state, kdehist.soft_histogram), reference, kind)
+        expected = kdehist.histogram_loss(
+            expected_histograms(state, kdehist.soft_histogram), reference, kind
+        )
         assert state["losses"][kind] == pytest.approx(float(expected), abs=1e-6)
-    assert state["delta_e"] == pytest.approx(float(kdehist.delta_e(state["pixels"], state["reference_pixels"])[0]))
+    assert state["delta_e"] == pytest.approx(
+        float(kdehist.delta_e(state["pixels"], state["reference_pixels"])[0])
+    )
     controls["mask"].value = True
     masked = small_app.current()
-    expected = kdehist.delta_e(masked["pixels"], masked["reference_pixels"], mask=masked["weights"])[0]
+    expected = kdehist.delta_e(
+        masked["pixels"], masked["reference_pixels"], mask=masked["weights"]
+    )[0]
     assert masked["delta_e"] == pytest.approx(float(expected))
     assert masked["delta_e"] != pytest.approx(state["delta_e"])
 
@@ -152,8 +204,15 @@ def test_kernel_is_the_window_of_the_chosen_bin(small_app, boundary, kernel_bin)
         lower = torch.ones_like(z)  # the first bin reaches down to -infinity
     if boundary == "reflect" and kernel_bin == 15:
         upper = torch.zeros_like(z)  # the last bin reaches up to +infinity
-    torch.testing.assert_close(state["kernel"].double(), lower - upper, atol=1e-6, rtol=0)
-    assert state["kernel_grid"].min() < edges[kernel_bin] < edges[kernel_bin + 1] < state["kernel_grid"].max()
+    torch.testing.assert_close(
+        state["kernel"].double(), lower - upper, atol=1e-6, rtol=0
+    )
+    assert (
+        state["kernel_grid"].min()
+        < edges[kernel_bin]
+        < edges[kernel_bin + 1]
+        < state["kernel_grid"].max()
+    )
 
 
 def test_kernel_bin_slider_follows_the_number_of_bins(small_app):
@@ -166,7 +225,9 @@ def test_kernel_bin_slider_follows_the_number_of_bins(small_app):
     assert small_app.current()["kernel_bin"] == 12
     controls["bins"].value = 256
     # Bin 200 of 256 holds the centre of bin 12 of 16, 12.5 / 16 of the way along the range.
-    assert controls["kernel_bin"].max == 255 and small_app.current()["kernel_bin"] == 200
+    assert (
+        controls["kernel_bin"].max == 255 and small_app.current()["kernel_bin"] == 200
+    )
 
 
 def test_mask_control_is_disabled_where_there_is_no_mask():
@@ -178,12 +239,28 @@ def test_mask_control_is_disabled_where_there_is_no_mask():
 
 
 def test_every_control_change_redraws_the_plot(small_app):
-    changes = {"bins": 8, "bandwidth": 2.0, "channel": "red", "boundary": "reflect", "mask": True, "kernel_bin": 1,
-               "image": "plain", "reference": "continuous"}
+    changes = {
+        "bins": 8,
+        "bandwidth": 2.0,
+        "channel": "red",
+        "boundary": "reflect",
+        "mask": True,
+        "kernel_bin": 1,
+        "image": "plain",
+        "reference": "continuous",
+    }
     for name, value in changes.items():
-        before = (small_app.plot.value, small_app.kernel_plot.value, small_app.readout.value)
+        before = (
+            small_app.plot.value,
+            small_app.kernel_plot.value,
+            small_app.readout.value,
+        )
         small_app.controls[name].value = value
-        after = (small_app.plot.value, small_app.kernel_plot.value, small_app.readout.value)
+        after = (
+            small_app.plot.value,
+            small_app.kernel_plot.value,
+            small_app.readout.value,
+        )
         assert after != before, f"changing {name} did not change the display"
         assert small_app.current()["message"] == ""
 
@@ -200,7 +277,12 @@ def test_default_catalogue_offers_photos_and_knees_of_both_domains_with_masks():
     knee = SyntheticKnees("sim", "test", size=256)[0]
     torch.testing.assert_close(state["pixels"][0], knee["image"])
     torch.testing.assert_close(state["weights"][0], knee["mask"])
-    torch.testing.assert_close(state["soft"], expected_histograms(state, kdehist.soft_histogram), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        state["soft"],
+        expected_histograms(state, kdehist.soft_histogram),
+        atol=1e-6,
+        rtol=1e-5,
+    )
     assert state["pixels"].shape == (1, 3, 256, 256)
     app.close()
 
@@ -216,17 +298,30 @@ def test_uploaded_image_is_added_and_shown(small_app, version):
     name = f"leg{version}.png"
     label = small_app.add_upload(upload_value(name, png_bytes(rgba), version))
     assert label == f"upload: {name}"
-    assert small_app.controls["image"].value == label and label in small_app.controls["reference"].options
+    assert (
+        small_app.controls["image"].value == label
+        and label in small_app.controls["reference"].options
+    )
     assert not small_app.controls["mask"].disabled
     assert "loaded" in small_app.current()["message"]
     small_app.controls["mask"].value = True
     state = small_app.current()
-    assert state["image"] == label and state["message"] == ""  # the next action clears the message
+    assert (
+        state["image"] == label and state["message"] == ""
+    )  # the next action clears the message
     assert state["pixels"].shape == (1, 3, 30, 40)
     assert float(state["weights"].sum()) == 20 * 20
-    torch.testing.assert_close(state["soft"], expected_histograms(state, kdehist.soft_histogram), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        state["soft"],
+        expected_histograms(state, kdehist.soft_histogram),
+        atol=1e-6,
+        rtol=1e-5,
+    )
     # The same file again gets its own name.
-    assert small_app.add_upload(upload_value(name, png_bytes(rgba), version)) == f"upload: {name} (2)"
+    assert (
+        small_app.add_upload(upload_value(name, png_bytes(rgba), version))
+        == f"upload: {name} (2)"
+    )
 
 
 def test_large_upload_is_downsampled_for_analysis(small_app):
@@ -238,7 +333,10 @@ def test_large_upload_is_downsampled_for_analysis(small_app):
 BAD_UPLOADS = {
     "not an image": (b"%PDF-1.4 certainly not a picture", "not an image"),
     "empty": (b"", "empty"),
-    "truncated": (png_bytes(np.zeros((64, 64, 3), dtype=np.uint8))[:60], "not an image"),
+    "truncated": (
+        png_bytes(np.zeros((64, 64, 3), dtype=np.uint8))[:60],
+        "not an image",
+    ),
 }
 
 
@@ -257,14 +355,21 @@ def test_bad_upload_shows_a_message_and_never_raises(small_app, version, kind):
 
 @pytest.mark.parametrize("version", [7, 8])
 def test_too_large_upload_shows_a_message(version):
-    app = explore(images={"a": eight_bit_image(5)}, max_upload_bytes=2000, max_upload_pixels=100 * 100)
+    app = explore(
+        images={"a": eight_bit_image(5)},
+        max_upload_bytes=2000,
+        max_upload_pixels=100 * 100,
+    )
     noisy = np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)
     assert app.add_upload(upload_value("heavy.png", png_bytes(noisy), version)) is None
     assert "too large" in app.current()["message"] and "MiB" in app.current()["message"]
     # Small in bytes, but too many pixels once decoded.
     flat = np.zeros((200, 200, 3), dtype=np.uint8)
     assert app.add_upload(upload_value("wide.png", png_bytes(flat), version)) is None
-    assert "too large" in app.current()["message"] and "megapixels" in app.current()["message"]
+    assert (
+        "too large" in app.current()["message"]
+        and "megapixels" in app.current()["message"]
+    )
     app.close()
 
 
@@ -279,7 +384,9 @@ def send_upload(upload: ipywidgets.FileUpload, name: str, content: bytes) -> Non
     if IPYWIDGETS_8:
         upload.value = upload_value(name, content, 8)
     else:  # 7.x: the view sends metadata and data, then bumps a counter that sets value
-        upload.metadata = [{"name": name, "type": "image/png", "size": len(content), "lastModified": 0}]
+        upload.metadata = [
+            {"name": name, "type": "image/png", "size": len(content), "lastModified": 0}
+        ]
         upload.data = [content]
         upload._counter += 1
 
@@ -287,7 +394,11 @@ def send_upload(upload: ipywidgets.FileUpload, name: str, content: bytes) -> Non
 def test_upload_control_triggers_the_upload(small_app):
     send_upload(small_app.controls["upload"], "junk.png", b"junk")
     assert "not an image" in small_app.current()["message"]
-    send_upload(small_app.controls["upload"], "ok.png", png_bytes(np.full((8, 8, 3), 9, np.uint8)))
+    send_upload(
+        small_app.controls["upload"],
+        "ok.png",
+        png_bytes(np.full((8, 8, 3), 9, np.uint8)),
+    )
     assert small_app.current()["image"] == "upload: ok.png"
 
 
@@ -302,7 +413,10 @@ def test_upload_control_triggers_the_upload(small_app):
         ({"x": "photo.png"}, TypeError),
         ({"x": torch.zeros(1, 8, 8)}, ValueError),
         ({"x": np.zeros((8, 8, 3), dtype=np.float32)}, ValueError),
-        ({"x": {"image": torch.zeros(3, 8, 8), "mask": torch.zeros(1, 8, 8)}}, ValueError),
+        (
+            {"x": {"image": torch.zeros(3, 8, 8), "mask": torch.zeros(1, 8, 8)}},
+            ValueError,
+        ),
         ({"x": {"mask": torch.ones(1, 8, 8)}}, ValueError),
     ],
 )
