@@ -2,13 +2,14 @@
 
 Usage::
 
-    python benchmarks/data.py                  # 256 px and 64 px, no cache
-    python benchmarks/data.py --sizes 128 --cache /tmp/knees   # also time reading a warm cache
+    python benchmarks/data.py                                 # 256 and 64 px, no cache
+    python benchmarks/data.py --sizes 128 --cache /tmp/knees  # also time a warm cache
 
 Prints images per second and total seconds per size. Rendering runs on one torch thread
-whatever the setting (``kdehist.knees`` switches it for the duration: its tensors are too small
-for intra-op threads, which slow it down badly when another process keeps a core busy; on
-the development CPU with one core busy, two threads rendered five times slower than one).
+whatever the setting (``kdehist.knees`` switches it for the duration: its tensors
+are too small for intra-op threads, which slow it down badly when another process
+keeps a core busy; on the development CPU with one core busy, two threads rendered
+five times slower than one).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def build_all(size: int, cache_dir=None) -> tuple[int, float]:
 
 def report(size: int, what: str, count: int, seconds: float) -> None:
     print(
-        f"{size:>4} px  {what:<12}: {count} images in {seconds:6.1f} s = {count / seconds:6.1f} images/s"
+        f"{size:>4} px  {what:<12}: {count} images in {seconds:6.1f} s "
+        f"= {count / seconds:6.1f} images/s"
     )
 
 

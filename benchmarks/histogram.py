@@ -1,10 +1,10 @@
 """Speed and memory of the KDE histogram: naive N×K broadcasting versus kdehist.
 
-Forward plus backward of a (4, 3, 256, 256) batch with B = L/2.5, at K = 64 and 256. Each
-measurement runs in a fresh process, so that the peak resident memory it reports (above the
-memory held once the input exists) belongs to that method alone. Prints time, peak extra
-memory and the ratio to the naive version; torch.histc (forward only, no gradient) is the
-floor, and kornia's histogram is included when kornia is installed.
+Forward plus backward of a (4, 3, 256, 256) batch with B = L/2.5, at K = 64 and 256.
+Each measurement runs in a fresh process, so that the peak resident memory it reports
+(above the memory held once the input exists) belongs to that method alone. Prints time,
+peak extra memory and the ratio to the naive version; torch.histc (forward only, no
+gradient) is the floor, and kornia's histogram is included when kornia is installed.
 
     python benchmarks/histogram.py            # print the table (about 1 minute)
     python benchmarks/histogram.py --save F   # also write the numbers to F as JSON
@@ -113,10 +113,12 @@ def main() -> None:
         "bins": {},
     }
     print(
-        f"forward+backward of {SHAPE}, B = L/2.5, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"forward+backward of {SHAPE}, B = L/2.5, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
     )
     print(
-        f"{'K':>4} {'method':>8} {'time (s)':>10} {'peak extra (MiB)':>17} {'speed-up':>9} {'memory ratio':>13}"
+        f"{'K':>4} {'method':>8} {'time (s)':>10} {'peak extra (MiB)':>17} "
+        f"{'speed-up':>9} {'memory ratio':>13}"
     )
     for bins in (64, 256):
         rows = {}
@@ -135,8 +137,9 @@ def main() -> None:
             )
             note = " (forward only)" if method == "histc" else ""
             print(
-                f"{bins:>4} {method:>8} {row['seconds']:>10.3f} {row['peak_extra_mib']:>17.1f} "
-                f"{row['speedup_vs_naive']:>8.1f}x {row['memory_ratio_vs_naive']:>12.1f}x{note}"
+                f"{bins:>4} {method:>8} {row['seconds']:>10.3f} "
+                f"{row['peak_extra_mib']:>17.1f} {row['speedup_vs_naive']:>8.1f}x "
+                f"{row['memory_ratio_vs_naive']:>12.1f}x{note}"
             )
         results["bins"][str(bins)] = rows
     if args.save:

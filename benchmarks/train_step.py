@@ -3,18 +3,18 @@
 The goal: colour conditioning plus the histogram loss cost at most 10% over CycleGAN+SN.
 A step is one generator and one discriminator update (:func:`kdehist.train.train_step`),
 timed at the ``cpu`` profile's size (64², ngf 32, 6 blocks, batch 4) and, with
-``--profiles cpu paper``, at the paper's (256², ngf 64, 9 blocks, batch 1), abandoned when a
-warm step there takes over a minute.
+``--profiles cpu paper``, at the paper's (256², ngf 64, 9 blocks, batch 1), abandoned
+when a warm step there takes over a minute.
 
-Variants are timed in interleaved rounds (one step of each, then again), so that a shared
-machine's changing load affects them alike. Both the median and the minimum over rounds
-are reported, with ratios to ``cyclegan_sn``: on a busy machine the minimum is the better
-estimate of the cost itself. Inputs are random images with a disc-shaped foreground mask:
-the cost does not depend on content.
+Variants are timed in interleaved rounds (one step of each, then again), so that a
+shared machine's changing load affects them alike. Both the median and the minimum over
+rounds are reported, with ratios to ``cyclegan_sn``: on a busy machine the minimum is
+the better estimate of the cost itself. Inputs are random images with a disc-shaped
+foreground mask: the cost does not depend on content.
 
-    python benchmarks/train_step.py                            # cpu size, 8 rounds
-    python benchmarks/train_step.py --profiles cpu paper       # also the paper's size
-    python benchmarks/train_step.py --threads 1         # torch threads (default: torch's)
+    python benchmarks/train_step.py                       # cpu size, 8 rounds
+    python benchmarks/train_step.py --profiles cpu paper  # also the paper's size
+    python benchmarks/train_step.py --threads 1           # threads (default: torch's)
 
 Autocast ``"auto"`` keeps float32 on CPUs without native bfloat16 kernels
 (``kdehist.precision``): on the AVX2-only development CPU a ``cpu``-profile step in bf16
@@ -79,15 +79,20 @@ def time_variants(
     for step in range(warmup, warmup + rounds):
         for variant in VARIANTS:
             times[variant].append(one_step(variant, step))
-            if skip_above is not None and times[variant][-1] > skip_above:
+            last = times[variant][-1]
+            if skip_above is not None and last > skip_above:
                 return {
-                    "skipped": f"a warm {variant} step took {times[variant][-1]:.0f} s (> {skip_above:.0f} s)"
+                    "skipped": (
+                        f"a warm {variant} step took {last:.0f} s "
+                        f"(> {skip_above:.0f} s)"
+                    )
                 }
     config = configs[BASELINE]
     return {
         "setting": (
-            f"{profile}: {size}x{size}, batch {batch}, ngf {config.ngf}, {config.n_blocks} blocks, "
-            f"ndf {config.ndf}, n_layers {config.n_layers}, K {config.hist_bins}, condition {config.condition}, "
+            f"{profile}: {size}x{size}, batch {batch}, ngf {config.ngf}, "
+            f"{config.n_blocks} blocks, ndf {config.ndf}, n_layers {config.n_layers}, "
+            f"K {config.hist_bins}, condition {config.condition}, "
             f"precision {states[BASELINE].precision.mode}"
         ),
         "median_s": {v: statistics.median(t) for v, t in times.items()},
@@ -103,12 +108,14 @@ def report(result: dict) -> None:
     base_median = result["median_s"][BASELINE]
     base_min = result["spread_s"][BASELINE][0]
     print(
-        f"  {'variant':<15} {'median s/step':>13} {'min s/step':>11} {'max s/step':>11} {'median ratio':>13} {'min ratio':>10}"
+        f"  {'variant':<15} {'median s/step':>13} {'min s/step':>11} "
+        f"{'max s/step':>11} {'median ratio':>13} {'min ratio':>10}"
     )
     for variant, median in result["median_s"].items():
         lo, hi = result["spread_s"][variant]
         print(
-            f"  {variant:<15} {median:>13.3f} {lo:>11.3f} {hi:>11.3f} {median / base_median:>12.3f}x {lo / base_min:>9.3f}x"
+            f"  {variant:<15} {median:>13.3f} {lo:>11.3f} {hi:>11.3f} "
+            f"{median / base_median:>12.3f}x {lo / base_min:>9.3f}x"
         )
 
 
@@ -128,7 +135,8 @@ def main() -> None:
         nargs="+",
         default=["cpu"],
         choices=["smoke", "cpu", "gpu", "paper"],
-        help="sizes to time (default: cpu); beyond cpu, abandoned when a warm step takes over 60 s",
+        help="sizes to time (default: cpu); beyond cpu, abandoned when a warm step "
+        "takes over 60 s",
     )
     parser.add_argument(
         "--threads",

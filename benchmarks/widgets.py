@@ -1,18 +1,19 @@
-"""Redraw time of the histogram explorer (kdehist.widgets), per control, for 256² images.
+"""Redraw time of the histogram explorer (kdehist.widgets) per control, for 256² images.
 
-The explorer promises that a control change redraws in under 200 ms on a 2-core CPU. This
-script builds the app headless (no browser: the time measured is the kernel's work, from the
-control's new value to the new PNGs and HTML handed to the widgets), switches every control
-through a cycle of values several times, and prints the median and worst redraw per control.
+The explorer promises that a control change redraws in under 200 ms on a 2-core CPU.
+This script builds the app headless (no browser: the time measured is the kernel's
+work, from the control's new value to the new PNGs and HTML handed to the widgets),
+switches every control through a cycle of values several times, and prints the median
+and worst redraw per control.
 
-The first pass over a cycle is reported apart ("cold"): it draws the axes backgrounds the
-plots blit onto, and computes ΔE once per pair of images; later passes ("warm") reuse both,
-as a class does when it moves a slider back and forth. Choosing a synthetic knee the first
-time renders it; that is reported on its own line.
+The first pass over a cycle is reported apart ("cold"): it draws the axes backgrounds
+the plots blit onto, and computes ΔE once per pair of images; later passes ("warm")
+reuse both, as a class does when it moves a slider back and forth. Choosing a synthetic
+knee the first time renders it; that is reported on its own line.
 
 Redraws run on one torch thread (``kdehist._torch_utils.torch_threads``): on the loaded
-2-core development CPU (a training run in the background) the slowest redraws took 3 to 10
-times longer with two threads, which wait on each other at every small operation.
+2-core development CPU (a training run in the background) the slowest redraws took 3 to
+10 times longer with two threads, which wait on each other at every small operation.
 
     python benchmarks/widgets.py               # about half a minute
     python benchmarks/widgets.py --passes 5    # more warm passes
@@ -72,15 +73,18 @@ def main() -> None:
     shape = tuple(app.current()["pixels"].shape[-2:])
 
     print(
-        f"histogram explorer redraw, image {shape[0]}×{shape[1]} (knee sim 0 against knee real 0), "
+        f"histogram explorer redraw, image {shape[0]}×{shape[1]} "
+        "(knee sim 0 against knee real 0), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     print(
-        f"build (first draw included): {1000 * build_s:.0f} ms; first choice of a knee (rendering included): "
+        f"build (first draw included): {1000 * build_s:.0f} ms; "
+        "first choice of a knee (rendering included): "
         + ", ".join(f"{n} {ms:.0f} ms" for n, ms in first_choice.items())
     )
     print(
-        f"{'control':>11} {'cold median':>12} {'cold max':>9} {'warm median':>12} {'warm max':>9}  (ms)"
+        f"{'control':>11} {'cold median':>12} {'cold max':>9} "
+        f"{'warm median':>12} {'warm max':>9}  (ms)"
     )
     worst_warm = 0.0
     for name, cycle in CYCLES.items():
@@ -98,9 +102,8 @@ def main() -> None:
             f"{statistics.median(warm):>12.0f} {max(warm):>9.0f}"
         )
     verdict = "within" if worst_warm < BUDGET_MS else "OVER"
-    print(
-        f"worst warm redraw {worst_warm:.0f} ms: {verdict} the {BUDGET_MS:.0f} ms budget"
-    )
+    budget = f"{BUDGET_MS:.0f} ms budget"
+    print(f"worst warm redraw {worst_warm:.0f} ms: {verdict} the {budget}")
     app.close()
 
 
