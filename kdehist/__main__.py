@@ -1,12 +1,14 @@
-"""Command line: ``python -m kdehist <command> ...`` (also installed as ``kdehist``).
+r"""Command line: ``python -m kdehist <command> ...`` (also installed as ``kdehist``).
 
 Commands:
     train    train one variant, resuming from its checkpoint if there is one::
 
-                 python -m kdehist train --variant proposed_both --profile cpu --out runs/proposed_both
-                 python -m kdehist train --variant cyclegan_sn --profile smoke --set lambda_idt=0 --set steps=8
+                 python -m kdehist train --variant proposed_both --profile cpu \
+                     --out runs/proposed_both
+                 python -m kdehist train --variant cyclegan_sn --profile smoke \
+                     --set lambda_idt=0 --set steps=8
 
-    reproduce  train the variants that are missing, evaluate them, write Table 2 and the figures::
+    reproduce  train the missing variants, evaluate them, write Table 2 and figures::
 
                  python -m kdehist reproduce --profile cpu --results book/results/cpu
 
@@ -26,7 +28,9 @@ from .profiles import PROFILES, current_profile
 
 
 def _parse_override(text: str) -> tuple[str, object]:
-    """``name=value`` with ``value`` a Python literal (``10``, ``0.5``, ``'film'``, ``None``) or a bare word."""
+    """``name=value`` with ``value`` a Python literal (``10``, ``0.5``, ``'film'``,
+    ``None``) or a bare word.
+    """
     name, sep, raw = text.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
@@ -51,7 +55,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=PROFILES,
         default=None,
-        help="size of the run (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)",
+        help="size of the run (default: $KDEHIST_PROFILE, "
+        "else gpu with CUDA and cpu without)",
     )
     parser.add_argument(
         "--out", default=None, help="run folder (default: runs/<profile>/<variant>)"
@@ -128,9 +133,8 @@ def _run_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except (ValueError, TypeError, OSError) as error:
-        if getattr(
-            error, "before_training", False
-        ):  # a bad setting or checkpoint, found before any work
+        # a bad setting or checkpoint, found before any work
+        if getattr(error, "before_training", False):
             raise UsageError(str(error)) from None
         raise
     except NonFiniteLossError as error:
@@ -147,7 +151,8 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     state = "finished" if result.finished else "stopped"
     print(
-        f"{state} at step {result.step}/{config.steps} in {result.seconds:.0f} s of training; {summary}"
+        f"{state} at step {result.step}/{config.steps} "
+        f"in {result.seconds:.0f} s of training; {summary}"
     )
     print(f"checkpoint: {result.checkpoint}")
     return 0
@@ -163,7 +168,8 @@ def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=PROFILES,
         default=None,
-        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA and cpu without)",
+        help="size of the runs (default: $KDEHIST_PROFILE, "
+        "else gpu with CUDA and cpu without)",
     )
     parser.add_argument(
         "--out", default=None, help="run folder (default: runs/<profile>)"
@@ -185,7 +191,8 @@ def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         default=None,
-        help="also write table2.json, tradeoff.json, the per-pair arrays and the figures to this folder",
+        help="also write table2.json, tradeoff.json, the per-pair arrays and the "
+        "figures to this folder",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -208,27 +215,30 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     table = result["table2"]
     print(
-        f"{'run':>22} {'ΔE76 mean [95% CI]':>24} {'class':>5} {'shape score [95% CI]':>24} {'seeds':>6}"
+        f"{'run':>22} {'ΔE76 mean [95% CI]':>24} {'class':>5} "
+        f"{'shape score [95% CI]':>24} {'seeds':>6}"
     )
     for name, row in table["variants"].items():
         lo, hi = row["delta_e76_ci95"]
         slo, shi = row["shape_score_ci95"]
+        mean = row["delta_e76_mean"]
         print(
-            f"{name:>22} {row['delta_e76_mean']:>7.2f} [{lo:5.2f}, {hi:5.2f}]    {jis_class(row['delta_e76_mean']):>5} "
-            f"{row['shape_score_mean']:>7.3f} [{slo:.3f}, {shi:.3f}]    {len(row['seeds']):>6}"
+            f"{name:>22} {mean:>7.2f} [{lo:5.2f}, {hi:5.2f}]    {jis_class(mean):>5} "
+            f"{row['shape_score_mean']:>7.3f} [{slo:.3f}, {shi:.3f}]    "
+            f"{len(row['seeds']):>6}"
         )
     provenance = table["provenance"]
-    print(
-        f"training {provenance['train_seconds'] / 60:.1f} min, evaluation {provenance['eval_seconds'] / 60:.1f} min"
-    )
+    train_minutes = provenance["train_seconds"] / 60
+    eval_minutes = provenance["eval_seconds"] / 60
+    print(f"training {train_minutes:.1f} min, evaluation {eval_minutes:.1f} min")
     return 0
 
 
-# --------------------------------------------------------------------------- entry point
+# -------------------------------------------------------------------------- entry point
 
 
 class UsageError(Exception):
-    """A bad command line or configuration: printed as a one-line error, exit status 2."""
+    """A bad command line or configuration, reported in one line with exit status 2."""
 
 
 COMMANDS: dict[

@@ -1,7 +1,7 @@
 """Argument validation shared by the whole package.
 
-Every public function checks its inputs here so that bad input fails early with a message
-that names the argument, what was expected and what was received.
+Every public function checks its inputs here so that bad input fails early with a
+message that names the argument, what was expected and what was received.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ def _short_repr(value) -> str:
 
 
 def _describe(value) -> str:
-    """A short description of a received value: never the whole of a big list or array."""
+    """A short description of a value received: never all of a big list or array."""
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     shape = getattr(value, "shape", None)
-    if isinstance(shape, tuple) and hasattr(
-        value, "dtype"
-    ):  # NumPy arrays and the like
+    # NumPy arrays and the like
+    if isinstance(shape, tuple) and hasattr(value, "dtype"):
         return f"{type(value).__name__} of shape {shape} and dtype {value.dtype}"
     return f"{type(value).__name__} {_short_repr(value)}"
 
@@ -52,13 +51,14 @@ def check_tensor(
         raise ValueError(f"{name}: expected a {wanted} tensor, got {_describe(value)}")
     if floating and not value.is_floating_point():
         raise TypeError(
-            f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), "
-            f"got {_describe(value)}"
+            f"{name}: expected a floating-point tensor "
+            f"(float16, bfloat16, float32 or float64), got {_describe(value)}"
         )
     if finite and value.numel() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(
-            f"{name}: expected finite values, got {bad} NaN or inf entries in a {_describe(value)}"
+            f"{name}: expected finite values, "
+            f"got {bad} NaN or inf entries in a {_describe(value)}"
         )
     return value
 
@@ -93,31 +93,33 @@ def check_range(name: str, value) -> tuple[float, float]:
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"{name}: expected one of {', '.join(map(repr, choices))}, got {_short_repr(value)}"
-        )
+        allowed = ", ".join(map(repr, choices))
+        raise ValueError(f"{name}: expected one of {allowed}, got {_short_repr(value)}")
     return value
 
 
 def check_mask_weights(name: str, weights: torch.Tensor) -> torch.Tensor:
-    """Check a batch of masks, ``(B, ...)`` with one image per row, already shaped by the
-    caller: non-negative weights and some foreground (positive weight) in every image.
+    """Check a batch of masks, ``(B, ...)`` with one image per row, already
+    shaped by the caller: non-negative weights and some foreground
+    (positive weight) in every image.
 
     >>> check_mask_weights("mask", torch.ones(2, 1, 4, 4)).shape
     torch.Size([2, 1, 4, 4])
-    >>> check_mask_weights("mask", torch.zeros(1, 4, 4))
+    >>> check_mask_weights("mask", torch.zeros(1, 4, 4))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: mask: expected some foreground (positive weight) in every image, got none in images [0]
+    ValueError: mask: expected some foreground ... got none in images [0]
     """
-    if bool((weights < 0).any()):
+    negative = weights < 0
+    if bool(negative.any()):
         raise ValueError(
-            f"{name}: expected non-negative weights, got {int((weights < 0).sum())} negative entries "
-            f"(min {weights.min().item():.4g})"
+            f"{name}: expected non-negative weights, got {int(negative.sum())} "
+            f"negative entries (min {weights.min().item():.4g})"
         )
     totals = weights.flatten(1).sum(1)
     if bool((totals <= 0).any()):
         empty = torch.nonzero(totals <= 0).flatten().tolist()
         raise ValueError(
-            f"{name}: expected some foreground (positive weight) in every image, got none in images {empty}"
+            f"{name}: expected some foreground (positive weight) in every image, "
+            f"got none in images {empty}"
         )
     return weights

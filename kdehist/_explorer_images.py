@@ -1,6 +1,6 @@
 """The images of the histogram explorer (:mod:`kdehist.widgets`): bundled photos,
-synthetic knees, your tensors and uploaded files, each prepared as ``(3, H, W)`` pixels in
-[-1, 1] with an optional mask."""
+synthetic knees, your tensors and uploaded files, each prepared as ``(3, H, W)`` pixels
+in [-1, 1] with an optional mask."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ class _UploadError(ValueError):
 class _ExplorerImage:
     """One image choice, prepared for analysis and display.
 
-    ``pixels`` is ``(3, H, W)`` float32 in [-1, 1]; ``mask`` is ``(1, H, W)`` float32 weights or
-    ``None``; ``note`` says where the image came from and how it was resized.
+    ``pixels`` is ``(3, H, W)`` float32 in [-1, 1]; ``mask`` is ``(1, H, W)`` float32
+    weights or ``None``; ``note`` says where the image came from and how it was resized.
     """
 
     pixels: torch.Tensor
@@ -34,11 +34,13 @@ class _ExplorerImage:
     note: str = ""
 
 
-# ----------------------------------------------------------------------------- image sources
+# ------------------------------------------------------------------------ image sources
 
 
 def _uint8_to_pixels(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 to pixels in [-1, 1] and an alpha mask."""
+    """``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 to pixels in
+    [-1, 1] and an alpha mask.
+    """
     mask = None
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
@@ -53,7 +55,8 @@ def _uint8_to_pixels(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | No
 
 
 def _resample(name: str) -> int:
-    # Pillow >= 9.1 moved the filters to Image.Resampling; older ones keep module constants.
+    # Pillow >= 9.1 moved the filters to Image.Resampling; older
+    # ones keep module constants.
     resampling = getattr(PILImage, "Resampling", PILImage)
     return getattr(resampling, name)
 
@@ -103,28 +106,31 @@ def _knee_loader(
 
         size = min(MAX_SIZE, max(MIN_SIZE, max_side))
         sample = SyntheticKnees(domain, "test", size=size)[index]
-        note = f"SyntheticKnees({domain!r}, 'test', size={size})[{index}] with its foreground mask"
+        source = f"SyntheticKnees({domain!r}, 'test', size={size})[{index}]"
+        note = f"{source} with its foreground mask"
         return _ExplorerImage(sample["image"].float(), sample["mask"].float(), note)
 
     return load
 
 
 def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
-    """One entry of ``explore(images=...)`` as an explorer image; see :class:`HistogramExplorer`."""
+    """One entry of ``explore(images=...)`` as an explorer image; see
+    :class:`HistogramExplorer`.
+    """
     argument = f"images[{name!r}]"
     mask = None
     if isinstance(spec, Mapping):
         if "image" not in spec:
             raise ValueError(
-                f"{argument}: expected a dict with an 'image' key (and optionally 'mask'), got keys {sorted(spec)}"
+                f"{argument}: expected a dict with an 'image' key "
+                f"(and optionally 'mask'), got keys {sorted(spec)}"
             )
         spec, mask = spec["image"], spec.get("mask")
     if isinstance(spec, PILImage.Image):
         from .data import pil_to_uint8
 
-        spec = pil_to_uint8(
-            spec, alpha="keep", where=argument
-        )  # 16-bit and float modes scaled, not clipped
+        # 16-bit and float modes scaled, not clipped
+        spec = pil_to_uint8(spec, alpha="keep", where=argument)
     if isinstance(spec, np.ndarray):
         if (
             spec.dtype != np.uint8
@@ -132,8 +138,8 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
             or (spec.ndim == 3 and spec.shape[2] not in (3, 4))
         ):
             raise ValueError(
-                f"{argument}: expected a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), "
-                f"got {spec.dtype} of shape {spec.shape}"
+                f"{argument}: expected a uint8 array of shape (H, W), (H, W, 3) "
+                f"or (H, W, 4), got {spec.dtype} of shape {spec.shape}"
             )
         pixels, alpha = _uint8_to_pixels(_shrink_uint8(spec, max_side))
         mask = alpha if mask is None else mask
@@ -156,25 +162,19 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
             )[0]
     else:
         raise TypeError(
-            f"{argument}: expected a (3, H, W) tensor in [-1, 1], a uint8 array, a PIL image, "
-            f"or a dict with 'image' and 'mask', got {type(spec).__name__}"
+            f"{argument}: expected a (3, H, W) tensor in [-1, 1], a uint8 array, "
+            f"a PIL image, or a dict with 'image' and 'mask', got {type(spec).__name__}"
         )
     if mask is not None:
-        mask = (
-            (
-                mask
-                if isinstance(mask, torch.Tensor)
-                else torch.as_tensor(np.asarray(mask))
-            )
-            .detach()
-            .float()
-            .cpu()
-        )
+        if not isinstance(mask, torch.Tensor):
+            mask = torch.as_tensor(np.asarray(mask))
+        mask = mask.detach().float().cpu()
         while mask.dim() > 2 and mask.shape[0] == 1:
             mask = mask[0]
         if mask.dim() != 2:
             raise ValueError(
-                f"{argument}: expected a mask of shape (1, H, W) or (H, W), got {tuple(mask.shape)}"
+                f"{argument}: expected a mask of shape (1, H, W) or (H, W), "
+                f"got {tuple(mask.shape)}"
             )
         if tuple(mask.shape) != tuple(pixels.shape[-2:]):
             mask = torch.nn.functional.interpolate(
@@ -238,17 +238,20 @@ def _decode_upload(
         raise _UploadError(f"{name} is empty: expected an image file (PNG, JPEG, ...)")
     if len(content) > max_bytes:
         raise _UploadError(
-            f"{name} is too large: {len(content) / 2**20:.1f} MiB, the limit is {max_bytes / 2**20:.0f} MiB"
+            f"{name} is too large: {len(content) / 2**20:.1f} MiB, "
+            f"the limit is {max_bytes / 2**20:.0f} MiB"
         )
     try:
         with warnings.catch_warnings():
-            # Pillow only warns below twice its own pixel limit; a huge image must not load.
+            # Pillow only warns below twice its own pixel limit; a
+            # huge image must not load.
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             image = PILImage.open(io.BytesIO(content))
             width, height = image.size
             if width * height > max_pixels:
                 raise _UploadError(
-                    f"{name} is too large: {width}×{height} = {width * height / 1e6:.1f} megapixels, "
+                    f"{name} is too large: {width}×{height} = "
+                    f"{width * height / 1e6:.1f} megapixels, "
                     f"the limit is {max_pixels / 1e6:.0f}"
                 )
             image.load()
@@ -264,9 +267,8 @@ def _decode_upload(
     image = ImageOps.exif_transpose(image)
     from .data import pil_to_uint8
 
-    array = pil_to_uint8(
-        image, alpha="keep", where=name
-    )  # any mode; 16-bit scaled, not clipped
+    # any mode; 16-bit scaled, not clipped
+    array = pil_to_uint8(image, alpha="keep", where=name)
     shrunk = _shrink_uint8(array, max_side)
     pixels, mask = _uint8_to_pixels(shrunk)
     note = f"upload {name!r}, {width}×{height}"

@@ -1,6 +1,7 @@
-"""The panels of the histogram explorer (:mod:`kdehist.widgets`): the histograms it shows,
-the image thumbnail, and the two plots (the channel histograms and the kernel window),
-drawn with matplotlib's Agg canvas into PNG bytes."""
+"""The panels of the histogram explorer (:mod:`kdehist.widgets`): the histograms it
+shows, the image thumbnail, and the two plots (the channel histograms and the kernel
+window), drawn with matplotlib's Agg canvas into PNG bytes.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ CHANNEL_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")
 
 VALUE_RANGE = (-1.0, 1.0)
 
-# A distinct-value table only pays when it is much shorter than the image (8-bit images have
-# at most 256 values per channel); otherwise histogram the pixels themselves.
+# A distinct-value table only pays when it is much shorter than the image (8-bit images
+# have at most 256 values per channel); otherwise histogram the pixels themselves.
 _COMPRESSION_GAIN = 4
 # Points on which the kernel window is drawn: enough to resolve the narrowest window.
 _KERNEL_POINTS = 401
@@ -36,21 +37,23 @@ _KERNEL_POINTS = 401
 class _ValueTable:
     """Each channel's distinct pixel values with their total weight.
 
-    A KDE is linear in the pixels, so a histogram of the distinct values weighted by how many
-    pixels (or how much mask weight) hold each value is the histogram of the image. For an
-    8-bit image this shrinks the work from ``H * W`` values to at most 256 per channel,
-    which keeps even a bandwidth of 10 bins interactive.
+    A KDE is linear in the pixels, so a histogram of the distinct values weighted by how
+    many pixels (or how much mask weight) hold each value is the histogram of the image.
+    For an 8-bit image this shrinks the work from ``H * W`` values to at most 256 per
+    channel, which keeps even a bandwidth of 10 bins interactive.
     """
 
     values: torch.Tensor  # (3, 1, 1, U), padded with zeros
     weights: torch.Tensor  # (3, 1, 1, U), zero for the padding
 
 
-# ----------------------------------------------------------------------------- histograms
+# --------------------------------------------------------------------------- histograms
 
 
 def _value_table(pixels: torch.Tensor, mask: torch.Tensor | None) -> _ValueTable | None:
-    """The distinct values of each channel with their weights, or ``None`` when too many."""
+    """The distinct values of each channel with their weights,
+    or ``None`` when too many.
+    """
     rows = []
     weights_flat = None if mask is None else mask.reshape(-1)
     for channel in pixels:
@@ -85,7 +88,9 @@ def _channel_histograms(
     bandwidth: float,
     boundary: str,
 ) -> torch.Tensor:
-    """``(3, bins)`` histogram of every channel of ``image``, through ``table`` when given."""
+    """``(3, bins)`` histogram of every channel of ``image``,
+    through ``table`` when given.
+    """
     if table is not None:
         out = histogram(
             table.values,
@@ -105,7 +110,8 @@ def _channel_histograms(
 def _thumbnail_png(image: _ExplorerImage, use_mask: bool, side: int) -> bytes:
     """A PNG of the image for display, at most ``side`` pixels wide or tall.
 
-    With the mask on, the background is dimmed so that the class sees which pixels count.
+    With the mask on, the background is dimmed so that the
+    class sees which pixels count.
     """
     rgb = (image.pixels.clamp(-1, 1) + 1) * 127.5
     if use_mask and image.mask is not None:
@@ -122,10 +128,11 @@ def _thumbnail_png(image: _ExplorerImage, use_mask: bool, side: int) -> bytes:
 class _BlittedFigure:
     """A matplotlib figure redrawn by blitting onto cached backgrounds.
 
-    Text (ticks, labels, legends) is most of the cost of drawing a matplotlib figure. So the
-    static part of the figure is drawn once per ``key`` (the axis limits) and kept as a bitmap;
-    a redraw restores that bitmap and draws only the data artists on top (matplotlib's
-    "blitting"), which takes a few milliseconds instead of a hundred or more.
+    Text (ticks, labels, legends) is most of the cost of drawing a matplotlib
+    figure. So the static part of the figure is drawn once per ``key`` (the axis
+    limits) and kept as a bitmap; a redraw restores that bitmap and draws only the
+    data artists on top (matplotlib's "blitting"), which takes a few milliseconds
+    instead of a hundred or more.
     """
 
     _BACKGROUNDS_KEPT = 12  # bitmaps of about 1 MiB each
@@ -139,11 +146,14 @@ class _BlittedFigure:
     def _set_dynamic(self, artists: list) -> None:
         self.dynamic = artists
         for artist in artists:
-            # Animated artists are left out of canvas.draw(), i.e. out of the background.
+            # Animated artists are left out of canvas.draw(),
+            # i.e. out of the background.
             artist.set_animated(True)
 
     def render(self, key) -> bytes:
-        """Draw the data on the background for ``key`` and return the figure as PNG bytes."""
+        """Draw the data on the background for ``key`` and
+        return the figure as PNG bytes.
+        """
         background = self._backgrounds.get(key)
         if background is None:
             self.canvas.draw()
@@ -155,20 +165,22 @@ class _BlittedFigure:
         for artist in self.dynamic:
             artist.axes.draw_artist(artist)
         rgb = np.ascontiguousarray(np.asarray(self.canvas.buffer_rgba())[..., :3])
-        # Fast zlib level: a plot compresses well anyway, and encoding time is redraw time.
+        # Fast zlib level: a plot compresses well anyway, and
+        # encoding time is redraw time.
         return png_bytes(rgb, compress_level=1)
 
 
 class _HistogramPanels(_BlittedFigure):
-    """One panel per shown channel: the hard histogram (grey) under the soft one (colour).
+    """One panel per shown channel: the hard histogram (grey) under the soft (colour).
 
-    Histograms are plotted as densities :math:`P(k) / L`, which keep their scale as ``K``
-    changes, on one y-axis shared by the panels (which also makes the channels comparable),
-    whose upper limit snaps to a ladder of round numbers: the background, keyed by that
-    limit, rarely has to be redrawn.
+    Histograms are plotted as densities :math:`P(k) / L`, which keep their scale as
+    ``K`` changes, on one y-axis shared by the panels (which also makes the channels
+    comparable), whose upper limit snaps to a ladder of round numbers: the background,
+    keyed by that limit, rarely has to be redrawn.
     """
 
-    # Round upper limits at most 1.5 times apart: the data fill at least two thirds of a panel.
+    # Round upper limits at most 1.5 times apart: the data fill at
+    # least two thirds of a panel.
     _MANTISSAS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)
 
     def __init__(self, channels: tuple[int, ...], width_px: int, height_px: int):
@@ -204,7 +216,8 @@ class _HistogramPanels(_BlittedFigure):
             )
             axes.add_patch(chosen)
             axes.set_xlim(VALUE_RANGE[0] - 0.03, VALUE_RANGE[1] + 0.03)
-            # Labels only at -1, 0, 1: longer ones would run into the neighbouring panel's.
+            # Labels only at -1, 0, 1: longer ones would run into
+            # the neighbouring panel's.
             axes.set_xticks([-1, 0, 1], ["−1", "0", "1"])
             axes.set_xticks([-0.5, 0.5], minor=True)
             axes.yaxis.set_major_locator(MaxNLocator(4))
@@ -245,12 +258,15 @@ class _HistogramPanels(_BlittedFigure):
     def draw(
         self, *, edges: np.ndarray, soft: np.ndarray, hard: np.ndarray, kernel_bin: int
     ) -> bytes:
-        """PNG of the densities ``soft`` and ``hard``, ``(panels, K)``, on the bins ``edges``."""
+        """PNG of the densities ``soft`` and ``hard``,
+        ``(panels, K)``, on the bins ``edges``.
+        """
         centres = 0.5 * (edges[:-1] + edges[1:])
         for panel, soft_row, hard_row in zip(self.panels, soft, hard):
             panel["hard"].set_data(hard_row, edges)
             panel["soft"].set_data(centres, soft_row)
-            # Few bins: mark the bin masses, so that the line between them is not read as data.
+            # Few bins: mark the bin masses, so that the line between
+            # them is not read as data.
             panel["soft"].set_marker("o" if len(centres) <= 32 else "None")
             panel["chosen"].set_x(edges[kernel_bin])
             panel["chosen"].set_width(edges[kernel_bin + 1] - edges[kernel_bin])
@@ -262,8 +278,9 @@ class _HistogramPanels(_BlittedFigure):
 class _KernelPanel(_BlittedFigure):
     r"""The window :math:`\Pi_k` of one bin, with its neighbours' and the hard bin's.
 
-    The x-axis counts bin widths from the centre of bin ``k``, over a half-width chosen from a
-    ladder by ``B / L``: the background depends on the bandwidth's order of magnitude only.
+    The x-axis counts bin widths from the centre of bin ``k``, over a
+    half-width chosen from a ladder by ``B / L``: the background depends on the
+    bandwidth's order of magnitude only.
     """
 
     HALF_WIDTHS = (3, 6, 12, 25, 50, 100, 200)  # in bin widths
@@ -299,7 +316,8 @@ class _KernelPanel(_BlittedFigure):
         axes.set_ylim(-0.04, 1.12)
         axes.set_yticks([0, 0.5, 1])
         axes.set_xlabel(
-            "distance from the centre of bin k, in bin widths  (z − μ_k) / L;   shaded: outside [−1, 1]",
+            "distance from the centre of bin k, in bin widths  (z − μ_k) / L;   "
+            "shaded: outside [−1, 1]",
             fontsize=8,
             labelpad=1,
         )
@@ -315,9 +333,10 @@ class _KernelPanel(_BlittedFigure):
 
     @classmethod
     def half_width(cls, ratio: float) -> int:
-        """Half-width of the panel in bin widths for a bandwidth of ``ratio`` bin widths.
+        """The panel's half-width in bin widths for a bandwidth of ``ratio`` bin widths.
 
-        The window is 0 or 1 to within 1e-5 beyond about 12 bandwidths from the bin's edges.
+        The window is 0 or 1 to within 1e-5 beyond about 12
+        bandwidths from the bin's edges.
         """
         needed = 0.5 + max(2.0, 12.0 * ratio)
         return next(
@@ -334,7 +353,9 @@ class _KernelPanel(_BlittedFigure):
         bins: int,
         boundary: str,
     ) -> bytes:
-        """PNG of ``window`` on ``offsets`` (bin widths from the centre of bin ``kernel_bin``)."""
+        """PNG of ``window`` on ``offsets`` (bin widths from the
+        centre of bin ``kernel_bin``).
+        """
         half = float(offsets[-1])
         self.axes.set_xlim(-half, half)
         self.window.set_data(offsets, window)

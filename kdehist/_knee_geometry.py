@@ -1,9 +1,9 @@
-"""Geometry of the synthetic knees: a posed leg as primitives, ray-traced on the pixel grid.
+"""Synthetic knee geometry: a posed leg as primitives, ray-traced on the pixel grid.
 
 :func:`kdehist.knees.render_sim` and :func:`kdehist.knees.render_real` shade the
-:class:`_Surface` that :func:`_trace_legs` returns (signed distance to the outline, surface
-normals and the kneecap's weight); both styles share it, which is why the oracle's mask
-equals the simulator image's mask. Private to :mod:`kdehist.knees`.
+:class:`_Surface` that :func:`_trace_legs` returns (signed distance to the outline,
+surface normals and the kneecap's weight); both styles share it, which is why the
+oracle's mask equals the simulator image's mask. Private to :mod:`kdehist.knees`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 
-# ----------------------------------------------------------------------------- primitives
+# --------------------------------------------------------------------------- primitives
 
 
 def _rotation(axis: str, degrees: float) -> np.ndarray:
@@ -41,12 +41,12 @@ class _Cone:
 @dataclass
 class _Ellipsoid:
     center: np.ndarray  # (3,)
-    to_unit: (
-        np.ndarray
-    )  # (3, 3): maps world offsets from the centre into the unit sphere
+    # (3, 3): maps world offsets from the centre into the unit sphere
+    to_unit: np.ndarray
 
 
-# Segment lengths reach far outside the frame, so the leg always crosses the whole image.
+# Segment lengths reach far outside the frame, so the leg
+# always crosses the whole image.
 _SEGMENT_LENGTH = 2.4
 _PATELLA = (
     3  # position of the kneecap in _leg_primitives' list (its weight tints the skin)
@@ -57,16 +57,15 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
     """World-space primitives of one leg.
 
     Frame: x to the right, y up, z towards the (orthographic) camera; the image spans
-    [-1, 1] in x and y. In the body frame the knee is at the origin and points to +z; the
-    flexion is split evenly between thigh and shin, so both lean back by half of it.
+    [-1, 1] in x and y. In the body frame the knee is at the origin and points to +z;
+    the flexion is split evenly between thigh and shin, so both lean back by half of it.
     """
     knee_r = pose["knee_radius"]
     half_flex = math.radians(pose["flex_deg"]) / 2
     thigh_dir = np.array([0.0, math.cos(half_flex), -math.sin(half_flex)])
     shin_dir = np.array([0.0, -math.cos(half_flex), -math.sin(half_flex)])
-    shin_front = np.array(
-        [0.0, -math.sin(half_flex), math.cos(half_flex)]
-    )  # perpendicular, +z side
+    # perpendicular, +z side
+    shin_front = np.array([0.0, -math.sin(half_flex), math.cos(half_flex)])
     ankle_r = knee_r * pose["ankle_taper"]
 
     def shin_radius(distance: float) -> float:
@@ -90,8 +89,8 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
     body_ellipsoids = [
         # femoral condyles: the knee is wider than it is deep
         (np.array([0.0, 0.03, -0.02]), knee_axes, knee_r * np.array([1.16, 0.9, 0.98])),
-        # Bumps are large ellipsoids sunk deep, so that only a shallow cap shows and it meets
-        # the surface at a gentle angle (no crease).
+        # Bumps are large ellipsoids sunk deep, so that only a shallow cap shows and it
+        # meets the surface at a gentle angle (no crease).
         (
             np.array([0.0, 0.05, (0.96 - 0.45 + 0.12) * knee_r]),
             knee_axes,
@@ -128,7 +127,9 @@ def _leg_primitives(pose: Mapping[str, float]) -> list:
 
 
 def _pixel_grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates: x ``(size,)`` left to right, y ``(size,)`` top to bottom."""
+    """Pixel-centre coordinates: x ``(size,)`` left to right, y
+    ``(size,)`` top to bottom.
+    """
     centres = (2 * torch.arange(size, dtype=torch.float64) + 1) / size - 1
     return centres.float(), (-centres).float()
 
@@ -136,8 +137,9 @@ def _pixel_grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _crop(
     x_lo: float, x_hi: float, y_lo: float, y_hi: float, size: int, margin: int = 3
 ):
-    """Pixel rows and columns whose centres lie in the box, grown by ``margin`` pixels so
-    that anti-aliasing and finite differences near the silhouette see valid values."""
+    """Pixel rows and columns whose centres lie in the box, grown by ``margin`` pixels
+    so that anti-aliasing and finite differences near the silhouette see valid values.
+    """
     half = size / 2
     col0 = max(0, int(math.floor((x_lo + 1) * half - 0.5)) - margin)
     col1 = min(size, int(math.ceil((x_hi + 1) * half - 0.5)) + margin + 1)
@@ -149,15 +151,15 @@ def _crop(
 
 
 def _column(values) -> torch.Tensor:
-    """Per-image numbers as a ``(B, 1, 1)`` float32 tensor that broadcasts over pixels."""
-    return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32).view(
-        -1, 1, 1
-    )
+    """Per-image numbers as a ``(B, 1, 1)`` float32 tensor (broadcasts over pixels)."""
+    column = torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+    return column.view(-1, 1, 1)
 
 
 def _columns(rows: Sequence[Mapping[str, float]]) -> dict[str, torch.Tensor]:
-    """One dict per image -> one ``(B, 1, 1)`` float32 tensor per key (a single conversion,
-    which matters at small sizes where per-call overhead dominates)."""
+    """One dict per image -> one ``(B, 1, 1)`` float32 tensor per key (a single
+    conversion, which matters at small sizes where per-call overhead dominates).
+    """
     keys = list(rows[0])
     table = torch.from_numpy(
         np.array([[row[key] for key in keys] for row in rows], dtype=np.float64).T
@@ -166,7 +168,7 @@ def _columns(rows: Sequence[Mapping[str, float]]) -> dict[str, torch.Tensor]:
 
 
 def _cone_params(cones: Sequence[_Cone]) -> tuple[dict[str, torch.Tensor], np.ndarray]:
-    """Per-image constants of one round cone in a batch, and bounding boxes ``(B, 4)``."""
+    """Per-image constants of a batch of round cones, and bounding boxes ``(B, 4)``."""
     rows, bounds = [], []
     for cone in cones:
         a, b, ra, rb = cone.start, cone.end, cone.start_radius, cone.end_radius
@@ -205,9 +207,8 @@ def _cone_params(cones: Sequence[_Cone]) -> tuple[dict[str, torch.Tensor], np.nd
             y_lo=sin * ra,
             y_hi=sin * ra + length * cos_sq,
         )
-        row["quad_a"] = max(
-            cos_sq - uz * uz, 1e-6
-        )  # > 0: the axis never points at the camera
+        # > 0: the axis never points at the camera
+        row["quad_a"] = max(cos_sq - uz * uz, 1e-6)
         rows.append(row)
         bounds.append(
             (
@@ -227,7 +228,8 @@ def _ellipsoid_params(
     for ellipsoid in ellipsoids:
         t = ellipsoid.to_unit
         covariance = np.linalg.inv(t.T @ t)
-        # The projected outline is d^T Q d = 1, Q the inverse of the covariance's x-y block.
+        # The projected outline is d^T Q d = 1, Q the inverse of
+        # the covariance's x-y block.
         q = np.linalg.inv(covariance[:2, :2])
         row = {
             "cx": ellipsoid.center[0],
@@ -250,9 +252,9 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     """Silhouette distance, front depth and normal of a round cone over a pixel block.
 
     ``c``: :func:`_cone_params` (``(B, 1, 1)`` each); ``x``: ``(1, 1, w)``; ``y``:
-    ``(1, h, 1)``. Returns ``sdf`` ``(B, h, w)`` (signed distance to the projected outline,
-    negative inside; frame units), ``z`` ``(B, h, w)`` (front surface depth, -inf where the
-    ray misses) and ``normal`` ``(B, 3, h, w)`` (unit length where hit).
+    ``(1, h, 1)``. Returns ``sdf`` ``(B, h, w)`` (signed distance to the projected
+    outline, negative inside; frame units), ``z`` ``(B, h, w)`` (front surface depth,
+    -inf where the ray misses) and ``normal`` ``(B, 3, h, w)`` (unit length where hit).
 
     Rays are parallel to -z. The projection of a round cone is the 2-D hull of the two
     projected discs, so the outline distance is exact and matches the ray-hit region.
@@ -263,8 +265,8 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     dist_b_sq = gbx * gbx + gby * gby
     dist_a, dist_b = torch.sqrt(dist_a_sq), torch.sqrt(dist_b_sq)
 
-    # Outline: signed distance to the hull of two discs. In the frame of the projected axis,
-    # the tangent line touching both discs has unit normal (sin2, cos2).
+    # Outline: signed distance to the hull of two discs. In the frame of the projected
+    # axis, the tangent line touching both discs has unit normal (sin2, cos2).
     along = gx * c["ux2"] + gy * c["uy2"]
     across = (gx * c["uy2"] - gy * c["ux2"]).abs()
     tangent_coord = along * c["cos2"] - across * c["sin2"]
@@ -278,10 +280,11 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
         ),
     )
 
-    # Surface. With q = X - a = (gx, gy, w) and u the unit axis, the body is the set where
-    # rho*cos(phi) + y*sin(phi) = ra (y = q.u, rho = distance to the axis, sin(phi) = (ra-rb)/L).
-    # Squaring gives a quadratic in w; a root lies on the body when its axial coordinate y is
-    # between the two tangent circles: sin*ra <= y <= sin*ra + L*cos^2.
+    # Surface. With q = X - a = (gx, gy, w) and u the unit axis, the body is the
+    # set where rho*cos(phi) + y*sin(phi) = ra (y = q.u, rho = distance to the
+    # axis, sin(phi) = (ra-rb)/L). Squaring gives a quadratic in w; a root lies on
+    # the body when its axial coordinate y is between the two tangent circles:
+    # sin*ra <= y <= sin*ra + L*cos^2.
     ux, uy, uz, sin, cos_sq, ra = (
         c["ux"],
         c["uy"],
@@ -296,10 +299,8 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     disc = quad_b * quad_b - 4 * c["quad_a"] * quad_c
     root = torch.sqrt(disc.clamp(min=0))
     w_body = torch.full_like(root, _MISS)
-    for sign in (
-        -1.0,
-        1.0,
-    ):  # both roots: either can be the front hit of the true nappe
+    # both roots: either can be the front hit of the true nappe
+    for sign in (-1.0, 1.0):
         w = (sign * root - quad_b) / (2 * c["quad_a"])
         axial = y0 + w * uz
         ok = (disc >= 0) & (axial >= c["y_lo"]) & (axial <= c["y_hi"])
@@ -317,8 +318,8 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     w_safe = torch.where(hit, w, 0.0)
 
     axial = y0 + w_safe * uz
-    # On the body rho = (ra - sin*y) / cos, so the unit normal cos*(q - y u)/rho + sin*u needs
-    # no square root; ra - sin*y >= cos^2 * rb > 0 there.
+    # On the body rho = (ra - sin*y) / cos, so the unit normal cos*(q - y u)/rho + sin*u
+    # needs no square root; ra - sin*y >= cos^2 * rb > 0 there.
     scale = cos_sq / (ra - sin * axial).clamp(min=1e-6)
     body_normal = (
         (gx - axial * ux) * scale + sin * ux,
@@ -341,8 +342,9 @@ def _trace_cone(c: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
 
 
 def _trace_ellipsoid(e: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
-    """Like :func:`_trace_cone` for an ellipsoid; the outline distance is first-order exact
-    near the outline (enough for anti-aliasing) and its sign is exact everywhere."""
+    """Like :func:`_trace_cone` for an ellipsoid; the outline distance is first-order
+    exact near the outline (enough for anti-aliasing) and its sign is exact everywhere.
+    """
     dx, dy = x - e["cx"], y - e["cy"]
     # A ray point is centre + (dx, dy, w); in unit-sphere coordinates that is u + m*w.
     u = [dx * e[f"t{k}0"] + dy * e[f"t{k}1"] for k in range(3)]
@@ -359,7 +361,8 @@ def _trace_ellipsoid(e: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tenso
     sdf = (-disc / e["mm"]) / gradient_norm
 
     unit = [u[k] + m[k] * w for k in range(3)]
-    # The gradient of |to_unit (X - c)|^2 is proportional to to_unit^T applied to the unit point.
+    # The gradient of |to_unit (X - c)|^2 is proportional to to_unit^T
+    # applied to the unit point.
     normal = torch.stack(
         [sum(unit[k] * e[f"t{k}{j}"] for k in range(3)) for j in range(3)], dim=1
     )
@@ -368,7 +371,9 @@ def _trace_ellipsoid(e: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tenso
 
 
 def _normalise(vectors: torch.Tensor) -> torch.Tensor:
-    """Unit vectors along dim 1 of ``(B, 3, ...)``; written out, as ``norm(dim=1)`` is slow on CPU."""
+    """Unit vectors along dim 1 of ``(B, 3, ...)``; written out, as
+    ``norm(dim=1)`` is slow on CPU.
+    """
     x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
     length = torch.sqrt(x * x + y * y + z * z).clamp(min=1e-12)
     return vectors / length.unsqueeze(1)
@@ -379,12 +384,10 @@ class _Surface:
     """A ray-cast batch of legs."""
 
     sdf: torch.Tensor  # (B, H, W) signed distance to the outline, frame units
-    normal: (
-        torch.Tensor
-    )  # (B, 3, H, W) unit normals (edge-on at the outline where no ray hits)
-    patella_weight: (
-        torch.Tensor
-    )  # (B, H, W) in [0, 1]: how much the kneecap shapes the pixel
+    # (B, 3, H, W) unit normals (edge-on at the outline where no ray hits)
+    normal: torch.Tensor
+    # (B, H, W) in [0, 1]: how much the kneecap shapes the pixel
+    patella_weight: torch.Tensor
     pixel: float  # pixel size, frame units
 
     @property
@@ -400,11 +403,11 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
     """Ray-cast a batch of legs into ``size`` x ``size`` orthographic views.
 
     Each primitive is traced only inside the union of its bounding boxes over the batch.
-    Pixels outside a primitive's own box come out the same either way (outside the outline
-    by more than the margin), so an image does not depend on its batch-mates. Normals of
-    overlapping primitives are blended with softmax weights of their depths (accumulated
-    online, as in a streaming softmax), which rounds off the creases a hard union would
-    leave (kneecap, back of the knee) without moving the outline.
+    Pixels outside a primitive's own box come out the same either way (outside the
+    outline by more than the margin), so an image does not depend on its batch-mates.
+    Normals of overlapping primitives are blended with softmax weights of their depths
+    (accumulated online, as in a streaming softmax), which rounds off the creases a hard
+    union would leave (kneecap, back of the knee) without moving the outline.
     """
     count = len(poses)
     xs, ys = _pixel_grid(size)
@@ -441,12 +444,10 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
         old_front = front[:, rows, cols]
         new_front = torch.maximum(old_front, block_z)
         reference = torch.where(torch.isfinite(new_front), new_front, 0.0)
-        rescale = torch.exp(
-            (old_front - reference) / blend_width
-        )  # 0 where nothing was hit yet
-        weight = torch.exp(
-            (block_z - reference) / blend_width
-        )  # 0 where this primitive misses
+        # 0 where nothing was hit yet
+        rescale = torch.exp((old_front - reference) / blend_width)
+        # 0 where this primitive misses
+        weight = torch.exp((block_z - reference) / blend_width)
         front[:, rows, cols] = new_front
         total[:, rows, cols] = total[:, rows, cols] * rescale + weight
         normal_sum[:, :, rows, cols] = (
@@ -459,8 +460,8 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
 
     hit = torch.isfinite(front).unsqueeze(1)
     patella_weight = patella / total.clamp(min=1e-12)
-    # Where no ray hits but the pixel is still partly covered (the anti-aliased rim), the
-    # surface is seen edge-on: its normal is the outline's outward direction.
+    # Where no ray hits but the pixel is still partly covered (the anti-aliased rim),
+    # the surface is seen edge-on: its normal is the outline's outward direction.
     capped = sdf.clamp(max=8.0 / size)
     grad_rows, grad_cols = torch.gradient(capped, dim=(1, 2))
     rim = torch.stack([grad_cols, -grad_rows, torch.zeros_like(capped)], dim=1)

@@ -12,12 +12,12 @@ __all__ = ["torch_threads"]
 
 @contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
-    """Run torch on ``count`` CPU threads inside the block, then restore the caller's setting.
+    """Run torch on ``count`` CPU threads inside the block, then restore the setting.
 
-    ``None`` leaves the setting alone. The renderer, the explorer's redraws and the tests
-    run on one thread: their tensors are too small for intra-op threads to pay off, and
-    when another process keeps a core busy, two OpenMP threads wait on each other at every
-    operation (see ``benchmarks/data.py`` and ``benchmarks/widgets.py``).
+    ``None`` leaves the setting alone. The renderer, the explorer's redraws and the
+    tests run on one thread: their tensors are too small for intra-op threads to pay
+    off, and when another process keeps a core busy, two OpenMP threads wait on each
+    other at every operation (see ``benchmarks/data.py`` and ``benchmarks/widgets.py``).
 
     >>> before = torch.get_num_threads()
     >>> with torch_threads(1):

@@ -1,7 +1,7 @@
-"""Colour science for evaluation: CIE L*a*b*, the paper's ΔE (eq. 12) and JIS tolerance classes.
+"""Colour science for evaluation: CIE L*a*b*, ΔE (eq. 12) and JIS tolerance classes.
 
-Conversions and ΔE formulas are scikit-image's (sRGB with a D65 white point). They run on
-NumPy, so nothing here is differentiable; they are metrics, not losses.
+Conversions and ΔE formulas are scikit-image's (sRGB with a D65 white point). They run
+on NumPy, so nothing here is differentiable; they are metrics, not losses.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from ._checks import _describe, check_choice, check_mask_weights, check_tensor
 
 DELTA_E_FORMULAS = ("cie76", "ciede2000")
 
-# Table 1 of the paper (JIS Z 8729/8730 tolerance classes of colour difference). The report
-# starts class A at 1.6; the two finer classes below it, AA and AAA, halve that range.
+# Table 1 of the paper (JIS Z 8729/8730 tolerance classes of colour
+# difference). The report starts class A at 1.6; the two finer classes below
+# it, AA and AAA, halve that range.
 JIS_CLASSES = (
     ("AAA", 0.0, 0.8),
     ("AA", 0.8, 1.6),
@@ -35,11 +36,13 @@ def _check_image(name: str, img) -> torch.Tensor:
         img = img.unsqueeze(0)
     if img.shape[1] != 3:
         raise ValueError(
-            f"{name}: expected 3 colour channels (B, 3, H, W), got shape {tuple(img.shape)}"
+            f"{name}: expected 3 colour channels (B, 3, H, W), "
+            f"got shape {tuple(img.shape)}"
         )
     if img.shape[0] == 0 or img.shape[2] == 0 or img.shape[3] == 0:
         raise ValueError(
-            f"{name}: expected at least one image of at least one pixel, got shape {tuple(img.shape)}"
+            f"{name}: expected at least one image of at least one pixel, "
+            f"got shape {tuple(img.shape)}"
         )
     return img
 
@@ -47,7 +50,9 @@ def _check_image(name: str, img) -> torch.Tensor:
 def _check_mask(
     name: str, mask, image_name: str, image_shape: tuple[int, ...]
 ) -> torch.Tensor:
-    """A mask of weights for ``image_shape`` ``(B, 3, H, W)``, as ``(B, 1, H, W)`` float64."""
+    """A mask of weights for ``image_shape`` ``(B, 3, H, W)``, as
+    ``(B, 1, H, W)`` float64.
+    """
     check_tensor(name, mask, ndims=(2, 3, 4), floating=False)
     batch, _, height, width = image_shape
     shape = tuple(mask.shape)
@@ -57,7 +62,8 @@ def _check_mask(
     if shape not in accepted:
         forms = " or ".join(str(s) for s in sorted(accepted, key=len, reverse=True))
         raise ValueError(
-            f"{name}: expected shape {forms} to match {image_name} of shape {image_shape}, got {shape}"
+            f"{name}: expected shape {forms} to match {image_name} "
+            f"of shape {image_shape}, got {shape}"
         )
     return check_mask_weights(
         name, mask.detach().double().cpu().reshape(batch, 1, height, width)
@@ -68,11 +74,12 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
     """sRGB images in [-1, 1] to CIE L*a*b* (D65).
 
     Args:
-        img: ``(B, 3, H, W)`` or ``(3, H, W)`` float tensor in [-1, 1] (values outside are
-            clipped).
+        img: ``(B, 3, H, W)`` or ``(3, H, W)`` float tensor in [-1, 1]
+            (values outside are clipped).
 
     Returns:
-        A float64 tensor of the same shape, with L* in [0, 100] and a*, b* roughly in [-128, 127].
+        A float64 tensor of the same shape, with L* in [0, 100] and a*,
+        b* roughly in [-128, 127].
     """
     squeeze = img.dim() == 3
     img = _check_image("img", img)
@@ -90,8 +97,8 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
 def mean_lab(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel-averaged L*a*b* colour of each image's foreground: ``(B, 3)`` float64.
 
-    ``mask`` is ``(B, 1, H, W)`` or ``(B, H, W)`` (``(H, W)`` for one image) non-negative
-    weights with some foreground in every image (``None``: every pixel).
+    ``mask`` is ``(B, 1, H, W)`` or ``(B, H, W)`` (``(H, W)`` for one image)
+    non-negative weights with some foreground in every image (``None``: every pixel).
     """
     return _mean_lab(img, mask, "img", "mask")
 
@@ -116,12 +123,13 @@ def delta_e(
     ref_mask: torch.Tensor | None = None,
     formula: str = "cie76",
 ) -> torch.Tensor:
-    """The paper's colour difference (eq. 12) between the mean L*a*b* colours of two images.
+    """The paper's colour difference (eq. 12) between two images' mean L*a*b* colours.
 
     Args:
         img: generated images ``(B, 3, H, W)`` in [-1, 1].
-        ref: reference images ``(B, 3, H, W)``, or a single ``(3, H, W)`` / ``(1, 3, H, W)``
-            reference broadcast over the batch; sizes may differ from ``img``'s.
+        ref: reference images ``(B, 3, H, W)``, or a single ``(3, H, W)``
+            / ``(1, 3, H, W)`` reference broadcast over the batch; sizes
+            may differ from ``img``'s.
         mask: foreground weights of ``img`` (``None``: whole image).
         ref_mask: foreground weights of ``ref`` (``None``: whole image).
         formula: ``"cie76"`` (Euclidean distance in L*a*b*, eq. 12) or ``"ciede2000"``.
@@ -142,7 +150,9 @@ def delta_e(
 def delta_e_of_means(
     lab: torch.Tensor, lab_ref: torch.Tensor, formula: str = "cie76"
 ) -> torch.Tensor:
-    """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from :func:`kdehist.mean_lab`): ``(N,)`` float64."""
+    """ΔE between rows of L*a*b* colours (``(N, 3)`` each, e.g. from
+    :func:`kdehist.mean_lab`): ``(N,)`` float64.
+    """
     check_choice("formula", formula, DELTA_E_FORMULAS)
     for name, value in (("lab", lab), ("lab_ref", lab_ref)):
         check_tensor(name, value, ndims=(2,))
@@ -152,7 +162,8 @@ def delta_e_of_means(
             )
     if lab.shape != lab_ref.shape:
         raise ValueError(
-            f"lab_ref: expected shape {tuple(lab.shape)} like lab, got {tuple(lab_ref.shape)}"
+            f"lab_ref: expected shape {tuple(lab.shape)} like lab, "
+            f"got {tuple(lab_ref.shape)}"
         )
     fn = skcolor.deltaE_cie76 if formula == "cie76" else skcolor.deltaE_ciede2000
     a, b = lab.detach().double().cpu().numpy(), lab_ref.detach().double().cpu().numpy()
@@ -167,30 +178,32 @@ def jis_class(delta_e):
 
     Returns:
         ``"AAA"`` (< 0.8), ``"AA"`` (< 1.6), ``"A"`` (< 3.2), ``"B"`` (< 6.5), ``"C"``
-        (< 13), ``"D"`` (< 25) or ``"beyond D"``; a list of those for array input (a 0-d tensor or array is a number). Each
-        class includes its lower bound.
+        (< 13), ``"D"`` (< 25) or ``"beyond D"``; a list of those for array input
+        (a 0-d tensor or array is a number). Each class includes its lower bound.
     """
     if isinstance(delta_e, torch.Tensor):
         if delta_e.is_complex() or delta_e.dtype == torch.bool:
             raise TypeError(
-                f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}"
+                "delta_e: expected a number or an array of real numbers, "
+                f"got {_describe(delta_e)}"
             )
         delta_e = delta_e.detach().cpu().numpy()
     if isinstance(delta_e, np.ndarray):
         if delta_e.dtype.kind not in "iuf":
             raise TypeError(
-                f"delta_e: expected a number or an array of real numbers, got {_describe(delta_e)}"
+                "delta_e: expected a number or an array of real numbers, "
+                f"got {_describe(delta_e)}"
             )
-        if (
-            delta_e.ndim == 0
-        ):  # a 0-d tensor or array is a scalar: one class, not a list
+        # a 0-d tensor or array is a scalar: one class, not a list
+        if delta_e.ndim == 0:
             return jis_class(float(delta_e))
         return [jis_class(float(v)) for v in delta_e.ravel()]
     if isinstance(delta_e, (list, tuple)):
         return [jis_class(v) for v in delta_e]
     if isinstance(delta_e, bool) or not isinstance(delta_e, numbers.Real):
         raise TypeError(
-            f"delta_e: expected a number or an array of numbers, got {_describe(delta_e)}"
+            "delta_e: expected a number or an array of numbers, "
+            f"got {_describe(delta_e)}"
         )
     value = float(delta_e)
     if not np.isfinite(value) or value < 0:
