@@ -1,35 +1,37 @@
-"""Data: procedurally rendered knees, folders of real photos, and unpaired batch sampling.
+"""Data: procedurally rendered knees, folders of real photos, unpaired batch sampling.
 
-Three pieces, all producing the same sample format (the renderer behind the synthetic knees
-lives in :mod:`kdehist.knees`; its public names are re-exported here):
+Three pieces, all producing the same sample format (the renderer behind the synthetic
+knees lives in :mod:`kdehist.knees`; its public names are re-exported here):
 
 ``SyntheticKnees``
-    A stand-in for the paper's data that needs no download. Domain ``"sim"`` (X) imitates a 3D
-    viewer's render of an MRI-derived knee surface; domain ``"real"`` (Y) imitates a product
-    photo of a bare knee, with a skin tone drawn across the Monk Skin Tone scale. Both domains
-    share one geometry model, so ``render_real`` can re-render the *pose of a simulator
-    image* in the photographic style: the oracle that chapter 10 uses as the ceiling of shape
-    and colour fidelity. Splits have the paper's sizes: sim 438 train / 28 test, real 477
-    train / 28 test.
+    A stand-in for the paper's data that needs no download. Domain ``"sim"`` (X)
+    imitates a 3D viewer's render of an MRI-derived knee surface; domain ``"real"`` (Y)
+    imitates a product photo of a bare knee, with a skin tone drawn across the Monk Skin
+    Tone scale. Both domains share one geometry model, so ``render_real`` can re-render
+    the *pose of a simulator image* in the photographic style: the oracle that chapter
+    10 uses as the ceiling of shape and colour fidelity. Splits have the paper's sizes:
+    sim 438 train / 28 test, real 477 train / 28 test.
 
 ``ImageFolderDomain``
     Your own images (for example the paper's knee crops), read from a folder.
 
 ``UnpairedLoader``
-    Independent, seeded, resumable shuffling of two domains held in memory, with a reference
-    image per sample (never the sample itself) and colour-preserving augmentation.
+    Independent, seeded, resumable shuffling of two domains held in memory,
+    with a reference image per sample (never the sample itself) and
+    colour-preserving augmentation.
 
 Sample format
 -------------
-Every dataset here returns a dict that :func:`torch.utils.data.default_collate` can batch:
+Every dataset here returns a dict that
+:func:`torch.utils.data.default_collate` can batch:
 
 - ``"image"``: ``(3, H, W)`` float32 sRGB in [-1, 1];
 - ``"mask"``: ``(1, H, W)`` float32 in {0, 1}, 1 on the foreground (the visible leg);
 - ``"index"``: int, the position in the dataset;
 - synthetic knees add ``"pose"`` (a dict of floats, see ``sample_pose``); real-style
-  ones also ``"tone_srgb"`` and ``"tone_lab"`` (``(3,)`` float32: the skin albedo as sRGB in
-  [0, 1] and as CIE L*a*b*, D65), ``"tone_position"`` (float in [0, 1] along the Monk
-  scale) and ``"appearance"`` (a dict of floats, see ``sample_appearance``).
+  ones also ``"tone_srgb"`` and ``"tone_lab"`` (``(3,)`` float32: the skin albedo as
+  sRGB in [0, 1] and as CIE L*a*b*, D65), ``"tone_position"`` (float in [0, 1] along the
+  Monk scale) and ``"appearance"`` (a dict of floats, see ``sample_appearance``).
 
 Folder layout for real data
 ---------------------------
@@ -39,12 +41,14 @@ sub-folders), sorted by name. Keep one folder per domain and split, for example:
     data/
       sim/train/*.png      sim/test/*.png
       real/train/*.jpg     real/test/*.jpg
-      real_masks/train/*.png   (optional: one mask per photo, same stem, white = foreground)
+      real_masks/train/*.png   (optional: one mask per photo, same stem,
+                                white = foreground)
 
-and build ``ImageFolderDomain("data/real/train", mask_root="data/real_masks/train")``. A flat
-folder works just as well. Accepted extensions: .png, .jpg, .jpeg, .bmp, .webp (any case).
-Images are centre-cropped to a square and resized to ``size``. Without masks, the
-foreground is estimated from the border colour (:func:`border_background_mask`).
+and build ``ImageFolderDomain("data/real/train", mask_root="data/real_masks/train")``. A
+flat folder works just as well. Accepted extensions: .png, .jpg, .jpeg, .bmp, .webp
+(any case). Images are centre-cropped to a square and resized to ``size``. Without
+masks, the foreground is estimated from the border colour
+(:func:`border_background_mask`).
 """
 
 from __future__ import annotations
@@ -132,46 +136,47 @@ def _stable_hash(*parts) -> int:
 def sample_seed(seed: int, domain: str, split: str, index: int) -> int:
     """The seed of one synthetic sample, a 63-bit int hashed from all four arguments.
 
-    Hashing (rather than, say, ``seed + index``) keeps train and test, the two domains and
-    neighbouring global seeds from ever sharing a sample.
+    Hashing (rather than, say, ``seed + index``) keeps train and test, the two domains
+    and neighbouring global seeds from ever sharing a sample.
     """
     return _stable_hash("kdehist.data.SyntheticKnees", seed, domain, split, index)
 
 
-# ----------------------------------------------------------------------------- synthetic dataset
+# -------------------------------------------------------------------- synthetic dataset
 
 
 class SyntheticKnees(Dataset):
     """Procedurally rendered knees in the simulator or photographic style.
 
-    Every sample is a pure function of ``(domain, split, index, size, seed)``: its pose (and,
-    for ``"real"``, tone and appearance) come from a generator seeded with
-    :func:`sample_seed`, so train and test never share a sample. See the module docstring
-    for the sample dict.
+    Every sample is a pure function of ``(domain, split, index, size, seed)``: its pose
+    (and, for ``"real"``, tone and appearance) come from a generator seeded with
+    :func:`sample_seed`, so train and test never share a sample. See the module
+    docstring for the sample dict.
 
     Geometry (both domains): a thigh and a shin (tapered round cones) meeting at a knee
-    flexed 0-45 degrees, with femoral condyles, a kneecap bump, a tibial tuberosity and a
-    calf, turned +-35 degrees about the vertical, scaled, shifted and rotated in the image
-    plane; ray-cast orthographically, so shading carries the shape.
+    flexed 0-45 degrees, with femoral condyles, a kneecap bump, a tibial tuberosity and
+    a calf, turned +-35 degrees about the vertical, scaled, shifted and rotated in the
+    image plane; ray-cast orthographically, so shading carries the shape.
 
-    - ``"sim"`` (X): a 3D viewer's render of an MRI-derived surface: one neutral material
-      (``SIM_MATERIAL``), Lambert plus ambient shading from a fixed light, dark uniform
-      background.
-    - ``"real"`` (Y): a product photo: skin tone drawn uniformly along the Monk Skin Tone
-      scale (Monk 2019; Google's Monk Skin Tone Scale, swatches f6ede4 ... 292420,
+    - ``"sim"`` (X): a 3D viewer's render of an MRI-derived surface: one neutral
+      material (``SIM_MATERIAL``), Lambert plus ambient shading from a fixed
+      light, dark uniform background.
+    - ``"real"`` (Y): a product photo: skin tone drawn uniformly along the Monk Skin
+      Tone scale (Monk 2019; Google's Monk Skin Tone Scale, swatches f6ede4 ... 292420,
       interpolated), exposure variation, soft key and fill light with wrapped diffuse, a
-      subtle specular sheen, skin texture and sensor noise, a near-white studio background
-      with a soft shadow and vignette, and in a quarter of the images a garment hem at the
-      top (which the mask excludes).
+      subtle specular sheen, skin texture and sensor noise, a near-white studio
+      background with a soft shadow and vignette, and in a quarter of the images a
+      garment hem at the top (which the mask excludes).
 
     Args:
         domain: ``"sim"`` or ``"real"`` (default ``"sim"``).
-        split: ``"train"`` or ``"test"`` (default ``"train"``); sizes are the paper's, see
-            ``SPLIT_SIZES``.
+        split: ``"train"`` or ``"test"`` (default ``"train"``); sizes are the
+            paper's, see ``SPLIT_SIZES``.
         size: image side in pixels, 32 to 512 (default 256).
         seed: int (default 0); a different seed gives a different dataset.
-        cache_dir: optional folder for a PNG cache (written atomically, safe to share between
-            processes); images are 8-bit, so cached and fresh samples are identical.
+        cache_dir: optional folder for a PNG cache (written atomically, safe
+            to share between processes); images are 8-bit, so cached and
+            fresh samples are identical.
     """
 
     def __init__(
@@ -199,8 +204,8 @@ class SyntheticKnees(Dataset):
 
     def __repr__(self) -> str:
         return (
-            f"SyntheticKnees(domain={self.domain!r}, split={self.split!r}, size={self.size}, "
-            f"seed={self.seed}, {len(self)} images)"
+            f"SyntheticKnees(domain={self.domain!r}, split={self.split!r}, "
+            f"size={self.size}, seed={self.seed}, {len(self)} images)"
         )
 
     def _index(self, index) -> int:
@@ -246,7 +251,8 @@ class SyntheticKnees(Dataset):
     def _require_real(self, what: str) -> None:
         if self.domain != "real":
             raise ValueError(
-                f"{what}: only the 'real' domain has one, this dataset's domain is {self.domain!r}"
+                f"{what}: only the 'real' domain has one, "
+                f"this dataset's domain is {self.domain!r}"
             )
 
     def metadata(self, index: int) -> dict:
@@ -305,8 +311,9 @@ class SyntheticKnees(Dataset):
         )
 
     def _render(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 images ``(N, 3, H, W)`` and bool masks ``(N, H, W)``, from the cache when
-        possible; whatever is rendered is written to the cache."""
+        """uint8 images ``(N, 3, H, W)`` and bool masks ``(N, H, W)``, from the cache
+        when possible; whatever is rendered is written to the cache.
+        """
         images = torch.empty(len(indices), 3, self.size, self.size, dtype=torch.uint8)
         masks = torch.empty(len(indices), self.size, self.size, dtype=torch.bool)
         missing = []
@@ -379,21 +386,22 @@ class SyntheticKnees(Dataset):
         return images, masks
 
 
-# ----------------------------------------------------------------------------- folders of images
+# -------------------------------------------------------------------- folders of images
 
 
 def border_background_mask(
     image: torch.Tensor, *, tolerance: float = 0.07, border: int | None = None
 ) -> torch.Tensor:
-    """Foreground mask of a photo on a plain light or dark background, from its border colour.
+    """Foreground mask of a photo on a plain background, from its border colour.
 
     The background colour is the per-channel median of a frame of ``border`` pixels
-    (default ``max(1, size // 32)``) along the image edges. If it is light (mean sRGB above
-    0.6: white to light-grey studio backgrounds) or dark (below 0.3), pixels farther than ``tolerance`` (Euclidean
-    distance in sRGB [0, 1]) from it are foreground; then holes in the foreground are
-    filled (a highlight on light skin never becomes background) and specks smaller than
-    ~0.1% of the image are dropped. Any other background is not separable this way: the
-    whole image is returned as foreground, with a warning.
+    (default ``max(1, size // 32)``) along the image edges. If it is light
+    (mean sRGB above 0.6: white to light-grey studio backgrounds) or dark (below 0.3),
+    pixels farther than ``tolerance`` (Euclidean distance in sRGB [0, 1]) from it are
+    foreground; then holes in the foreground are filled (a highlight on light skin never
+    becomes background) and specks smaller than ~0.1% of the image are dropped. Any
+    other background is not separable this way: the whole image is returned as
+    foreground, with a warning.
 
     Args:
         image: ``(3, H, W)`` float in [-1, 1].
@@ -414,8 +422,9 @@ def border_background_mask(
     background = rgb[:, frame].median(dim=1).values
     level = float(background.mean())
     if 0.3 <= level <= 0.6:
+        colour = [round(v, 3) for v in background.tolist()]
         warnings.warn(
-            f"image: the border colour {[round(v, 3) for v in background.tolist()]} is neither light nor dark; "
+            f"image: the border colour {colour} is neither light nor dark; "
             "using the whole image as foreground (pass masks instead)",
             stacklevel=2,
         )
@@ -434,15 +443,15 @@ _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarray:
-    """Any Pillow image as 8-bit sRGB: ``(H, W, 3)``, or ``(H, W, 4)`` with ``alpha="keep"``
-    when it has transparency.
+    """Any Pillow image as 8-bit sRGB: ``(H, W, 3)``, or ``(H, W, 4)`` with
+    ``alpha="keep"`` when it has transparency.
 
     Handles every mode a user may have: ``1``, ``L``, ``LA``, ``P`` (with or without
     transparency), ``RGB``, ``RGBA``, ``CMYK``, ``YCbCr``, the 16-bit greys ``I;16*``
     and ``I`` (scaled from 0-65535, not clipped to 255 as Pillow's ``convert`` does) and
-    ``F`` (floats, scaled from 0-1). ``alpha``: ``"keep"``, or ``"white"``/``"black"`` to
-    composite transparent pixels onto that background. ``where`` names the image in errors
-    and warnings (e.g. its path).
+    ``F`` (floats, scaled from 0-1). ``alpha``: ``"keep"``, or ``"white"``/``"black"``
+    to composite transparent pixels onto that background. ``where`` names the image in
+    errors and warnings (e.g. its path).
     """
     from PIL import Image
 
@@ -455,8 +464,9 @@ def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarra
             not np.isfinite(values).all() or values.min() < 0 or values.max() > scale
         ):
             warnings.warn(
-                f"{where}: {mode} pixel values outside [0, {scale:g}] (min {np.nanmin(values):.4g}, "
-                f"max {np.nanmax(values):.4g}) were clipped",
+                f"{where}: {mode} pixel values outside [0, {scale:g}] "
+                f"(min {np.nanmin(values):.4g}, max {np.nanmax(values):.4g}) "
+                "were clipped",
                 stacklevel=3,
             )
         grey = np.round(
@@ -481,8 +491,8 @@ def pil_to_uint8(img, *, alpha: str = "keep", where: str = "image") -> np.ndarra
 
 def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
     """Decode (any Pillow mode, see ``pil_to_uint8``), centre-crop to a square and
-    resize; errors name the file. ``mode``: ``"RGB"`` for images (transparency composited on
-    white), ``"L"`` for masks (transparency is background)."""
+    resize; errors name the file. ``mode``: ``"RGB"`` for images (transparency
+    composited on white), ``"L"`` for masks (transparency is background)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -511,29 +521,30 @@ def _open_image(path: Path, mode: str, size: int, resample: int) -> np.ndarray:
 class ImageFolderDomain(Dataset):
     """The images directly inside one folder, as a dataset of sample dicts.
 
-    Images (.png, .jpg, .jpeg, .bmp, .webp, any case; sorted by file name; hidden files and
-    other extensions are skipped with a warning) are converted to 8-bit RGB from any Pillow
-    mode (16-bit and float images scaled, transparency composited on white: see
-    ``pil_to_uint8``), centre-cropped to a square and resized to ``size`` (Lanczos). See the module docstring for the folder
-    layout.
+    Images (.png, .jpg, .jpeg, .bmp, .webp, any case; sorted by file name; hidden files
+    and other extensions are skipped with a warning) are converted to 8-bit RGB from any
+    Pillow mode (16-bit and float images scaled, transparency composited on white: see
+    ``pil_to_uint8``), centre-cropped to a square and resized to ``size`` (Lanczos). See
+    the module docstring for the folder layout.
 
     Args:
         root: the folder of images.
-        mask_root: optional folder of masks, one per image with the same stem (any accepted
-            extension); pixels above 127 in greyscale are foreground. Without it, masks come
-            from :func:`border_background_mask` (near-white or near-black backgrounds).
+        mask_root: optional folder of masks, one per image with the same stem
+            (any accepted extension); pixels above 127 in greyscale are foreground.
+            Without it, masks come from :func:`border_background_mask`
+            (near-white or near-black backgrounds).
         size: output side in pixels, 32 to 512 (default 256).
 
-    Samples: ``{"image": (3, size, size) float32 in [-1, 1], "mask": (1, size, size) float32
-    in {0, 1}, "index": int}``; ``paths[i]`` is the file of sample ``i``.
+    Samples: ``{"image": (3, size, size) float32 in [-1, 1], "mask": (1, size, size)
+    float32 in {0, 1}, "index": int}``; ``paths[i]`` is the file of sample ``i``.
 
     Raises:
-        FileNotFoundError: ``root`` (or ``mask_root``) is not a folder, or an image has no
-            mask.
-        ValueError: the folder has no images, or a file cannot be decoded or is too large to
-            decode safely (the message names the file; every file is checked when the
-            dataset is built); when loading, a mask with no foreground, or an image whose
-            border gives none (the message names the file).
+        FileNotFoundError: ``root`` (or ``mask_root``) is not a
+            folder, or an image has no mask.
+        ValueError: the folder has no images, or a file cannot be decoded or is too
+            large to decode safely (the message names the file; every file is checked
+            when the dataset is built); when loading, a mask with no foreground, or an
+            image whose border gives none (the message names the file).
     """
 
     def __init__(
@@ -551,14 +562,16 @@ class ImageFolderDomain(Dataset):
         self.paths = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
         skipped = [p.name for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
         if skipped:
+            names = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
             warnings.warn(
-                f"root: skipping {len(skipped)} file(s) without an image extension in {str(self.root)!r}: "
-                f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+                f"root: skipping {len(skipped)} file(s) without an image extension "
+                f"in {str(self.root)!r}: {names}",
                 stacklevel=2,
             )
         if not self.paths:
             raise ValueError(
-                f"root: expected image files ({', '.join(IMAGE_EXTENSIONS)}) in {str(self.root)!r}, found none"
+                f"root: expected image files ({', '.join(IMAGE_EXTENSIONS)}) "
+                f"in {str(self.root)!r}, found none"
             )
         self._check_decodable(self.paths)
 
@@ -568,7 +581,8 @@ class ImageFolderDomain(Dataset):
             self.mask_root = Path(mask_root)
             if not self.mask_root.is_dir():
                 raise FileNotFoundError(
-                    f"mask_root: expected an existing folder of masks, got {str(mask_root)!r}"
+                    "mask_root: expected an existing folder of masks, "
+                    f"got {str(mask_root)!r}"
                 )
             by_stem = {
                 p.stem: p
@@ -577,9 +591,10 @@ class ImageFolderDomain(Dataset):
             }
             missing = [p.name for p in self.paths if p.stem not in by_stem]
             if missing:
+                names = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
                 raise FileNotFoundError(
-                    f"mask_root: expected a mask with the same stem for every image, none in "
-                    f"{str(self.mask_root)!r} for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+                    "mask_root: expected a mask with the same stem for every image, "
+                    f"none in {str(self.mask_root)!r} for {names}"
                 )
             self.mask_paths = [by_stem[p.stem] for p in self.paths]
             self._check_decodable(self.mask_paths)
@@ -594,7 +609,8 @@ class ImageFolderDomain(Dataset):
                     img.verify()
             except Image.DecompressionBombError as error:
                 raise ValueError(
-                    f"{path}: image too large to decode safely ({error}); shrink it first"
+                    f"{path}: image too large to decode safely ({error}); "
+                    "shrink it first"
                 ) from None
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
                 raise ValueError(
@@ -605,7 +621,10 @@ class ImageFolderDomain(Dataset):
         return len(self.paths)
 
     def __repr__(self) -> str:
-        return f"ImageFolderDomain({str(self.root)!r}, size={self.size}, {len(self)} images)"
+        return (
+            f"ImageFolderDomain({str(self.root)!r}, size={self.size}, "
+            f"{len(self)} images)"
+        )
 
     def __getitem__(self, index: int) -> dict:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
@@ -633,7 +652,9 @@ class ImageFolderDomain(Dataset):
         return {"image": image, "mask": mask, "index": index}
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images ``(N, 3, size, size)`` float32 in [-1, 1] and masks ``(N, 1, size, size)``.
+        """All images and masks, as two float32 tensors.
+
+        Images ``(N, 3, size, size)`` in [-1, 1] and masks ``(N, 1, size, size)``.
 
         Raises:
             ValueError: a mask without foreground (a black mask file, or a uniform photo
@@ -645,33 +666,35 @@ class ImageFolderDomain(Dataset):
             if not bool(sample["mask"].any()):
                 if self.mask_paths is None:
                     raise ValueError(
-                        f"{self.paths[index]}: expected a foreground on a plain light or dark background, got none "
-                        f"(the image is uniform at {self.size} px); remove it or pass masks (mask_root)"
+                        f"{self.paths[index]}: expected a foreground on a plain light "
+                        "or dark background, got none (the image is uniform at "
+                        f"{self.size} px); remove it or pass masks (mask_root)"
                     )
                 raise ValueError(
-                    f"{self.mask_paths[index]}: expected some foreground (pixels above 127) in the mask of "
-                    f"{self.paths[index].name}, got none at {self.size} px"
+                    f"{self.mask_paths[index]}: expected some foreground "
+                    f"(pixels above 127) in the mask of {self.paths[index].name}, "
+                    f"got none at {self.size} px"
                 )
         return torch.stack([s["image"] for s in samples]), torch.stack(
             [s["mask"] for s in samples]
         )
 
 
-# ----------------------------------------------------------------------------- unpaired sampling
+# -------------------------------------------------------------------- unpaired sampling
 
 
 class UnpairedLoader:
     """Unpaired batches of two domains held in memory, deterministic and resumable.
 
-    Each domain is shuffled independently: sample ``k`` of domain ``d``'s stream is entry
-    ``k % N_d`` of a permutation seeded by ``(seed, d, k // N_d)``, and step ``t`` takes
-    stream samples ``t*batch_size ... (t+1)*batch_size - 1`` of both domains. A batch is
-    therefore a pure function of ``(seed, step)``: to resume from a checkpoint, save the step
-    and call :meth:`batches` with ``start_step`` (``state_dict``/``load_state_dict`` wrap
-    this). References come from the same domain's other images (never the sample itself).
-    Augmentation keeps colour: a horizontal flip and an integer translation of up to
-    ``max_shift`` pixels (edges replicated), applied identically to image and mask; no
-    colour jitter.
+    Each domain is shuffled independently: sample ``k`` of domain ``d``'s stream is
+    entry ``k % N_d`` of a permutation seeded by ``(seed, d, k // N_d)``, and step ``t``
+    takes stream samples ``t*batch_size ... (t+1)*batch_size - 1`` of both domains. A
+    batch is therefore a pure function of ``(seed, step)``: to resume from a checkpoint,
+    save the step and call :meth:`batches` with ``start_step``
+    (``state_dict``/``load_state_dict`` wrap this). References come from the same
+    domain's other images (never the sample itself). Augmentation keeps colour: a
+    horizontal flip and an integer translation of up to ``max_shift`` pixels (edges
+    replicated), applied identically to image and mask; no colour jitter.
 
     Args:
         x_images, x_masks: domain X, ``(N_x, 3, H, W)`` float in [-1, 1] and
@@ -685,9 +708,9 @@ class UnpairedLoader:
         device: where batches go (default: wherever the tensors are).
 
     Each batch is a dict of ``(B, 3, H, W)`` images and ``(B, 1, H, W)`` masks: ``x``,
-    ``x_mask``, ``y``, ``y_mask``, ``y_ref``, ``y_ref_mask`` (and ``x_ref``, ``x_ref_mask``
-    when ``both``), plus ``x_index``, ``y_index``, ``x_ref_index``, ``y_ref_index`` (int64
-    ``(B,)``, rows of the input tensors) and ``step`` (int).
+    ``x_mask``, ``y``, ``y_mask``, ``y_ref``, ``y_ref_mask`` (and ``x_ref``,
+    ``x_ref_mask`` when ``both``), plus ``x_index``, ``y_index``, ``x_ref_index``,
+    ``y_ref_index`` (int64 ``(B,)``, rows of the input tensors) and ``step`` (int).
     """
 
     def __init__(
@@ -733,20 +756,23 @@ class UnpairedLoader:
         expected = (images.shape[0], 1, *images.shape[-2:])
         if tuple(masks.shape) != expected:
             raise ValueError(
-                f"{name}_masks: expected shape {expected} to match {name}_images, got {tuple(masks.shape)}"
+                f"{name}_masks: expected shape {expected} to match {name}_images, "
+                f"got {tuple(masks.shape)}"
             )
         if images.shape[0] < 2:
             raise ValueError(
-                f"{name}_images: expected at least 2 images (a reference must be another image), got {images.shape[0]}"
+                f"{name}_images: expected at least 2 images "
+                f"(a reference must be another image), got {images.shape[0]}"
             )
         if masks.device != images.device:
             raise ValueError(
-                f"{name}_masks: expected the device of {name}_images ({images.device}), got {masks.device}"
+                f"{name}_masks: expected the device of {name}_images "
+                f"({images.device}), got {masks.device}"
             )
         return images, masks
 
     def __len__(self) -> int:
-        """Steps per epoch: enough for every image of the larger domain to appear once."""
+        """Steps per epoch: every image of the larger domain appears once."""
         largest = max(images.shape[0] for images, _ in self._domains.values())
         return math.ceil(largest / self.batch_size)
 
@@ -757,9 +783,8 @@ class UnpairedLoader:
             seed = _stable_hash("kdehist.UnpairedLoader.perm", self.seed, domain, epoch)
             generator = torch.Generator().manual_seed(seed)
             self._permutations[key] = torch.randperm(count, generator=generator)
-            while (
-                len(self._permutations) > 8
-            ):  # batches straddle at most two epochs per domain
+            # batches straddle at most two epochs per domain
+            while len(self._permutations) > 8:
                 self._permutations.popitem(last=False)
         return self._permutations[key]
 
@@ -801,7 +826,9 @@ class UnpairedLoader:
         return stacked[:, :3], stacked[:, 3:]
 
     def batch(self, step: int) -> dict:
-        """The batch of ``step`` (an int >= 0); the same step always gives the same batch."""
+        """The batch of ``step`` (an int >= 0); the same step
+        always gives the same batch.
+        """
         step = check_positive_int("step", step, minimum=0)
         generator = torch.Generator().manual_seed(
             _stable_hash("kdehist.UnpairedLoader.draws", self.seed, step)
@@ -832,7 +859,9 @@ class UnpairedLoader:
     def batches(
         self, start_step: int = 0, num_steps: int | None = None
     ) -> Iterator[dict]:
-        """Batches for steps ``start_step, start_step + 1, ...`` (forever when ``num_steps`` is None)."""
+        """Batches for steps ``start_step, start_step + 1, ...``
+        (forever when ``num_steps`` is None).
+        """
         step = check_positive_int("start_step", start_step, minimum=0)
         end = (
             None
@@ -844,7 +873,9 @@ class UnpairedLoader:
             step += 1
 
     def __iter__(self) -> Iterator[dict]:
-        """One epoch (``len(self)`` steps) from :attr:`step`, advancing it as batches are taken."""
+        """One epoch (``len(self)`` steps) from :attr:`step`,
+        advancing it as batches are taken.
+        """
         for _ in range(len(self)):
             batch = self.batch(self.step)
             self.step += 1
@@ -856,6 +887,7 @@ class UnpairedLoader:
     def load_state_dict(self, state: Mapping) -> None:
         if int(state["seed"]) != self.seed:
             raise ValueError(
-                f"state: expected seed {self.seed} to resume this loader, got {state['seed']}"
+                f"state: expected seed {self.seed} to resume this loader, "
+                f"got {state['seed']}"
             )
         self.step = check_positive_int("state['step']", int(state["step"]), minimum=0)

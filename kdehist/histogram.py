@@ -1,27 +1,28 @@
-r"""The differentiable kernel-density (KDE) histogram of DeepHist, eq. (1)–(5) of the paper.
+r"""DeepHist's differentiable kernel-density (KDE) histogram, eq. (1)–(5) of the paper.
 
 Values are binned on ``value_range = (lo, hi)`` split into ``K`` bins of width
-:math:`L = (hi - lo)/K` with edges :math:`e_j = lo + jL`, :math:`j = 0..K`. The mass of bin
-:math:`k` is
+:math:`L = (hi - lo)/K` with edges :math:`e_j = lo + jL`, :math:`j = 0..K`.
+The mass of bin :math:`k` is
 
 .. math:: P(k) = \frac{1}{N}\sum_x \Pi_k(x), \qquad
-          \Pi_k(z) = \sigma\!\Big(\frac{z - e_k}{B}\Big) - \sigma\!\Big(\frac{z - e_{k+1}}{B}\Big),
+          \Pi_k(z) = \sigma\!\Big(\frac{z - e_k}{B}\Big)
+          - \sigma\!\Big(\frac{z - e_{k+1}}{B}\Big),
 
 the integral over the bin of a KDE whose kernel is the logistic density
 :math:`\sigma(z)\sigma(-z)` with bandwidth :math:`B`.
 
 Two implementations live here:
 
-* :func:`kdehist.histogram.soft_histogram_naive` broadcasts :math:`2K` sigmoids over an :math:`N \times K`
-  tensor, as public ports of DeepHist do. It is the readable reference, and autograd keeps
-  the whole :math:`N \times K` tensor alive for backward.
-* :func:`kdehist.soft_histogram` is the package's implementation. Because neighbouring bins share
-  an edge, a value needs only :math:`K+1` sigmoids, summed per edge into
-  :math:`S_j = \sum_x w(x)\,\sigma((x - e_j)/B)` so that :math:`P(k) = (S_k - S_{k+1})/W`.
-  A sigmoid further than ``T`` bandwidths from its edge is 0 or 1 to working precision, so
-  each value visits only the few edges within ``±T·B`` and the saturated ones are counted
-  with a cumulative sum. Backward recomputes from the saved input alone, so the memory is
-  independent of ``K``.
+* :func:`kdehist.histogram.soft_histogram_naive` broadcasts :math:`2K` sigmoids over an
+  :math:`N \times K` tensor, as public ports of DeepHist do. It is the readable
+  reference, and autograd keeps the whole :math:`N \times K` tensor alive for backward.
+* :func:`kdehist.soft_histogram` is the package's implementation. Because neighbouring
+  bins share an edge, a value needs only :math:`K+1` sigmoids, summed per edge into
+  :math:`S_j = \sum_x w(x)\,\sigma((x - e_j)/B)` so that
+  :math:`P(k) = (S_k - S_{k+1})/W`. A sigmoid further than ``T`` bandwidths from its
+  edge is 0 or 1 to working precision, so each value visits only the few edges within
+  ``±T·B`` and the saturated ones are counted with a cumulative sum. Backward recomputes
+  from the saved input alone, so the memory is independent of ``K``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from ._checks import (
 BOUNDARIES = ("none", "reflect")
 
 # Beyond this many bandwidths a sigmoid equals 0 or 1 to working precision:
-# sigma(-17) = 4.1e-8 (below float32's resolution near 1), sigma(-37) = 8.5e-17 (float64's).
+# sigma(-17) = 4.1e-8 (below float32's resolution near 1),
+# sigma(-37) = 8.5e-17 (float64's).
 _SATURATION = {torch.float32: 17.0, torch.float64: 37.0}
 
 # Values processed per chunk: bounds the temporary memory whatever the batch size.
@@ -80,8 +82,8 @@ def bin_centers(
 def _prepare(x, bins, bandwidth, value_range, mask, boundary):
     """Validate the arguments; return (values (R, N), weights (R, N) or None, ...).
 
-    ``R = B * C`` rows; each row is one channel of one image. Weights, when a mask is given,
-    are the mask broadcast over channels.
+    ``R = B * C`` rows; each row is one channel of one image. Weights, when a mask is
+    given, are the mask broadcast over channels.
     """
     check_tensor("x", x, ndims=(3, 4))
     bins = check_positive_int("bins", bins)
@@ -113,9 +115,10 @@ def _prepare(x, bins, bandwidth, value_range, mask, boundary):
             or tuple(m.shape[-2:]) != (height, width)
         ):
             expected = (batch, 1, height, width)
+            x_shape = tuple(x.shape) if not squeeze else tuple(x.shape[1:])
             raise ValueError(
-                f"mask: expected shape {expected} or {(batch, height, width)} to match x of shape "
-                f"{tuple(x.shape) if not squeeze else tuple(x.shape[1:])}, got {tuple(mask.shape)}"
+                f"mask: expected shape {expected} or {(batch, height, width)} "
+                f"to match x of shape {x_shape}, got {tuple(mask.shape)}"
             )
         m = check_mask_weights(
             "mask",
@@ -132,11 +135,12 @@ def _prepare(x, bins, bandwidth, value_range, mask, boundary):
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    # Half precision cannot resolve a sigmoid's tail; compute in float32 (float64 stays).
+    # Half precision cannot resolve a sigmoid's tail; compute
+    # in float32 (float64 stays).
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-# --------------------------------------------------------------------------- naive reference
+# ---------------------------------------------------------------------- naive reference
 
 
 def soft_histogram_naive(
@@ -147,8 +151,10 @@ def soft_histogram_naive(
     mask: torch.Tensor | None = None,
     boundary: str = "none",
 ) -> torch.Tensor:
-    """Eq. (3) evaluated literally, with an ``N × K`` tensor: the reference for tests and
-    benchmarks. Same arguments and result as :func:`kdehist.soft_histogram`, far more memory."""
+    """Eq. (3) evaluated literally, with an ``N × K`` tensor: the reference for
+    tests and benchmarks. Same arguments and result as
+    :func:`kdehist.soft_histogram`, far more memory.
+    """
     values, weights, bins, bandwidth, (lo, hi), squeeze, (batch, channels) = _prepare(
         x, bins, bandwidth, value_range, mask, boundary
     )
@@ -161,7 +167,8 @@ def soft_histogram_naive(
         (z - width / 2) / bandwidth
     )
     if boundary == "reflect":
-        # Fold the tails that leave the range into the end bins, so each value has mass 1.
+        # Fold the tails that leave the range into the end bins,
+        # so each value has mass 1.
         pi[..., 0] = pi[..., 0] + torch.sigmoid((lo - values) / bandwidth)
         pi[..., -1] = pi[..., -1] + torch.sigmoid((values - hi) / bandwidth)
     if weights is None:
@@ -173,7 +180,7 @@ def soft_histogram_naive(
     return hist[0] if squeeze else hist
 
 
-# --------------------------------------------------------------------------- fast version
+# ------------------------------------------------------------------------- fast version
 
 
 class _Layout:
@@ -197,12 +204,14 @@ class _Layout:
 
 
 def _edge_sums(values, weights, layout: _Layout, reflect: bool) -> torch.Tensor:
-    """S_j = sum_x w(x) sigma((x - e_j)/B) for every row and edge, accumulated in float64."""
+    """S_j = sum_x w(x) sigma((x - e_j)/B) for every row and
+    edge, accumulated in float64.
+    """
     rows, n = values.shape
     k1 = layout.bins + 1
     device = values.device
-    # Window sigmoids go into `inside`; values whose window starts above edge j count 1 at j
-    # through `below` and a cumulative sum. Both buffers are tiny: rows x (K+1).
+    # Window sigmoids go into `inside`; values whose window starts above edge j count 1
+    # at j through `below` and a cumulative sum. Both buffers are tiny: rows x (K+1).
     inside = torch.zeros(rows * k1, dtype=torch.float64, device=device)
     below = torch.zeros(rows * k1, dtype=torch.float64, device=device)
     row_offset = (torch.arange(rows, device=device) * k1).unsqueeze(1)
@@ -224,12 +233,14 @@ def _edge_sums(values, weights, layout: _Layout, reflect: bool) -> torch.Tensor:
             if w is not None:
                 s = s * w
             inside.index_add_(0, base + o, s.double())
-    # below[j'] counts values whose window starts at j'; they saturate at every edge j < j'.
+    # below[j'] counts values whose window starts at j'; they
+    # saturate at every edge j < j'.
     below = below.view(rows, k1)
     saturated = below.sum(1, keepdim=True) - below.cumsum(1)
     sums = inside.view(rows, k1) + saturated
     if reflect:
-        # Extending the end bins to +-infinity: sigma at e_0 becomes 1 and at e_K becomes 0.
+        # Extending the end bins to +-infinity: sigma at e_0
+        # becomes 1 and at e_K becomes 0.
         totals = below.sum(1)
         sums[:, 0] = totals
         sums[:, -1] = 0.0
@@ -239,7 +250,7 @@ def _edge_sums(values, weights, layout: _Layout, reflect: bool) -> torch.Tensor:
 def _values_grad(
     values, weights, layout: _Layout, edge_coeff: torch.Tensor
 ) -> torch.Tensor:
-    """d loss / d x = w(x) sum_j sigma'((x - e_j)/B) c_j / B, over each value's window."""
+    """dLoss/dx = w(x) sum_j sigma'((x - e_j)/B) c_j / B, over each value's window."""
     rows, n = values.shape
     k1 = layout.bins + 1
     coeff = edge_coeff.reshape(-1).to(values.dtype)
@@ -284,7 +295,8 @@ class _SoftHistogramFunction(torch.autograd.Function):
     def backward(ctx, grad_hist):
         values, weights, totals = ctx.saved_tensors
         layout = ctx.layout
-        # P(k) = (S_k - S_{k+1}) / W, so dLoss/dS_j = (g_j - g_{j-1}) / W with g_{-1} = g_K = 0.
+        # P(k) = (S_k - S_{k+1}) / W, so dLoss/dS_j = (g_j - g_{j-1})
+        # / W with g_{-1} = g_K = 0.
         g = torch.nn.functional.pad(grad_hist.to(torch.float64), (1, 1))
         coeff = (g[:, 1:] - g[:, :-1]) / totals
         if ctx.reflect:
@@ -305,31 +317,31 @@ def soft_histogram(
     r"""Differentiable per-channel KDE histogram, eq. (3) of the paper.
 
     Args:
-        x: images, shape ``(B, C, H, W)`` or ``(C, H, W)``, any float dtype, finite values.
-            Values are expected in ``value_range`` (tanh outputs lie in [-1, 1]); values
-            outside still contribute their kernel tails.
+        x: images, shape ``(B, C, H, W)`` or ``(C, H, W)``, any float dtype, finite
+            values. Values are expected in ``value_range`` (tanh outputs lie in
+            [-1, 1]); values outside still contribute their kernel tails.
         bins: number of bins ``K >= 1``. Default 64.
         bandwidth: kernel bandwidth ``B > 0`` in value units. Default ``L / 2.5`` with
             ``L = (hi - lo) / K`` the bin width, DeepHist's choice.
         value_range: ``(lo, hi)`` with ``lo < hi``. Default ``(-1, 1)``.
         mask: optional non-negative weights, shape ``(B, 1, H, W)`` or ``(B, H, W)``
             (``(1, H, W)`` or ``(H, W)`` for a 3-D ``x``); foreground = 1. With a mask
-            :math:`P(k) = \sum w\,\Pi_k / \sum w`, and pixels of weight 0 affect neither the
-            value nor the gradient. The mask itself receives no gradient.
-        boundary: ``"none"`` is eq. (3) exactly: a value at ``lo`` or ``hi`` keeps only half
-            its mass, because half its kernel lies outside the range. ``"reflect"`` folds the
-            mass that leaks past either end back into the end bins, so that every row sums
-            to 1 (as DeepHist's official code intends).
+            :math:`P(k) = \sum w\,\Pi_k / \sum w`, and pixels of weight 0 affect neither
+            the value nor the gradient. The mask itself receives no gradient.
+        boundary: ``"none"`` is eq. (3) exactly: a value at ``lo`` or ``hi`` keeps only
+            half its mass, because half its kernel lies outside the range. ``"reflect"``
+            folds the mass that leaks past either end back into the end bins, so that
+            every row sums to 1 (as DeepHist's official code intends).
 
     Returns:
-        ``(B, C, K)`` (or ``(C, K)``) bin masses, float32 for half/bfloat16/float32 input and
-        float64 for float64 input. With ``boundary="none"`` a row sums to the mean of
-        :math:`\sigma((x - lo)/B) - \sigma((x - hi)/B)`, i.e. at most 1.
+        ``(B, C, K)`` (or ``(C, K)``) bin masses, float32 for half/bfloat16/float32
+        input and float64 for float64 input. With ``boundary="none"`` a row sums to the
+        mean of :math:`\sigma((x - lo)/B) - \sigma((x - hi)/B)`, i.e. at most 1.
 
-    Cost: about ``2 * 17 / 2.5 + 2 ≈ 16`` sigmoids per value whatever ``K`` (the kernel is
-    truncated where it equals 0 or 1 to working precision, error below 1e-7), and extra
-    memory independent of ``K``: backward recomputes from ``x``. Computed in float32 (or
-    float64) even under autocast; runs on any device.
+    Cost: about ``2 * 17 / 2.5 + 2 ≈ 16`` sigmoids per value whatever ``K``
+    (the kernel is truncated where it equals 0 or 1 to working precision, error below
+    1e-7), and extra memory independent of ``K``: backward recomputes from ``x``.
+    Computed in float32 (or float64) even under autocast; runs on any device.
     """
     values, weights, bins, bandwidth, (lo, hi), squeeze, (batch, channels) = _prepare(
         x, bins, bandwidth, value_range, mask, boundary
@@ -353,14 +365,15 @@ def hard_histogram(
     mask: torch.Tensor | None = None,
     boundary: str = "none",
 ) -> torch.Tensor:
-    """Ordinary counting histogram, normalised like :func:`kdehist.soft_histogram`: the reference.
+    """Ordinary counting histogram: the reference, normalised like the soft one.
 
-    Same arguments and shapes as :func:`kdehist.soft_histogram`; ``bandwidth`` is validated
-    like soft_histogram's and then ignored: it is there so that one argument list calls
-    either function (the explorer does). Bins are half-open ``[e_k, e_{k+1})`` except the last,
-    which includes ``hi`` (as :func:`numpy.histogram`). With ``boundary="none"`` values
-    outside the range are dropped; with ``"reflect"`` they are counted in the end bins.
-    Not differentiable: the result carries no gradient.
+    Same arguments and shapes as :func:`kdehist.soft_histogram`; ``bandwidth`` is
+    validated like soft_histogram's and then ignored: it is there so that one argument
+    list calls either function (the explorer does). Bins are half-open
+    ``[e_k, e_{k+1})`` except the last, which includes ``hi`` (as
+    :func:`numpy.histogram`). With ``boundary="none"`` values outside the range are
+    dropped; with ``"reflect"`` they are counted in the end bins. Not differentiable:
+    the result carries no gradient.
     """
     values, weights, bins, _, (lo, hi), squeeze, (batch, channels) = _prepare(
         x, bins, bandwidth, value_range, mask, boundary
@@ -409,14 +422,17 @@ def kde_density(
         mask: optional weights as in :func:`kdehist.soft_histogram`.
 
     Returns:
-        ``(B, C, G)`` (or ``(C, G)``) densities; each row integrates to 1 over the real line.
+        ``(B, C, G)`` (or ``(C, G)``) densities; each row
+        integrates to 1 over the real line.
     """
     check_tensor("levels", levels, ndims=(1,))
     if levels.numel() == 0:
         raise ValueError(
-            f"levels: expected at least one grey level, got a tensor of shape {tuple(levels.shape)}"
+            "levels: expected at least one grey level, "
+            f"got a tensor of shape {tuple(levels.shape)}"
         )
-    # No default here: None would silently mean the bandwidth of a single bin over [-1, 1].
+    # No default here: None would silently mean the bandwidth of
+    # a single bin over [-1, 1].
     bandwidth = check_positive_float("bandwidth", bandwidth)
     values, weights, _, bandwidth, _, squeeze, (batch, channels) = _prepare(
         x, 1, bandwidth, (-1.0, 1.0), mask, "none"
@@ -474,4 +490,7 @@ class SoftHistogram(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"bins={self.bins}, bandwidth={self.bandwidth:.4g}, value_range={self.value_range}, boundary={self.boundary!r}"
+        return (
+            f"bins={self.bins}, bandwidth={self.bandwidth:.4g}, "
+            f"value_range={self.value_range}, boundary={self.boundary!r}"
+        )

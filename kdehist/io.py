@@ -1,11 +1,11 @@
 """Atomic file writes and safe checkpoint reads: a crash, a Ctrl-C or a Colab disconnect
 never leaves a half-written file in place of a good one.
 
-Everything is written to a temporary file in the destination folder, flushed and fsynced,
-then moved into place with :func:`os.replace` (atomic on POSIX and Windows), and the folder
-is fsynced so that the rename itself survives a power cut. Files get the usual mode
-(``0o666`` less the umask), not the temporary file's ``0o600``. Temporary files that a kill
-left behind are removed by the next write of the same file.
+Everything is written to a temporary file in the destination folder, flushed and
+fsynced, then moved into place with :func:`os.replace` (atomic on POSIX and Windows),
+and the folder is fsynced so that the rename itself survives a power cut. Files get the
+usual mode (``0o666`` less the umask), not the temporary file's ``0o600``. Temporary
+files that a kill left behind are removed by the next write of the same file.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ _UMASK_LOCK = threading.Lock()
 
 
 class CheckpointError(ValueError):
-    """A checkpoint (or another ``torch.save`` file) that cannot be read: truncated, empty,
-    garbled or not written by kdehist. The message names the file and what to do."""
+    """A checkpoint (or another ``torch.save`` file) that cannot be read: truncated,
+    empty, garbled or not written by kdehist. The message names the file and what to do.
+    """
 
 
 def _file_mode() -> int:
@@ -38,7 +39,9 @@ def _file_mode() -> int:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    """Make a rename in ``folder`` durable; a no-op where folders
+    cannot be opened (Windows).
+    """
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -46,7 +49,8 @@ def _fsync_folder(folder: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass  # some file systems (e.g. network mounts) refuse it; the data itself was fsynced
+        # some file systems (e.g. network mounts) refuse it; the data itself was fsynced
+        pass
     finally:
         os.close(fd)
 
@@ -71,7 +75,8 @@ def _atomic_write(
     except OSError as error:
         raise OSError(
             error.errno,
-            f"{path.parent}: cannot create the folder for {path.name} ({error.strerror})",
+            f"{path.parent}: cannot create the folder for {path.name} "
+            f"({error.strerror})",
         ) from error
     if path.is_dir():
         raise IsADirectoryError(f"{path}: expected a file path to write, got a folder")
@@ -92,7 +97,8 @@ def _atomic_write(
             os.fsync(handle.fileno())
         os.chmod(tmp, _file_mode())
         if previous is not None and path.is_file():
-            # A kill between these two renames leaves only `previous`: readers fall back to it.
+            # A kill between these two renames leaves only
+            # `previous`: readers fall back to it.
             os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
@@ -141,8 +147,8 @@ def atomic_torch_save(
 ) -> Path:
     """``torch.save`` to ``path`` atomically.
 
-    With ``previous``, the file that ``path`` held is kept there (renamed, not copied), so
-    that a damaged ``path`` can fall back to the one before it.
+    With ``previous``, the file that ``path`` held is kept there (renamed, not copied),
+    so that a damaged ``path`` can fall back to the one before it.
     """
     return _atomic_write(
         path,
@@ -157,13 +163,13 @@ def load_checkpoint(
     *,
     advice: str = "delete it to recompute it",
 ) -> Any:
-    """Load a checkpoint safely: tensors and plain containers only (``weights_only=True``).
+    """Load a checkpoint with ``weights_only=True``: tensors and plain containers only.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        CheckpointError: (a ``ValueError``) the file is empty, truncated, garbled or holds
-            something other than tensors and plain containers; the message names the file
-            and ends with ``advice``.
+        CheckpointError: (a ``ValueError``) the file is empty, truncated, garbled or
+            holds something other than tensors and plain containers; the message names
+            the file and ends with ``advice``.
     """
     path = Path(path)
     if not path.is_file():
@@ -173,7 +179,8 @@ def load_checkpoint(
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(
-            f"{path}: the checkpoint is empty (0 bytes; a write was cut short); {advice}"
+            f"{path}: the checkpoint is empty (0 bytes; a write was cut short); "
+            f"{advice}"
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -191,7 +198,8 @@ def load_checkpoint(
         TypeError,
         UnicodeDecodeError,
     ) as error:
-        # Never suggest weights_only=False (torch's hint): that would run code from the file.
+        # Never suggest weights_only=False (torch's hint): that
+        # would run code from the file.
         detail = (
             str(error).strip().splitlines()[0]
             if str(error).strip()
@@ -200,6 +208,6 @@ def load_checkpoint(
         if len(detail) > 160:
             detail = detail[:157] + "..."
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({size} bytes; truncated, damaged or not written by kdehist: "
-            f"{type(error).__name__}: {detail}); {advice}"
+            f"{path}: not a readable checkpoint ({size} bytes; truncated, damaged "
+            f"or not written by kdehist: {type(error).__name__}: {detail}); {advice}"
         ) from None

@@ -1,20 +1,21 @@
-"""The knee renderer behind :class:`kdehist.data.SyntheticKnees`: geometry, ray tracing, shading.
+"""Renderer behind :class:`kdehist.data.SyntheticKnees`: geometry, ray tracing, shading.
 
-A leg is a handful of primitives (cones for the thigh and shin, ellipsoids for the condyles
-and the kneecap) posed by :func:`sample_pose`. They are ray-traced orthographically on the
-pixel grid, then shaded in one of two styles:
+A leg is a handful of primitives (cones for the thigh and shin, ellipsoids for the
+condyles and the kneecap) posed by :func:`sample_pose`. They are ray-traced
+orthographically on the pixel grid, then shaded in one of two styles:
 
-- ``"sim"`` (domain X, :func:`render_sim`): a 3D viewer's render of an MRI-derived surface,
-  a uniform grey material (``SIM_MATERIAL``) lit by a fixed light on a dark background;
-- ``"real"`` (domain Y, :func:`render_real`): a product photo of a bare knee, with a skin
-  albedo along the Monk Skin Tone scale (:func:`monk_tone`), subsurface-like softening,
-  skin texture, a light or dark studio background and, sometimes, a garment hem. Lighting,
-  background and texture are drawn by :func:`sample_appearance`.
+- ``"sim"`` (domain X, :func:`render_sim`): a 3D viewer's render of an
+  MRI-derived surface, a uniform grey material (``SIM_MATERIAL``) lit by a fixed
+  light on a dark background;
+- ``"real"`` (domain Y, :func:`render_real`): a product photo of a bare knee, with a
+  skin albedo along the Monk Skin Tone scale (:func:`monk_tone`), subsurface-like
+  softening, skin texture, a light or dark studio background and, sometimes, a garment
+  hem. Lighting, background and texture are drawn by :func:`sample_appearance`.
 
 Both styles share the geometry, so ``render_real(pose, tone)`` re-renders the pose of a
-simulator image in the photographic style: the oracle of chapter 10. Every function here is
-deterministic: the same pose, tone and appearance give the same pixels on every machine.
-:mod:`kdehist.data` re-exports the public names.
+simulator image in the photographic style: the oracle of chapter 10. Every function here
+is deterministic: the same pose, tone and appearance give the same pixels on every
+machine. :mod:`kdehist.data` re-exports the public names.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ MIN_SIZE, MAX_SIZE = 32, 512
 # Bump whenever rendering changes, so stale PNG caches are never read back.
 RENDER_VERSION = 1
 
-# Monk Skin Tone scale, swatches 1 (lightest) to 10 (deepest), as published sRGB hex values.
+# Monk Skin Tone scale, swatches 1 (lightest) to 10 (deepest), as
+# published sRGB hex values.
 _MONK_HEX = (
     "f6ede4",
     "f3e7db",
@@ -68,7 +70,9 @@ MONK_SKIN_TONES = torch.tensor(
     [[int(code[i : i + 2], 16) / 255.0 for i in (0, 2, 4)] for code in _MONK_HEX],
     dtype=torch.float32,
 )
-"""``(10, 3)`` float32 sRGB in [0, 1]: the Monk Skin Tone scale (Monk 2019), light to deep."""
+"""``(10, 3)`` float32 sRGB in [0, 1]: the Monk Skin Tone scale
+(Monk 2019), light to deep.
+"""
 
 # ----------------------------------------------------------------------------- checks
 
@@ -101,8 +105,9 @@ def _plain_floats(name: str, mapping) -> dict[str, float]:
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(
-                    f"{name}: expected one number per key, got a tensor of shape {tuple(value.shape)} "
-                    f"for {key!r} (index a collated batch first)"
+                    f"{name}: expected one number per key, "
+                    f"got a tensor of shape {tuple(value.shape)} for {key!r} "
+                    "(index a collated batch first)"
                 )
             value = value.item()
         out[key] = float(value)
@@ -115,9 +120,9 @@ def _plain_floats(name: str, mapping) -> dict[str, float]:
 def monk_tone(position: float) -> torch.Tensor:
     """The skin colour at ``position`` along the Monk Skin Tone scale.
 
-    The Monk Skin Tone (MST) scale (Ellis Monk, 2019; published by Google as the "Monk Skin
-    Tone Scale", skintone.google) has 10 swatches from light to deep. Positions between
-    swatches are linear interpolations of their sRGB values.
+    The Monk Skin Tone (MST) scale (Ellis Monk, 2019; published by Google as the "Monk
+    Skin Tone Scale", skintone.google) has 10 swatches from light to deep. Positions
+    between swatches are linear interpolations of their sRGB values.
 
     Args:
         position: float in [0, 1]; 0 is swatch 1 (f6ede4), 1 is swatch 10 (292420).
@@ -128,7 +133,8 @@ def monk_tone(position: float) -> torch.Tensor:
     position = float(position)
     if not (0.0 <= position <= 1.0):
         raise ValueError(
-            f"position: expected a number in [0, 1] along the Monk scale, got {position!r}"
+            "position: expected a number in [0, 1] along the Monk scale, "
+            f"got {position!r}"
         )
     scaled = position * (len(_MONK_HEX) - 1)
     lower = min(int(math.floor(scaled)), len(_MONK_HEX) - 2)
@@ -144,7 +150,9 @@ def _srgb_to_lab(srgb: torch.Tensor) -> torch.Tensor:
 
 
 def _tone_srgb(tone) -> torch.Tensor:
-    """``tone`` as a Monk position (a number) or an sRGB triple in [0, 1] -> ``(3,)`` float32."""
+    """``tone`` as a Monk position (a number) or an sRGB triple in
+    [0, 1] -> ``(3,)`` float32.
+    """
     if isinstance(tone, torch.Tensor) and tone.numel() == 1:
         tone = tone.item()
     if isinstance(tone, (int, float)) and not isinstance(tone, bool):
@@ -153,7 +161,8 @@ def _tone_srgb(tone) -> torch.Tensor:
         rgb = torch.as_tensor(tone, dtype=torch.float32).reshape(-1)
     except (TypeError, ValueError):
         raise TypeError(
-            f"tone: expected a Monk-scale position in [0, 1] or an sRGB triple in [0, 1], got {tone!r}"
+            "tone: expected a Monk-scale position in [0, 1] "
+            f"or an sRGB triple in [0, 1], got {tone!r}"
         ) from None
     if (
         rgb.numel() != 3
@@ -162,12 +171,13 @@ def _tone_srgb(tone) -> torch.Tensor:
         or rgb.max() > 1
     ):
         raise ValueError(
-            f"tone: expected a Monk-scale position in [0, 1] or an sRGB triple in [0, 1], got {tone!r}"
+            "tone: expected a Monk-scale position in [0, 1] "
+            f"or an sRGB triple in [0, 1], got {tone!r}"
         )
     return rgb
 
 
-# ----------------------------------------------------------------------------- random parameters
+# -------------------------------------------------------------------- random parameters
 
 # (name, low, high): each pose entry is drawn uniformly in its range.
 _POSE_RANGES = (
@@ -201,11 +211,7 @@ _APPEARANCE_RANGES = (
     ("shadow", 0.05, 0.18),  # darkness of the soft shadow on the background
     ("texture", 0.6, 1.4),  # relative strength of the skin texture
     ("garment_draw", 0.0, 1.0),  # < GARMENT_PROBABILITY: a garment hem at the top
-    (
-        "hem_height",
-        0.45,
-        0.85,
-    ),  # hem height at the image centre, frame units (top is 1)
+    ("hem_height", 0.45, 0.85),  # at the image centre, frame units (top is 1)
     ("hem_slope", -0.25, 0.25),
     ("hem_wave", 0.0, 0.04),
     ("hem_phase", 0.0, 2 * math.pi),
@@ -220,26 +226,27 @@ def sample_pose(generator: torch.Generator) -> dict[str, float]:
     """Draw a pose: the geometry of one leg, shared by both domains.
 
     Args:
-        generator: a seeded ``torch.Generator``; exactly ``len(_POSE_RANGES)`` = 12 numbers
-            are drawn from it.
+        generator: a seeded ``torch.Generator``; exactly ``len(_POSE_RANGES)`` = 12
+            numbers are drawn from it.
 
     Returns:
-        dict of floats: ``flex_deg`` in [0, 45], ``yaw_deg`` in [-35, 35], ``roll_deg`` in
-        [-12, 12], ``scale`` in [0.9, 1.2], ``shift_x`` in [-0.1, 0.1], ``shift_y`` in
-        [-0.12, 0.12] (frame half-widths), and the body-shape factors ``knee_radius``,
-        ``thigh_taper``, ``ankle_taper``, ``calf``, ``patella``, ``tuberosity``.
+        dict of floats: ``flex_deg`` in [0, 45], ``yaw_deg`` in [-35, 35],
+        ``roll_deg`` in [-12, 12], ``scale`` in [0.9, 1.2], ``shift_x`` in
+        [-0.1, 0.1], ``shift_y`` in [-0.12, 0.12] (frame half-widths), and the
+        body-shape factors ``knee_radius``, ``thigh_taper``, ``ankle_taper``,
+        ``calf``, ``patella``, ``tuberosity``.
     """
     draws = _uniform(generator, len(_POSE_RANGES))
     return {name: _lerp(lo, hi, t) for (name, lo, hi), t in zip(_POSE_RANGES, draws)}
 
 
 def sample_appearance(generator: torch.Generator) -> dict[str, float]:
-    """Draw the photographic appearance of one real-style image (everything but pose and tone).
+    """Draw the photographic appearance of one real-style image: all but pose and tone.
 
-    Returns a dict of floats: exposure, key/fill/ambient lighting, sheen, studio background,
-    vignette, shadow, skin-texture strength, the garment hem (drawn with probability 0.25;
-    ``garment`` is 1.0 or 0.0) and ``noise_seed``, an int below 2**31 stored as a float,
-    which seeds the skin texture and sensor noise.
+    Returns a dict of floats: exposure, key/fill/ambient lighting, sheen, studio
+    background, vignette, shadow, skin-texture strength, the garment hem (drawn with
+    probability 0.25; ``garment`` is 1.0 or 0.0) and ``noise_seed``, an int below 2**31
+    stored as a float, which seeds the skin texture and sensor noise.
     """
     draws = _uniform(generator, len(_APPEARANCE_RANGES))
     appearance = {
@@ -255,8 +262,9 @@ def sample_appearance(generator: torch.Generator) -> dict[str, float]:
 
 
 def default_appearance() -> dict[str, float]:
-    """A neutral studio appearance (mid-range lighting, no garment); what :func:`render_real`
-    uses when given no appearance."""
+    """A neutral studio appearance (mid-range lighting, no garment); what
+    :func:`render_real` uses when given no appearance.
+    """
     appearance = {name: (lo + hi) / 2 for name, lo, hi in _APPEARANCE_RANGES}
     appearance.update(
         exposure_ev=0.0,
@@ -276,9 +284,8 @@ def default_appearance() -> dict[str, float]:
 SIM_MATERIAL = (0.80, 0.78, 0.75)  # sRGB albedo
 SIM_BACKGROUND = (0.06, 0.06, 0.07)
 SIM_AMBIENT = 0.18
-_SIM_LIGHT = tuple(
-    np.array([-0.40, 0.50, 0.77]) / np.linalg.norm([-0.40, 0.50, 0.77])
-)  # upper left, front
+# upper left, front
+_SIM_LIGHT = tuple(np.array([-0.40, 0.50, 0.77]) / np.linalg.norm([-0.40, 0.50, 0.77]))
 
 
 def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
@@ -293,8 +300,8 @@ def _linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
 
 
 _ENCODE_LEVELS = 8192
-# A lookup table is ~5x faster than pow() per pixel. Its steepest step (12.92 / 8191 near
-# black) is a fifth of an 8-bit level, far below the sensor noise added afterwards.
+# A lookup table is ~5x faster than pow() per pixel. Its steepest step (12.92 / 8191
+# near black) is a fifth of an 8-bit level, far below the sensor noise added afterwards.
 _ENCODE_TABLE = _linear_to_srgb(
     torch.linspace(0, 1, _ENCODE_LEVELS, dtype=torch.float64)
 ).float()
@@ -306,7 +313,9 @@ def _encode_srgb(c: torch.Tensor) -> torch.Tensor:
 
 
 def _dot(normal: torch.Tensor, direction) -> torch.Tensor:
-    """``(B, 3, h, w)`` normals . directions (a fixed ``(3,)`` or per-image ``(B, 3)``) -> ``(B, h, w)``."""
+    """``(B, 3, h, w)`` normals . directions (a fixed ``(3,)`` or per-image
+    ``(B, 3)``) -> ``(B, h, w)``.
+    """
     if isinstance(direction, torch.Tensor):
         d = [direction[:, k].view(-1, 1, 1) for k in range(3)]
     else:
@@ -315,7 +324,10 @@ def _dot(normal: torch.Tensor, direction) -> torch.Tensor:
 
 
 def _to_uint8(image: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] -> uint8. Quantising every render makes the PNG cache lossless."""
+    """Images in [0, 1] -> uint8.
+
+    Quantising every render makes the PNG cache lossless.
+    """
     return (image.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
@@ -336,8 +348,9 @@ def _light_direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 
 def _upsample(grids: torch.Tensor, size: int) -> torch.Tensor:
-    """Noise grids ``(B, C, g, g)`` to ``(B, C, size, size)``; the grid is fixed, so one seed
-    gives the same pattern at every output size."""
+    """Noise grids ``(B, C, g, g)`` to ``(B, C, size, size)``; the grid is fixed, so one
+    seed gives the same pattern at every output size.
+    """
     grid = grids.shape[-1]
     return F.interpolate(
         grids,
@@ -374,8 +387,8 @@ def _hsv_to_rgb(hue: float, saturation: float, value: float) -> torch.Tensor:
     return value - value * saturation * torch.minimum(channel, 4 - channel).clamp(0, 1)
 
 
-# Octaves of the skin texture: (grid size, amplitude of log-albedo). The finest grid sets the
-# resolution at which they are summed before one upsampling to the image size.
+# Octaves of the skin texture: (grid size, amplitude of log-albedo). The finest grid
+# sets the resolution at which they are summed before one upsampling to the image size.
 _SKIN_OCTAVES = ((12, 0.05), (40, 0.03), (128, 0.025))
 _BLOTCH_AMPLITUDE = 0.015
 
@@ -418,11 +431,10 @@ def _shade_real(
         )
         sensor.append(torch.randn(3, size, size, generator=generator))
 
-    # Studio background: a near-white sweep, a soft shadow cast away from the key light and
-    # a gentle vignette. Its brightness is one map, tinted once.
-    sides = [
-        -1.0 if look["key_side"] < 0.5 else 1.0 for look in looks
-    ]  # -1: key light on the left
+    # Studio background: a near-white sweep, a soft shadow cast away from the key light
+    # and a gentle vignette. Its brightness is one map, tinted once.
+    # -1: key light on the left
+    sides = [-1.0 if look["key_side"] < 0.5 else 1.0 for look in looks]
     key_angles = [
         (side * look["key_azimuth_deg"], look["key_elevation_deg"])
         for side, look in zip(sides, looks)
@@ -438,8 +450,8 @@ def _shade_real(
     coverage = surface.coverage()
     low = min(size, 64)  # the shadow is blurry: low resolution is enough
     small = F.interpolate(coverage.unsqueeze(1), size=(low, low), mode="area")
-    # The shadow falls away from the key light: down (+rows) when it is above, right (+columns)
-    # when it is on the left.
+    # The shadow falls away from the key light: down (+rows) when it is above, right
+    # (+columns) when it is on the left.
     offsets = (
         (keys[:, [1, 0]] * torch.tensor([1.0, -1.0]) * (0.06 * low))
         .round()
@@ -469,7 +481,8 @@ def _shade_real(
     image = background * brightness
     mask = surface.mask
 
-    # Only the legs' bounding box (grown for the garment's looseness) needs skin shading.
+    # Only the legs' bounding box (grown for the garment's
+    # looseness) needs skin shading.
     loose = 0.05  # the fabric stands off the skin
     region = surface.sdf < loose + 2 * surface.pixel
     row_hits, col_hits = (
@@ -483,8 +496,8 @@ def _shade_real(
         normal = surface.normal[:, :, rows, cols]
         cover = coverage[:, rows, cols].unsqueeze(1)
 
-        # Skin: blotchy low-frequency variation plus fine pore-scale grain, and a slightly
-        # deeper, redder kneecap, as on real knees.
+        # Skin: blotchy low-frequency variation plus fine pore-scale grain, and a
+        # slightly deeper, redder kneecap, as on real knees.
         finest = _SKIN_OCTAVES[-1][0]
         log_texture = _BLOTCH_AMPLITUDE * _upsample(torch.stack(blotches), finest)
         for grids, (_, amplitude) in zip(octaves, _SKIN_OCTAVES):
@@ -501,8 +514,8 @@ def _shade_real(
             * (0.6 * surface.patella_weight[:, rows, cols]).unsqueeze(1)
         )
 
-        # Wrapped diffuse, wider in red: light scattered under the skin softens the terminator
-        # and warms the shadows.
+        # Wrapped diffuse, wider in red: light scattered under the skin softens the
+        # terminator and warms the shadows.
         wrap = torch.tensor([0.45, 0.30, 0.25]).view(1, 3, 1, 1)
         key_cos, fill_cos = (
             _dot(normal, keys).unsqueeze(1),
@@ -517,9 +530,8 @@ def _shade_real(
         irradiance = (
             key_colour * ((key_cos + wrap) / (1 + wrap)).clamp(min=0)
             + fill_colour * ((fill_cos + wrap) / (1 + wrap)).clamp(min=0)
-            + (per_image("ambient") * (0.75 + 0.25 * normal[:, 1])).unsqueeze(
-                1
-            )  # more ambient from above
+            # more ambient from above
+            + (per_image("ambient") * (0.75 + 0.25 * normal[:, 1])).unsqueeze(1)
         )
         half_vectors = keys + torch.tensor([0.0, 0.0, 1.0])
         half_vectors = half_vectors / half_vectors.norm(dim=1, keepdim=True)
@@ -575,13 +587,15 @@ def _shade_real(
     return image + 0.004 * torch.stack(sensor), mask
 
 
-# ----------------------------------------------------------------------------- public renderers
+# --------------------------------------------------------------------- public renderers
 
 
 def _batch_length(size: int) -> int:
-    """Images per rendering batch: about 2**16 pixels. Enough to amortise the per-operation
-    overhead of small images; large images go one by one, so that each primitive is traced
-    only inside its own bounding box (a batch traces the union of its images' boxes)."""
+    """Images per rendering batch: about 2**16 pixels. Enough to amortise the
+    per-operation overhead of small images; large images go one by one, so that
+    each primitive is traced only inside its own bounding box (a batch traces the
+    union of its images' boxes).
+    """
     return max(1, 2**16 // (size * size))
 
 
@@ -610,7 +624,9 @@ def _render_batches(domain: str, poses, size: int, tones, looks, garments):
 def _as_float(
     images_u8: torch.Tensor, masks: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``(..., 3, H, W)`` and bool ``(..., H, W)`` -> float32 [-1, 1] and ``(..., 1, H, W)`` {0, 1}."""
+    """uint8 ``(..., 3, H, W)`` and bool ``(..., H, W)`` -> float32 [-1, 1] and
+    ``(..., 1, H, W)`` {0, 1}.
+    """
     return images_u8.float() / 127.5 - 1, masks.unsqueeze(-3).float()
 
 
@@ -631,7 +647,8 @@ def _poses(pose) -> tuple[list[dict[str, float]], bool]:
     if isinstance(pose, Sequence) and not isinstance(pose, str) and len(pose) > 0:
         return [_check_pose(p) for p in pose], False
     raise TypeError(
-        f"pose: expected a pose dict or a non-empty sequence of them, got {type(pose).__name__}"
+        "pose: expected a pose dict or a non-empty sequence of them, "
+        f"got {type(pose).__name__}"
     )
 
 
@@ -639,13 +656,15 @@ def render_sim(pose, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Render a pose in the simulator style (domain X).
 
     Args:
-        pose: a dict from :func:`sample_pose` or :meth:`kdehist.data.SyntheticKnees.pose` (0-d tensors,
-            as in one row of a collated batch, are accepted), or a sequence of N of them.
+        pose: a dict from :func:`sample_pose` or
+            :meth:`kdehist.data.SyntheticKnees.pose` (0-d tensors, as in one row of a
+            collated batch, are accepted), or a sequence of N of them.
         size: output side in pixels, 32 to 512 (default 256).
 
     Returns:
         ``image`` ``(3, size, size)`` float32 in [-1, 1] (8-bit levels) and ``mask``
-        ``(1, size, size)`` float32 in {0, 1}; with N poses ``(N, 3, ...)`` and ``(N, 1, ...)``.
+        ``(1, size, size)`` float32 in {0, 1}; with N poses
+        ``(N, 3, ...)`` and ``(N, 1, ...)``.
     """
     poses, single = _poses(pose)
     images, masks = _as_float(*_render_batch("sim", poses, _check_size(size)))
@@ -664,26 +683,29 @@ def render_real(
 
     Given the pose of a simulator image (``SyntheticKnees("sim", ...).pose(i)``) this is
     what a perfect translator would output for that image and a reference of skin tone
-    ``tone``. Without a garment its mask equals the simulator image's mask exactly, since
-    both come from the same outline.
+    ``tone``. Without a garment its mask equals the simulator image's mask exactly,
+    since both come from the same outline.
 
     Args:
-        pose: a dict from :func:`sample_pose` / :meth:`kdehist.data.SyntheticKnees.pose`, or a sequence
-            of N of them (rendered in batches, much faster than one by one).
+        pose: a dict from :func:`sample_pose` /
+            :meth:`kdehist.data.SyntheticKnees.pose`, or a sequence of N of them
+            (rendered in batches, much faster than one by one).
         tone: the skin albedo: a Monk-scale position in [0, 1] (a number, see
             :func:`monk_tone`) or an sRGB triple in [0, 1] (sequence or ``(3,)`` tensor,
-            for example a real sample's ``"tone_srgb"``); with N poses also a sequence of N
-            such tones or an ``(N, 3)`` tensor.
+            for example a real sample's ``"tone_srgb"``); with N poses also a sequence
+            of N such tones or an ``(N, 3)`` tensor.
         size: output side in pixels, 32 to 512 (default 256).
-        appearance: lighting, background and texture: a dict from :func:`sample_appearance`
-            (for example a real sample's ``"appearance"``, to reproduce the reference's
-            look; default :func:`default_appearance`); with N poses also a sequence of N.
+        appearance: lighting, background and texture: a dict from
+            :func:`sample_appearance` (for example a real sample's ``"appearance"``, to
+            reproduce the reference's look; default :func:`default_appearance`); with N
+            poses also a sequence of N.
         garment: draw the garment hem when the appearance has one (default False, which
             keeps the mask equal to the simulator mask).
 
     Returns:
         ``image`` ``(3, size, size)`` float32 in [-1, 1] (8-bit levels) and ``mask``
-        ``(1, size, size)`` float32 in {0, 1}; with N poses ``(N, 3, ...)`` and ``(N, 1, ...)``.
+        ``(1, size, size)`` float32 in {0, 1}; with N poses
+        ``(N, 3, ...)`` and ``(N, 1, ...)``.
     """
     poses, single = _poses(pose)
     size = _check_size(size)
@@ -712,7 +734,8 @@ def render_real(
             unknown = sorted(set(given) - set(merged))
             if unknown:
                 raise ValueError(
-                    f"appearance: expected keys of sample_appearance(), got unknown {', '.join(unknown)}"
+                    "appearance: expected keys of sample_appearance(), "
+                    f"got unknown {', '.join(unknown)}"
                 )
             merged.update(given)
         return merged
@@ -723,7 +746,8 @@ def render_real(
         looks = [look(entry) for entry in appearance]
         if len(looks) != count:
             raise ValueError(
-                f"appearance: expected one dict or {count} (one per pose), got {len(looks)}"
+                f"appearance: expected one dict or {count} (one per pose), "
+                f"got {len(looks)}"
             )
     images, masks = _as_float(
         *_render_batch(

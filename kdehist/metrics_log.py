@@ -1,5 +1,6 @@
-"""The training metrics log, ``metrics.jsonl``: written by :func:`kdehist.train.train`, read
-back with :func:`read_metrics` (re-exported by :mod:`kdehist.train`)."""
+"""The training metrics log, ``metrics.jsonl``: written by :func:`kdehist.train.train`,
+read back with :func:`read_metrics` (re-exported by :mod:`kdehist.train`).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ METRICS_NAME = "metrics.jsonl"
 
 
 def _parse_metrics(path: Path) -> list[dict[str, float]]:
-    """The records of a metrics file; damaged lines (a write cut short) are dropped with a warning."""
+    """The records of a metrics file; damaged lines (a write cut short)
+    are dropped with a warning.
+    """
     records, damaged = [], []
-    for number, line in enumerate(
-        path.read_bytes().decode("utf-8", errors="replace").split("\n"), 1
-    ):
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -37,9 +39,12 @@ def _parse_metrics(path: Path) -> list[dict[str, float]]:
             continue
         records.append(record)
     if damaged:
+        numbers = ", ".join(map(str, damaged[:5])) + (
+            " ..." if len(damaged) > 5 else ""
+        )
         warnings.warn(
-            f"{path}: dropped {len(damaged)} damaged line(s) (line {', '.join(map(str, damaged[:5]))}"
-            f"{' ...' if len(damaged) > 5 else ''}), e.g. a write cut short by a kill or a full disk",
+            f"{path}: dropped {len(damaged)} damaged line(s) (line {numbers}), "
+            "e.g. a write cut short by a kill or a full disk",
             stacklevel=3,
         )
     return records
@@ -48,9 +53,9 @@ def _parse_metrics(path: Path) -> list[dict[str, float]]:
 class MetricsLog:
     """``metrics.jsonl``: one JSON object per line, each written whole and flushed.
 
-    On resume, lines logged after the checkpoint's step (work that was lost) are dropped,
-    and so are damaged lines (with a warning), by rewriting the file atomically, so the
-    log matches the weights.
+    On resume, lines logged after the checkpoint's step (work that was lost) are
+    dropped, and so are damaged lines (with a warning), by rewriting the file
+    atomically, so the log matches the weights.
     """
 
     def __init__(self, path: Path, keep_until: int = 0):
@@ -80,7 +85,8 @@ def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
     path = Path(out_dir) / METRICS_NAME
     if not path.is_file():
         raise FileNotFoundError(
-            f"out_dir: expected a run folder holding {METRICS_NAME}, got {str(out_dir)!r} without one"
+            f"out_dir: expected a run folder holding {METRICS_NAME}, "
+            f"got {str(out_dir)!r} without one"
         )
     return _parse_metrics(path)
 
@@ -88,7 +94,8 @@ def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
 def _read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
     if not (out_dir / METRICS_NAME).is_file():
         warnings.warn(
-            f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost (the weights are not)",
+            f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost "
+            "(the weights are not)",
             stacklevel=3,
         )
         return []
