@@ -25,11 +25,13 @@ mask but badly on IoU, which is why the two are always reported side by side.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as nnf
 from scipy import ndimage
 from skimage.feature import canny
 from skimage.metrics import structural_similarity
@@ -46,6 +48,7 @@ __all__ = [
     "pair_metrics",
     "summarize",
     "evaluate_generator",
+    "EVAL_BATCH",
     "jis_shares",
     "bootstrap_ci",
     "bootstrap_difference_ci",
@@ -251,17 +254,165 @@ def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
     return summary
 
 
+#: Pairs that :func:`evaluate_generator` translates and measures at a time, per device.
+EVAL_BATCH = {"cpu": 28, "cuda": 112}
+
+# scikit-image's sRGB (D65, 2° observer) to XYZ matrix and white point, so that
+# :func:`_lab` agrees with :func:`kdehist.to_lab` to float64 rounding.
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_D65_WHITE = (0.95047, 1.0, 1.08883)
+
+
+def _lab(images: torch.Tensor) -> torch.Tensor:
+    """:func:`kdehist.to_lab` in torch, on the images' device (float64)."""
+    rgb = (images.detach().double().clamp(-1, 1) + 1) / 2
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    matrix = torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64, device=images.device)
+    white = torch.tensor(_D65_WHITE, dtype=torch.float64, device=images.device)
+    xyz = torch.einsum("kc,bchw->bkhw", matrix, linear) / white.view(1, 3, 1, 1)
+    f = torch.where(xyz > 0.008856, xyz.pow(1 / 3), 7.787 * xyz + 16 / 116)
+    fx, fy, fz = f.unbind(1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """scikit-image's ``structural_similarity(a, b, data_range=1.0)`` of each pair of
+    ``(B, H, W)`` float64 images: ``(B,)``. Its mean skips a border of ``window // 2``
+    pixels, the only place where its filter pads, so a filter without padding gives the
+    same numbers."""
+    pool = functools.partial(nnf.avg_pool2d, kernel_size=window, stride=1)
+    a, b = a[:, None], b[:, None]
+    ux, uy = pool(a), pool(b)
+    norm = window**2 / (window**2 - 1)  # the sample covariance
+    vx = norm * (pool(a * a) - ux * ux)
+    vy = norm * (pool(b * b) - uy * uy)
+    vxy = norm * (pool(a * b) - ux * uy)
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
 def evaluate_generator(
     generator,
     test: TestSet,
     bins: int | None,
     oracle: torch.Tensor | None = None,
-    device="cpu",
+    device=None,
     segmenter=None,
+    batch_size: int | None = None,
+    progress: bool = False,
 ):
-    """Translate every pair and measure it: returns ``(summary, per-pair metrics, outputs)``."""
-    outputs = translate_pairs(generator, test, bins, device=device)
-    metrics = pair_metrics(outputs, test, oracle, segmenter)
+    """Translate every pair and measure it: ``(summary, per-pair metrics, outputs)``.
+
+    The same numbers as :func:`translate_pairs` followed by :func:`pair_metrics` on the
+    CPU (up to float rounding), computed on ``device`` ``batch_size`` pairs at a time:
+    the translations, their L*a*b* colours, SSIM and the segmenter run there; the border
+    mask and Canny edges (SciPy and scikit-image) on the CPU.
+
+    Args:
+        generator: a ``kdehist.models.ResnetGenerator`` (moved to ``device``).
+        test, bins, oracle, segmenter: as for :func:`translate_pairs` and
+            :func:`pair_metrics` (the segmenter is copied to ``device``, not moved).
+        device: where to run (default: CUDA when available, else the CPU).
+        batch_size: pairs at a time (default ``EVAL_BATCH`` for the device type).
+        progress: show a progress bar with an ETA.
+
+    Returns:
+        ``summary`` (:func:`summarize`), the per-pair metrics (each ``(Nx, Ny)``
+        float64) and the translations ``(Nx, Ny, 3, S, S)`` on the CPU.
+    """
+    import copy
+
+    from tqdm.auto import tqdm
+
+    from .profiles import default_device
+    from .segment import shape_score
+
+    device = default_device() if device is None else torch.device(device)
+    batch_size = check_positive_int(
+        "batch_size",
+        EVAL_BATCH.get(device.type, 28) if batch_size is None else batch_size,
+    )
+    conditioned = getattr(generator, "conditioned", False)
+    if conditioned and bins is None:
+        raise ValueError(
+            "bins: expected the generator's hist_bins for a conditioned generator, "
+            "got None"
+        )
+    generator = generator.to(device).eval()
+    if segmenter is not None:
+        segmenter = copy.deepcopy(segmenter).to(device).eval()
+    nx, ny = len(test.inputs), len(test.refs)
+    inputs, masks = test.inputs.to(device), test.input_masks.to(device)
+    outputs = torch.empty(nx, ny, *test.inputs.shape[1:])
+    with torch.no_grad():
+        if conditioned:
+            hists = soft_histogram(
+                test.refs.to(device), bins, mask=test.ref_masks.to(device)
+            )
+        else:  # it ignores the reference: each input is translated once
+            once = torch.cat(
+                [
+                    generator(inputs[i : i + batch_size]).float()
+                    for i in range(0, nx, batch_size)
+                ]
+            )
+    columns: dict[str, list] = {
+        k: [] for k in ("fg", "whole", "shape_score", "ssim", "shape_iou", "edge_f1")
+    }
+    bar = tqdm(total=nx * ny, disable=not progress, desc="evaluating", unit="pair")
+    for start in range(0, nx * ny, batch_size):
+        index = torch.arange(start, min(start + batch_size, nx * ny))
+        i, j = index // ny, index % ny
+        with torch.no_grad():
+            fake = generator(inputs[i], hists[j]).float() if conditioned else once[i]
+        outputs[i, j] = fake.cpu()
+        lab, mask = _lab(fake), masks[i].double()
+        columns["fg"].append(
+            ((lab * mask).sum((2, 3)) / mask.sum((1, 2, 3))[:, None]).cpu()
+        )
+        columns["whole"].append(lab.mean((2, 3)).cpu())
+        if segmenter is not None:
+            columns["shape_score"].append(shape_score(fake, masks[i], segmenter))
+        if oracle is not None:
+            lightness = lab[:, 0] / 100
+            truth = _lab(oracle[i, j].to(device))[:, 0] / 100
+            columns["ssim"].append(_ssim(lightness, truth).cpu())
+            cpu_fake, cpu_masks = fake.cpu(), masks[i].cpu()
+            lightness, truth = lightness.cpu().numpy(), truth.cpu().numpy()
+            for k in range(len(index)):
+                fg = _foreground(cpu_fake[k])[0].bool().numpy()
+                true_mask = cpu_masks[k, 0].bool().numpy()
+                columns["shape_iou"].append(
+                    (fg & true_mask).sum() / max((fg | true_mask).sum(), 1)
+                )
+                columns["edge_f1"].append(
+                    _edge_f1(canny(lightness[k], sigma=1.0), canny(truth[k], sigma=1.0))
+                )
+        bar.update(len(index))
+    bar.close()
+    out_fg, out_whole = torch.cat(columns["fg"]), torch.cat(columns["whole"])
+    ref_fg = mean_lab(test.refs, test.ref_masks).repeat(nx, 1)
+    ref_whole = mean_lab(test.refs).repeat(nx, 1)
+    metrics = {
+        "delta_e76": delta_e_of_means(out_fg, ref_fg, "cie76"),
+        "delta_e00": delta_e_of_means(out_fg, ref_fg, "ciede2000"),
+        "delta_e76_whole": delta_e_of_means(out_whole, ref_whole, "cie76"),
+        "delta_e00_whole": delta_e_of_means(out_whole, ref_whole, "ciede2000"),
+    }
+    metrics = {k: v.numpy().reshape(nx, ny) for k, v in metrics.items()}
+    if segmenter is not None:
+        metrics["shape_score"] = (
+            torch.cat(columns["shape_score"]).double().numpy().reshape(nx, ny)
+        )
+    if oracle is not None:
+        metrics["shape_iou"] = np.asarray(columns["shape_iou"], float).reshape(nx, ny)
+        metrics["ssim"] = torch.cat(columns["ssim"]).numpy().reshape(nx, ny)
+        metrics["edge_f1"] = np.asarray(columns["edge_f1"], float).reshape(nx, ny)
     return summarize(metrics), metrics, outputs
 
 

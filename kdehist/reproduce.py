@@ -303,8 +303,10 @@ def evaluate_run(
     """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final per-pair arrays)``.
 
     Writes ``eval_stepNNNNNN.json`` (the summary) and ``pairs_stepNNNNNN.npz`` (every
-    per-pair metric) beside the snapshots.
+    per-pair metric) beside the snapshots. Runs on the training device (CUDA when
+    available), in batches (:func:`kdehist.evaluate.evaluate_generator`).
     """
+    from .profiles import default_device
     from .train import load_generators
 
     curve = []
@@ -320,7 +322,13 @@ def evaluate_run(
             pair = load_generators(snapshot_path(run, step))
             bins = pair.config.hist_bins if pair.G.conditioned else None
             summary, metrics, _ = evaluate_generator(
-                pair.G, test, bins, oracle, segmenter=segmenter
+                pair.G,
+                test,
+                bins,
+                oracle,
+                device=default_device(),
+                segmenter=segmenter,
+                progress=progress,
             )
             atomic_write_bytes(pairs_path, _npz_bytes(metrics))
             seconds = round(time.perf_counter() - began, 1)
