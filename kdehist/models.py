@@ -1,30 +1,32 @@
-r"""The networks: CycleGAN's ResNet generator and 70×70 PatchGAN, spectral normalisation, and
-colour conditioning on a reference histogram.
+r"""The networks: CycleGAN's ResNet generator and 70×70 PatchGAN, spectral
+normalisation, and colour conditioning on a reference histogram.
 
 The generator and discriminator follow the CycleGAN reference implementation
-(Zhu et al. 2017, ``junyanz/pytorch-CycleGAN-and-pix2pix``) layer for layer, with instance
-normalisation without affine parameters (so every conv keeps its bias) and no dropout. At
-``ngf=64, n_blocks=9`` the generator has 11,378,179 parameters and at ``ndf=64, n_layers=3``
-the discriminator 2,764,737, as the reference's.
+(Zhu et al. 2017, ``junyanz/pytorch-CycleGAN-and-pix2pix``) layer for layer, with
+instance normalisation without affine parameters (so every conv keeps its bias) and no
+dropout. At ``ngf=64, n_blocks=9`` the generator has 11,378,179 parameters and at
+``ndf=64, n_layers=3`` the discriminator 2,764,737, as the reference's.
 
 **Colour conditioning** (the paper's method, section "Method" 1): the reference image's
-per-channel histogram ``(B, 3, K)`` goes through a small MLP (``3K → 256 → 256``, ReLU) and
-the resulting colour embedding is injected at the bottleneck, between the encoder and the
-decoder. How it is injected matters:
+per-channel histogram ``(B, 3, K)`` goes through a small MLP (``3K → 256 → 256``, ReLU)
+and the resulting colour embedding is injected at the bottleneck, between the encoder
+and the decoder. How it is injected matters:
 
-* ``"concat"``: tile the embedding over the bottleneck, concatenate it to the feature maps,
-  then a 1×1 conv and a ReLU, *without* normalisation, before the residual blocks.
+* ``"concat"``: tile the embedding over the bottleneck, concatenate it to the feature
+  maps, then a 1×1 conv and a ReLU, *without* normalisation, before the residual blocks.
 * ``"film"`` (recommended): feature-wise modulation inside every residual block,
   ``(1 + γ) · IN(h) + β`` right after the block's first instance norm, with ``γ, β``
-  projected from the embedding and scaled by a learnt per-channel gain (initialised to one).
-* ``"concat_norm"`` is **the trap, kept only to demonstrate it**: tile, concatenate, then
-  1×1 conv, instance norm, ReLU. A tiled vector is constant over space, so after the conv it
-  adds a per-channel constant, which instance normalisation subtracts again: the output
-  does not depend on the histogram at all, and the MLP receives no gradient.
+  projected from the embedding and scaled by a learnt per-channel
+  gain (initialised to one).
+* ``"concat_norm"`` is **the trap, kept only to demonstrate it**: tile, concatenate,
+  then 1×1 conv, instance norm, ReLU. A tiled vector is constant over space, so after
+  the conv it adds a per-channel constant, which instance normalisation subtracts again:
+  the output does not depend on the histogram at all, and the MLP receives no gradient.
 
-**Spectral normalisation** (Miyato et al. 2018) wraps every conv, transposed conv and linear
-layer of a network when enabled, via :func:`torch.nn.utils.parametrizations.spectral_norm`;
-weights are initialised (normal, std 0.02, biases 0, as the reference) before wrapping.
+**Spectral normalisation** (Miyato et al. 2018) wraps every conv, transposed conv and
+linear layer of a network when enabled, via
+:func:`torch.nn.utils.parametrizations.spectral_norm`; weights are initialised
+(normal, std 0.02, biases 0, as the reference) before wrapping.
 
 **Variants** (Table 2 of the paper), one switch for :func:`build_cyclegan`:
 
@@ -58,7 +60,9 @@ _SN_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """What a variant switches on. The histogram loss applies to each conditioned generator."""
+    """What a variant switches on. The histogram loss applies to
+    each conditioned generator.
+    """
 
     spectral_norm: bool
     condition_G: bool
@@ -83,7 +87,7 @@ VARIANT_SPECS = {
 
 
 def init_weights(module: nn.Module, std: float = INIT_STD) -> nn.Module:
-    """The reference's ``normal`` initialisation: conv/linear weights ~ N(0, std²), biases 0.
+    """The reference's ``normal`` init: conv/linear weights ~ N(0, std²), biases 0.
 
     Call before :func:`apply_spectral_norm`: afterwards the weight is a parametrisation.
     """
@@ -96,7 +100,7 @@ def init_weights(module: nn.Module, std: float = INIT_STD) -> nn.Module:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Wrap every ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` inside ``module`` in place.
+    """Wrap each ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` of ``module`` in place.
 
     The output dimension of a transposed conv's weight is dim 1 (``(in, out, kh, kw)``),
     so it is normalised along that dimension, as for the other layers' dim 0.
@@ -124,17 +128,21 @@ def _autocast_enabled(device_type: str) -> bool:
 
 
 def _check_like_weights(name: str, value: torch.Tensor, module: nn.Module) -> None:
-    """The input must sit on the module's device with its dtype (autocast casts for itself)."""
+    """The input must sit on the module's device with its dtype
+    (autocast casts for itself).
+    """
     weight = next(module.parameters(), None)
     if weight is None:
         return
     if value.device != weight.device:
         raise ValueError(
-            f"{name}: expected a tensor on {weight.device} like the network, got one on {value.device}"
+            f"{name}: expected a tensor on {weight.device} like the network, "
+            f"got one on {value.device}"
         )
     if value.dtype != weight.dtype and not _autocast_enabled(value.device.type):
         raise TypeError(
-            f"{name}: expected dtype {weight.dtype} like the network's weights (or autocast), got {value.dtype}"
+            f"{name}: expected dtype {weight.dtype} like the network's weights "
+            f"(or autocast), got {value.dtype}"
         )
 
 
@@ -148,11 +156,11 @@ def _instance_norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
-# --------------------------------------------------------------------------- conditioning
+# ------------------------------------------------------------------------- conditioning
 
 
 class HistogramEncoder(nn.Module):
-    """The fully connected layers that turn a reference histogram into a colour embedding.
+    """Fully connected layers that turn a reference histogram into a colour embedding.
 
     Args:
         bins: histogram bins per channel, ``K``.
@@ -174,13 +182,13 @@ class HistogramEncoder(nn.Module):
         )
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
-        # Bin masses are about 1/K each; times K they are densities relative to a uniform
-        # histogram, O(1) whatever K, which suits the N(0, 0.02) initialisation.
+        # Bin masses are about 1/K each; times K they are densities relative to a
+        # uniform histogram, O(1) whatever K, which suits the N(0, 0.02) initialisation.
         return self.net(hist.flatten(1) * self.bins)
 
 
 class FiLM(nn.Module):
-    """Feature-wise linear modulation ``(1 + γ) · h + β`` with ``γ, β`` from an embedding.
+    """Feature-wise linear modulation ``(1 + γ) · h + β``, ``γ, β`` from an embedding.
 
     ``γ, β = gain ⊙ Linear(e)``. With spectral normalisation the projection's weight has
     spectral norm one, so the gain (initialised to one) is what lets the modulation grow
@@ -211,8 +219,9 @@ class ConcatFusion(nn.Module):
     """Tile the embedding over the feature map, concatenate, 1×1 conv, [norm], ReLU.
 
     ``normalize=False`` is the ``"concat"`` condition. ``normalize=True`` is the
-    ``"concat_norm"`` trap: the instance norm removes the tiled vector's contribution, which
-    is constant over space, so the output ignores the embedding (see the module docstring).
+    ``"concat_norm"`` trap: the instance norm removes the tiled vector's
+    contribution, which is constant over space, so the output ignores the embedding
+    (see the module docstring).
     """
 
     def __init__(
@@ -232,10 +241,10 @@ class ConcatFusion(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """Reference residual block ``x + IN(conv(ReLU([FiLM](IN(conv(x))))))``, reflect padding.
+    """The reference's residual block, ``x + IN(conv(ReLU([FiLM](IN(conv(x))))))``.
 
-    With ``film=True`` the block's first normalised activations are modulated by the
-    embedding passed to :meth:`forward`.
+    Its convolutions pad by reflection. With ``film=True`` the block's first normalised
+    activations are modulated by the embedding passed to :meth:`forward`.
     """
 
     def __init__(self, dim: int, film: bool = False, embed_dim: int = EMBED_DIM):
@@ -263,34 +272,38 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    r"""CycleGAN's ResNet generator, optionally conditioned on a reference colour histogram.
+    r"""CycleGAN's ResNet generator, optionally conditioned on a reference histogram.
 
-    Layout (as the reference): reflect pad 3 + 7×7 conv (``ngf``), two stride-2 3×3 convs
-    (``2·ngf``, ``4·ngf``), ``n_blocks`` residual blocks at ``4·ngf`` channels and 1/4 the
-    resolution, two stride-2 transposed convs back to ``ngf``, reflect pad 3 + 7×7 conv to 3
-    channels, tanh. Every conv but the last is followed by instance norm and ReLU.
+    Layout (as the reference): reflect pad 3 + 7×7 conv (``ngf``), two stride-2 3×3
+    convs (``2·ngf``, ``4·ngf``), ``n_blocks`` residual blocks at ``4·ngf``
+    channels and 1/4 the resolution, two stride-2 transposed convs back to ``ngf``,
+    reflect pad 3 + 7×7 conv to 3 channels, tanh. Every conv but the last is
+    followed by instance norm and ReLU.
 
     Args:
         ngf: channels of the first layer. Default 64.
         n_blocks: residual blocks at the bottleneck. Default 9 (the reference uses 9 at
             256×256 and 6 at 128×128).
-        hist_bins: ``K``, the bins per channel of the conditioning histogram, or ``None``
-            (default) for an unconditioned generator.
+        hist_bins: ``K``, the bins per channel of the conditioning histogram, or
+            ``None`` (default) for an unconditioned generator.
         condition: how the colour embedding enters the bottleneck when ``hist_bins`` is
             set: ``"concat"`` (default), ``"film"`` or ``"concat_norm"`` (the broken
             variant, for demonstration; see the module docstring).
         spectral_norm: wrap every conv, transposed conv and linear layer. Default False.
 
     Shape:
-        - x: ``(B, 3, H, W)`` in ``[-1, 1]``, ``H`` and ``W`` multiples of 4 and at least 8.
-        - hist: ``(B, 3, K)`` (from :func:`kdehist.soft_histogram` of the reference with its
-          foreground mask); required when ``hist_bins`` is set, forbidden otherwise.
+        - x: ``(B, 3, H, W)`` in ``[-1, 1]``, ``H`` and ``W``
+          multiples of 4 and at least 8.
+        - hist: ``(B, 3, K)`` (from :func:`kdehist.soft_histogram` of the reference with
+          its foreground mask); required when ``hist_bins`` is set, forbidden otherwise.
         - output: ``(B, 3, H, W)`` in ``[-1, 1]``.
 
     Example (tiny sizes, so that it runs as a doctest):
 
     >>> import kdehist
-    >>> G = ResnetGenerator(ngf=8, n_blocks=1, hist_bins=16, condition="film", spectral_norm=True)
+    >>> G = ResnetGenerator(
+    ...     ngf=8, n_blocks=1, hist_bins=16, condition="film", spectral_norm=True
+    ... )
     >>> x, y_ref = torch.zeros(2, 3, 32, 32), torch.zeros(2, 3, 32, 32)
     >>> y_ref_mask = torch.ones(2, 1, 32, 32)
     >>> G(x, kdehist.soft_histogram(y_ref, 16, mask=y_ref_mask)).shape
@@ -316,14 +329,18 @@ class ResnetGenerator(nn.Module):
         film = self.hist_bins is not None and condition == "film"
         if film and n_blocks == 0:
             raise ValueError(
-                "n_blocks: expected at least 1 for condition='film' (FiLM lives in the residual blocks), got 0"
+                "n_blocks: expected at least 1 for condition='film' "
+                "(FiLM lives in the residual blocks), got 0"
             )
         dim = 4 * ngf
 
         self.encoder = nn.Sequential(
-            nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, kernel_size=7), _instance_norm(ngf), nn.ReLU(True),
-            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1), _instance_norm(2 * ngf), nn.ReLU(True),
-            nn.Conv2d(2 * ngf, dim, kernel_size=3, stride=2, padding=1), _instance_norm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, kernel_size=7),
+            _instance_norm(ngf), nn.ReLU(True),
+            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1),
+            _instance_norm(2 * ngf), nn.ReLU(True),
+            nn.Conv2d(2 * ngf, dim, kernel_size=3, stride=2, padding=1),
+            _instance_norm(dim), nn.ReLU(True),
         )  # fmt: skip
         self.hist_encoder = (
             HistogramEncoder(self.hist_bins) if self.hist_bins is not None else None
@@ -337,9 +354,13 @@ class ResnetGenerator(nn.Module):
             ResnetBlock(dim, film=film) for _ in range(n_blocks)
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(dim, 2 * ngf, kernel_size=3, stride=2, padding=1, output_padding=1),
+            nn.ConvTranspose2d(
+                dim, 2 * ngf, kernel_size=3, stride=2, padding=1, output_padding=1
+            ),
             _instance_norm(2 * ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(2 * ngf, ngf, kernel_size=3, stride=2, padding=1, output_padding=1),
+            nn.ConvTranspose2d(
+                2 * ngf, ngf, kernel_size=3, stride=2, padding=1, output_padding=1
+            ),
             _instance_norm(ngf), nn.ReLU(True),
             nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, kernel_size=7), nn.Tanh(),
         )  # fmt: skip
@@ -363,8 +384,8 @@ class ResnetGenerator(nn.Module):
             or min(x.shape[2:]) < 8
         ):
             raise ValueError(
-                f"x: expected shape (B, 3, H, W) with B >= 1 and H and W multiples of 4 and at least 8, "
-                f"got {tuple(x.shape)}"
+                "x: expected shape (B, 3, H, W) with B >= 1 and H and W multiples "
+                f"of 4 and at least 8, got {tuple(x.shape)}"
             )
         _check_like_weights("x", x, self)
         embedding = self._embed(hist, x.shape[0])
@@ -379,7 +400,8 @@ class ResnetGenerator(nn.Module):
         if not self.conditioned:
             if hist is not None:
                 raise ValueError(
-                    "hist: expected None for an unconditioned generator (hist_bins=None), got a tensor"
+                    "hist: expected None for an unconditioned generator "
+                    "(hist_bins=None), got a tensor"
                 )
             return None
         expected = (batch, 3, self.hist_bins)
@@ -402,11 +424,11 @@ class ResnetGenerator(nn.Module):
         )
 
 
-# --------------------------------------------------------------------------- discriminator
+# ------------------------------------------------------------------------ discriminator
 
 
 def patch_output_size(image_size: int, n_layers: int) -> int:
-    """Side of the PatchGAN's output map for a square input (``< 1`` means too small)."""
+    """Side of the PatchGAN's output map for a square input (``< 1``: too small)."""
     size = image_size
     for _ in range(n_layers):
         size = (size + 2 - 4) // 2 + 1  # 4×4 conv, stride 2, padding 1
@@ -417,9 +439,10 @@ class PatchDiscriminator(nn.Sequential):
     """The reference's PatchGAN (``NLayerDiscriminator``): 70×70 receptive field at
     ``n_layers=3``.
 
-    ``n_layers`` 4×4 stride-2 convs (widths ``ndf, 2·ndf, 4·ndf, …`` capped at ``8·ndf``),
-    one 4×4 stride-1 conv, then a 4×4 stride-1 conv to one channel. LeakyReLU(0.2) after each
-    hidden conv, instance norm after all but the first. Outputs are logits, one per patch.
+    ``n_layers`` 4×4 stride-2 convs (widths ``ndf, 2·ndf, 4·ndf, …`` capped at
+    ``8·ndf``), one 4×4 stride-1 conv, then a 4×4 stride-1 conv to one channel.
+    LeakyReLU(0.2) after each hidden conv, instance norm after all but the first.
+    Outputs are logits, one per patch.
 
     Args:
         ndf: channels of the first layer. Default 64.
@@ -428,7 +451,8 @@ class PatchDiscriminator(nn.Sequential):
 
     Shape:
         - input: ``(B, 3, H, W)`` in ``[-1, 1]``, with ``H, W >= 3 · 2**n_layers``.
-        - output: ``(B, 1, H', W')``, e.g. ``H' = 30`` for ``H = 256`` at ``n_layers=3``.
+        - output: ``(B, 1, H', W')``, e.g. ``H' = 30`` for
+          ``H = 256`` at ``n_layers=3``.
     """
 
     def __init__(self, ndf: int = 64, n_layers: int = 3, spectral_norm: bool = False):
@@ -441,9 +465,8 @@ class PatchDiscriminator(nn.Sequential):
         width = ndf
         for n in range(1, n_layers + 1):
             out = ndf * min(2**n, 8)
-            stride = (
-                2 if n < n_layers else 1
-            )  # the last hidden layer keeps the resolution
+            # the last hidden layer keeps the resolution
+            stride = 2 if n < n_layers else 1
             layers += [
                 nn.Conv2d(width, out, kernel_size=4, stride=stride, padding=1),
                 _instance_norm(out),
@@ -462,17 +485,20 @@ class PatchDiscriminator(nn.Sequential):
         smallest = 3 * 2**self.n_layers
         if x.shape[0] == 0 or x.shape[1] != 3 or min(x.shape[2:]) < smallest:
             raise ValueError(
-                f"x: expected shape (B, 3, H, W) with B >= 1 and H, W >= {smallest} (n_layers={self.n_layers}), "
-                f"got {tuple(x.shape)}"
+                "x: expected shape (B, 3, H, W) with B >= 1 and "
+                f"H, W >= {smallest} (n_layers={self.n_layers}), got {tuple(x.shape)}"
             )
         _check_like_weights("x", x, self)
         return super().forward(x)
 
     def extra_repr(self) -> str:
-        return f"ndf={self.ndf}, n_layers={self.n_layers}, spectral_norm={self.spectral_norm}"
+        return (
+            f"ndf={self.ndf}, n_layers={self.n_layers}, "
+            f"spectral_norm={self.spectral_norm}"
+        )
 
 
-# --------------------------------------------------------------------------- the four nets
+# ------------------------------------------------------------------------ the four nets
 
 
 class CycleGAN(nn.Module):
@@ -520,15 +546,17 @@ def build_cyclegan(
     hist_bins: int = 32,
     condition: str = "film",
 ) -> CycleGAN:
-    """Build the four networks of one of the paper's variants (see the module docstring).
+    """Build the four networks of a variant of the paper (see the module docstring).
 
     Args:
-        variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
-        ngf, n_blocks: generator width and depth (:class:`ResnetGenerator`). Defaults 64, 9.
+        variant: ``"cyclegan"``, ``"cyclegan_sn"``,
+            ``"proposed_one"`` or ``"proposed_both"``.
+        ngf, n_blocks: generator width and depth
+            (:class:`ResnetGenerator`). Defaults 64, 9.
         ndf, n_layers: discriminator width and depth (:class:`PatchDiscriminator`).
             Defaults 64, 3.
-        hist_bins: bins per channel of the conditioning histogram. Default 32. Ignored by
-            unconditioned generators.
+        hist_bins: bins per channel of the conditioning histogram. Default 32. Ignored
+            by unconditioned generators.
         condition: ``"film"`` (default), ``"concat"`` or ``"concat_norm"`` (the trap).
 
     Returns:

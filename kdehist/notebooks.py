@@ -1,7 +1,8 @@
 """Notebook support: ``glue`` for the book, and re-executing notebooks in place.
 
-Usage: ``KDEHIST_PROFILE=cpu python -m kdehist.notebooks book/*.ipynb`` (``make notebooks``).
-Each notebook runs in its own folder, as Jupyter would run it, with the current Python.
+Usage: ``KDEHIST_PROFILE=cpu python -m kdehist.notebooks book/*.ipynb``
+(``make notebooks``). Each notebook runs in its own folder, as Jupyter would
+run it, with the current Python.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def glue(name: str, value: Any, display: bool = False) -> None:
 
 
 def execute_in_place(path: Path, timeout: int = 3600) -> float:
-    """Execute one notebook and write it back with its outputs; return the seconds taken."""
+    """Execute one notebook and write it back with its outputs;
+    return the seconds taken.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -44,10 +47,22 @@ def execute_in_place(path: Path, timeout: int = 3600) -> float:
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", type=Path)
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m kdehist.notebooks`` (the book's command-line page)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m kdehist.notebooks",
+        description="Re-execute notebooks in place, each in its own folder, and save "
+        "them with their outputs (make notebooks).",
+    )
+    parser.add_argument(
+        "notebooks", nargs="+", type=Path, help="the .ipynb files to execute"
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for path in args.notebooks:
         if not path.is_file():

@@ -12,11 +12,11 @@ __all__ = ["ImagePool"]
 class ImagePool:
     """The reference's history of generated images (Shrivastava et al. 2017).
 
-    Until the pool is full every fake is stored and passed through. Then each fake is, with
-    probability 1/2, swapped with a random stored one (the discriminator sees an old fake)
-    or passed through. The randomness comes from the pool's own seeded generator, and
-    ``state_dict()`` holds the images and the generator state, so a resumed run draws the
-    same swaps as an uninterrupted one.
+    Until the pool is full every fake is stored and passed through. Then each fake is,
+    with probability 1/2, swapped with a random stored one (the discriminator sees an
+    old fake) or passed through. The randomness comes from the pool's own seeded
+    generator, and ``state_dict()`` holds the images and the generator state, so a
+    resumed run draws the same swaps as an uninterrupted one.
 
     Args:
         size: capacity; 0 passes every batch through unchanged.

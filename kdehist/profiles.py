@@ -1,15 +1,16 @@
-"""The run profiles, in one place: their names, training settings, test-set sizes and folders.
+"""Run profiles in one place: names, training settings, test-set sizes and folders.
 
-``smoke`` runs in seconds (tests and nbval), ``cpu`` produces the book's committed results on
-a 2-core CPU (15–25 minutes per model), ``gpu`` is a Colab-sized run, and ``paper`` is the
-paper's 256² setting, trained for 200 epochs: the CycleGAN reference's default, since the
-paper does not state its training length. The profile comes from the ``KDEHIST_PROFILE``
-environment variable; when it is unset the default is ``gpu`` if CUDA is available and
-``cpu`` otherwise.
+``smoke`` runs in seconds (tests and nbval), ``cpu`` produces the book's committed
+results on a 2-core CPU (15–25 minutes per model), ``gpu`` is a Colab-sized run, and
+``paper`` is the paper's 256² setting, trained for 200 epochs: the CycleGAN reference's
+default, since the paper does not state its training length. The profile comes from the
+``KDEHIST_PROFILE`` environment variable; when it is unset the default is ``gpu`` if
+CUDA is available and ``cpu`` otherwise.
 
 Every module asks here: ``kdehist.train.TrainConfig.from_profile`` reads
 ``PROFILE_SETTINGS``, :mod:`kdehist.reproduce` reads :func:`evaluation_count`, and
-training, evaluation and the command line take :func:`default_device` and :func:`runs_dir`.
+training, evaluation and the command line take
+:func:`default_device` and :func:`runs_dir`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ ENV_VAR = "KDEHIST_PROFILE"
 RUNS_ENV_VAR = "KDEHIST_RUNS"
 
 #: Each profile's overrides of the ``kdehist.train.TrainConfig`` defaults. Timings are
-#: measured on the 2-core development CPU (see ``benchmarks/train_step.py``) or estimated for Colab.
+#: measured on the 2-core development CPU (see
+#: ``benchmarks/train_step.py``) or estimated for Colab.
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
     # Seconds: tiny nets on 32x32 images and a few steps; exercises every code path.
     "smoke": dict(
@@ -46,18 +48,19 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
         steps=4, decay_start=2, pool_size=4, max_images=8, threads=1,
         checkpoint_every=2, sample_every=2, log_every=1,
     ),
-    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4. Pinned to float32 and
-    # two threads whatever the host: bf16 autocast and the thread count both change the
-    # weights, and committed results must not depend on which machine trained them.
+    # The book's committed results: 64x64, ngf 32, 6 blocks, batch 4. Pinned to float32
+    # and two threads whatever the host: bf16 autocast and the thread count both change
+    # the weights, and committed results must not depend on which machine trained them.
     "cpu": dict(autocast="none", threads=2),
     # Colab T4/L4: 128x128, the reference's networks, batch 4, mixed precision; 12,000
     # steps are ~100 epochs of 477 images. Estimated (not measured here) from ~2 TFLOP a
     # step: ~0.3-0.5 s/step on a T4 in fp16, i.e. 1-1.7 h; about half that on an L4.
     "gpu": dict(
         image_size=128, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=4,
-        steps=12000, decay_start=6000, checkpoint_every=1000, sample_every=500, log_every=50,
+        steps=12000, decay_start=6000,
+        checkpoint_every=1000, sample_every=500, log_every=50,
     ),
-    # The reference's setting: 256x256, batch 1, 100 + 100 epochs of 477 images, float32.
+    # The reference's: 256x256, batch 1, 100 + 100 epochs of 477 images, float32.
     "paper": dict(
         image_size=256, ngf=64, n_blocks=9, ndf=64, n_layers=3, batch_size=1,
         steps=200 * 477, decay_start=100 * 477, autocast="none",
@@ -93,7 +96,7 @@ def profile_settings(name: str) -> dict[str, Any]:
 
 
 def evaluation_count(name: str) -> int | None:
-    """Test inputs (and references) that profile ``name`` evaluates; ``None``: all of them.
+    """How many test inputs (and references) profile ``name`` evaluates; ``None``: all.
 
     >>> evaluation_count("smoke"), evaluation_count("cpu")
     (4, None)

@@ -29,9 +29,10 @@ def _preview_batch(data, device, count: int = 4) -> tuple[torch.Tensor, ...]:
 def translate_grid(
     nets: CycleGAN, preview: tuple[torch.Tensor, ...], bins: int
 ) -> torch.Tensor:
-    """Rows of ``x | y (reference) | G(x) | F(G(x)) | F(y) | G(F(y))``, a ``(3, H', W')`` image in [0, 1].
+    """Rows of ``x | y (reference) | G(x) | F(G(x)) | F(y) | G(F(y))`` in one image.
 
-    Runs the generators in eval mode (no power iteration) and restores training mode.
+    The image is ``(3, H', W')`` in [0, 1]. Runs the generators in eval mode (no power
+    iteration) and restores training mode.
     """
     from torchvision.utils import make_grid
 

@@ -1,4 +1,4 @@
-"""A frozen knee segmenter and the ``shape_score`` it gives: does a translation keep the leg?
+"""A frozen knee segmenter and its ``shape_score``: does a translation keep the leg?
 
 Mask IoU from the border colour (:func:`kdehist.data.border_background_mask`) confuses
 shape with background colour: an output with a mid-grey background is "all foreground".
@@ -12,8 +12,8 @@ that colour alone cannot tell it where the leg is: shading and outline must.
 
 Training is deterministic (seeded data, weights and batches; one thread) and takes
 minutes on a CPU. The weights used for the book's results ship with the package
-(``kdehist/assets/segmenter_64px_v1.pt``, under 0.5 MB) so that every machine scores with
-the same network; :func:`load_segmenter` retrains and caches them when absent.
+(``kdehist/assets/segmenter_64px_v1.pt``, under 0.5 MB) so that every machine scores
+with the same network; :func:`load_segmenter` retrains and caches them when absent.
 
 Example::
 
@@ -50,24 +50,28 @@ __all__ = [
 
 #: The side at which the segmenter works; other sizes are resized to it.
 SEGMENTER_SIZE = 64
-#: Bumped whenever the training recipe changes (cached weights of another version are ignored).
+#: Bumped whenever the training recipe changes (cached weights of
+#: another version are ignored).
 SEGMENTER_VERSION = 1
 ASSET = f"segmenter_{SEGMENTER_SIZE}px_v{SEGMENTER_VERSION}.pt"
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1), nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1), nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(inplace=True),
     )  # fmt: skip
 
 
 class KneeSegmenter(nn.Module):
-    """A three-level U-Net: ``(B, 3, H, W)`` images in [-1, 1] to ``(B, 1, H, W)`` leg logits.
+    """Three-level U-Net: images ``(B, 3, H, W)`` in [-1, 1] -> logits ``(B, 1, H, W)``.
 
     Args:
         width: channels of the first level (doubled at each of the two lower levels).
-            Default 16 (about 0.12 M parameters). ``H`` and ``W`` must be multiples of 4.
+            Default 16 (about 0.12 M parameters). ``H`` and
+            ``W`` must be multiples of 4.
     """
 
     def __init__(self, width: int = 16):
@@ -96,7 +100,8 @@ class KneeSegmenter(nn.Module):
             raise ValueError(f"images: expected a (B, 3, H, W) tensor, got {shape}")
         if images.shape[-1] % 4 or images.shape[-2] % 4:
             raise ValueError(
-                f"images: expected H and W multiples of 4, got {tuple(images.shape[-2:])}"
+                "images: expected H and W multiples of 4, "
+                f"got {tuple(images.shape[-2:])}"
             )
         e1 = self.enc1(images.float())
         e2 = self.enc2(nnf.max_pool2d(e1, 2))
@@ -121,7 +126,7 @@ def shape_score(
     segmenter: nn.Module,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """IoU of the segmenter's leg in each image against the given mask: ``(B,)`` in [0, 1].
+    """IoU of the segmenter's leg in each image with the given mask: ``(B,)`` in [0, 1].
 
     Args:
         images: ``(B, 3, H, W)`` in [-1, 1]; larger than 64 px, resized (area) to 64 px
@@ -146,9 +151,8 @@ def shape_score(
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
         m = masks[start : start + batch_size].to(device).float()
-        if (
-            x.shape[-1] > SEGMENTER_SIZE or x.shape[-2] > SEGMENTER_SIZE
-        ):  # larger images: scored at 64 px
+        # larger images: scored at 64 px
+        if x.shape[-1] > SEGMENTER_SIZE or x.shape[-2] > SEGMENTER_SIZE:
             x, m = _to_segmenter_size(x), _to_segmenter_size(m)
         predicted = segmenter(x) > 0
         truth = m > 0.5
@@ -162,14 +166,15 @@ def shape_score(
     return torch.cat(scores)
 
 
-# --------------------------------------------------------------------------- training data
+# ------------------------------------------------------------------------ training data
 
 
 def render_training_set(
     count: int, size: int = SEGMENTER_SIZE, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` renders with exact masks: four in five photographic (random pose, Monk tone
-    and look), one in five simulator-style. A pure function of its arguments."""
+    """``count`` renders with exact masks: four in five photographic (random pose, Monk
+    tone and look), one in five simulator-style. A pure function of its arguments.
+    """
     from .data import (
         _render_batch,
         _as_float,
@@ -279,7 +284,9 @@ def train_segmenter(
 def heldout_iou(
     segmenter: nn.Module, count: int = 256, seed: int = 1000, size: int = SEGMENTER_SIZE
 ) -> float:
-    """Mean :func:`shape_score` on ``count`` fresh renders (another seed than training), unjittered."""
+    """Mean :func:`shape_score` on ``count`` fresh renders (another seed
+    than training), unjittered.
+    """
     images, masks = render_training_set(count, size, seed)
     return float(shape_score(images, masks, segmenter).mean())
 
@@ -291,7 +298,7 @@ def _asset_path() -> Path:
 def load_segmenter(
     cache_dir: str | Path | None = None, progress: bool = False
 ) -> tuple[KneeSegmenter, dict]:
-    """The frozen segmenter and its record ``{"heldout_iou", "version", "source", ...}``.
+    """Frozen segmenter and its record ``{"heldout_iou", "version", "source", ...}``.
 
     Uses the weights shipped with the package; without them, the copy cached in
     ``cache_dir`` (default ``runs/segmenter``); without that, trains one

@@ -1,15 +1,16 @@
 r"""An ipywidgets app for exploring the KDE histogram in class: :func:`explore`.
 
 The app shows one image next to a reference image, the soft histogram
-(:func:`kdehist.soft_histogram`) over the hard one (:func:`kdehist.hard_histogram`) for each
-shown channel, the window :math:`\Pi_k` of one chosen bin, the total mass of each channel
-(what leaks past the ends of the range), and, against the reference, the three histogram
-losses of :func:`kdehist.histogram_loss` and the colour difference :func:`kdehist.delta_e`.
+(:func:`kdehist.soft_histogram`) over the hard one (:func:`kdehist.hard_histogram`)
+for each shown channel, the window :math:`\Pi_k` of one chosen bin, the total mass
+of each channel (what leaks past the ends of the range), and, against the reference,
+the three histogram losses of :func:`kdehist.histogram_loss` and the colour
+difference :func:`kdehist.delta_e`.
 
-It runs wherever ipywidgets 7.7 or 8 runs: JupyterLab 4, the classic notebook, VS Code and
-Colab. Plots are drawn with matplotlib's Agg canvas into PNG bytes shown by an
-:class:`ipywidgets.Image`, so that no interactive matplotlib backend (ipympl, which Colab
-lacks) is needed, and a redraw sends a single small image to the browser.
+It runs wherever ipywidgets 7.7 or 8 runs: JupyterLab 4, the classic notebook, VS Code
+and Colab. Plots are drawn with matplotlib's Agg canvas into PNG bytes shown by an
+:class:`ipywidgets.Image`, so that no interactive matplotlib backend (ipympl, which
+Colab lacks) is needed, and a redraw sends a single small image to the browser.
 
 Example::
 
@@ -77,10 +78,14 @@ PHOTOS = (
     "colorwheel",
     "camera",
 )
-"""scikit-image's bundled photos offered by default (``camera`` is grey: three equal channels)."""
+"""scikit-image's bundled photos offered by default (``camera`` is
+grey: three equal channels).
+"""
 
 SYNTHETIC_KNEES = (("sim", 0), ("sim", 1), ("real", 0), ("real", 1), ("real", 2))
-"""``(domain, index)`` of the test-split :class:`kdehist.data.SyntheticKnees` offered by default."""
+"""``(domain, index)`` of the test-split
+:class:`kdehist.data.SyntheticKnees` offered by default.
+"""
 
 CONTROL_NAMES = (
     "image",
@@ -97,8 +102,9 @@ CONTROL_NAMES = (
 
 CHANNEL_CHOICES = {"all": (0, 1, 2), "red": (0,), "green": (1,), "blue": (2,)}
 MIN_BINS, MAX_BINS = 4, 256
-# Bandwidth as a fraction B / L of the bin width L, on a log scale: 0.01 is practically the
-# hard histogram, DeepHist's default is 1 / 2.5 = 0.4, and 10 smears a pixel over ~40 bins.
+# Bandwidth as a fraction B / L of the bin width L, on a log scale: 0.01 is
+# practically the hard histogram, DeepHist's default is 1 / 2.5 = 0.4, and 10
+# smears a pixel over ~40 bins.
 MIN_RATIO_EXPONENT, MAX_RATIO_EXPONENT = -2.0, 1.0
 DEFAULT_RATIO = 0.4
 
@@ -107,35 +113,37 @@ DEFAULT_RATIO = 0.4
 
 
 class HistogramExplorer(widgets.VBox):
-    r"""The histogram explorer: an ipywidgets app comparing the soft and hard histograms.
+    r"""The histogram explorer, an ipywidgets app comparing soft and hard histograms.
 
-    Build it with :func:`explore`. Every control change recomputes and redraws at once (in
-    well under 200 ms for a 256² image on a 2-core CPU; ``python benchmarks/widgets.py``
-    measures it): the displayed histograms are exactly :func:`kdehist.soft_histogram` and
-    :func:`kdehist.hard_histogram` of the analysed image with the chosen settings.
+    Build it with :func:`explore`. Every control change recomputes and redraws at once
+    (in well under 200 ms for a 256² image on a 2-core CPU;
+    ``python benchmarks/widgets.py`` measures it): the displayed histograms are exactly
+    :func:`kdehist.soft_histogram` and :func:`kdehist.hard_histogram` of the analysed
+    image with the chosen settings.
 
     Controls (``controls``, a dict of widgets):
 
-    - ``"image"``, ``"reference"``: dropdowns of the image and of the reference it is compared
-      with: scikit-image photos, synthetic knees of both domains (with their foreground
-      masks), and uploads.
-    - ``"upload"``: a :class:`ipywidgets.FileUpload` for an image file; a file that is not an
-      image, or is too large, is refused with a message, never an exception.
+    - ``"image"``, ``"reference"``: dropdowns of the image and of the reference it is
+      compared with: scikit-image photos, synthetic knees of both domains (with their
+      foreground masks), and uploads.
+    - ``"upload"``: a :class:`ipywidgets.FileUpload` for an image file; a file that is
+      not an image, or is too large, is refused with a message, never an exception.
     - ``"bins"``: the number of bins :math:`K`, 4 to 256.
     - ``"bandwidth"``: :math:`B / L`, the bandwidth as a fraction of the bin width
       :math:`L = 2 / K`, on a log slider from 0.01 to 10 (DeepHist: 0.4).
     - ``"channel"``: ``"all"``, ``"red"``, ``"green"`` or ``"blue"``.
     - ``"boundary"``: ``"none"`` (eq. 3: mass leaks at the ends) or ``"reflect"``.
-    - ``"mask"``: use the foreground masks (of the image and of the reference, where they
-      have one); disabled when neither has a mask.
+    - ``"mask"``: use the foreground masks (of the image and of the reference, where
+      they have one); disabled when neither has a mask.
     - ``"kernel_bin"``: the bin :math:`k` whose window :math:`\Pi_k` is drawn.
 
     Args:
         images: ``None`` for the built-in choices (``PHOTOS`` and ``SYNTHETIC_KNEES``),
-            or a dict ``{name: image}`` to offer instead, where an image is a ``(3, H, W)``
-            float tensor in [-1, 1], a uint8 array ``(H, W)``, ``(H, W, 3)`` or
-            ``(H, W, 4)`` (alpha as mask), a PIL image, or a dict ``{"image": ..., "mask":
-            ...}`` such as a :class:`kdehist.data.SyntheticKnees` sample.
+            or a dict ``{name: image}`` to offer instead, where an image is a
+            ``(3, H, W)`` float tensor in [-1, 1], a uint8 array ``(H, W)``,
+            ``(H, W, 3)`` or ``(H, W, 4)`` (alpha as mask), a PIL image, or a dict
+            ``{"image": ..., "mask": ...}`` such as a
+            :class:`kdehist.data.SyntheticKnees` sample.
         max_side: images are analysed with their longer side at most this many pixels
             (default 256, the paper's resolution); larger ones are downsampled first.
         display_side: size in pixels of the displayed thumbnails (default 200).
@@ -203,7 +211,8 @@ class HistogramExplorer(widgets.VBox):
         else:
             if not isinstance(images, Mapping) or not images:
                 raise TypeError(
-                    f"images: expected None or a non-empty dict {{name: image}}, got {type(images).__name__}"
+                    "images: expected None or a non-empty dict {name: image}, "
+                    f"got {type(images).__name__}"
                 )
             for name, spec in images.items():
                 self._images[str(name)] = _user_image(str(name), spec, self._max_side)
@@ -227,8 +236,8 @@ class HistogramExplorer(widgets.VBox):
         choices = list(self._loaders)
         wide = widgets.Layout(width="330px")
         label_width = {"description_width": "80px"}
-        # continuous_update=False: a drag would otherwise queue one redraw per pixel moved,
-        # and the plot would trail the slider by seconds on a slow kernel.
+        # continuous_update=False: a drag would otherwise queue one redraw per pixel
+        # moved, and the plot would trail the slider by seconds on a slow kernel.
         self.controls: dict[str, widgets.Widget] = {
             "image": widgets.Dropdown(
                 options=choices,
@@ -438,11 +447,12 @@ class HistogramExplorer(widgets.VBox):
                     kernel.max = change["new"] - 1
                     kernel.value = min(change["new"] - 1, int(position * change["new"]))
             self.redraw()
-        except Exception as error:  # a live class must not see a traceback; the message says what failed
+        except Exception as error:
+            # a live class must not see a traceback; the message says what failed
             self._show_message(f"redraw failed: {type(error).__name__}: {error}")
 
     def _ensure_loaded(self, control_name: str, previous: str) -> bool:
-        """Load the newly chosen image; on failure say why and go back to ``previous``."""
+        """Load the chosen image; on failure say why and go back to ``previous``."""
         control = self.controls[control_name]
         try:
             self._image(control.value)
@@ -464,14 +474,14 @@ class HistogramExplorer(widgets.VBox):
         Called by the upload control; callable directly, e.g. in tests.
 
         Args:
-            value: a :class:`ipywidgets.FileUpload` value: a tuple of dicts with ``"name"``
-                and ``"content"`` (ipywidgets 8), or a dict ``{file name: {"metadata": ...,
-                "content": bytes}}`` (ipywidgets 7, as on Colab). With several files, the
-                last one is used.
+            value: a :class:`ipywidgets.FileUpload` value: a tuple of dicts with
+                ``"name"`` and ``"content"`` (ipywidgets 8), or a dict ``{file name:
+                {"metadata": ..., "content": bytes}}`` (ipywidgets 7, as on Colab). With
+                several files, the last one is used.
 
         Returns:
-            The new choice's name (``"upload: <file name>"``), or ``None`` when the value is
-            empty or the file was refused; the app's message then says why.
+            The new choice's name (``"upload: <file name>"``), or ``None`` when the
+            value is empty or the file was refused; the app's message then says why.
         """
         try:
             files = _uploaded_files(value)
@@ -515,7 +525,8 @@ class HistogramExplorer(widgets.VBox):
     def redraw(self) -> None:
         """Recompute everything from the controls and update the display."""
         # A redraw's tensors hold at most a few hundred thousand values: too small for
-        # intra-op threads, which only wait on each other when another process keeps a core busy.
+        # intra-op threads, which only wait on each other when another
+        # process keeps a core busy.
         with torch_threads(1):
             self._redraw()
 
@@ -565,9 +576,8 @@ class HistogramExplorer(widgets.VBox):
         edges = bin_edges(bins, VALUE_RANGE)
         centre = float(bin_centers(bins, VALUE_RANGE)[kernel_bin])
         half = _KernelPanel.half_width(ratio)
-        offsets = torch.linspace(
-            -half, half, _KERNEL_POINTS
-        )  # odd count: the middle point is the centre
+        # odd count: the middle point is the centre
+        offsets = torch.linspace(-half, half, _KERNEL_POINTS)
         grid = centre + offsets * width
         windows = soft_histogram(
             grid.reshape(-1, 1, 1, 1), bins, bandwidth, VALUE_RANGE, boundary=boundary
@@ -618,12 +628,16 @@ class HistogramExplorer(widgets.VBox):
             use_reference_mask,
             elapsed_ms,
         )
+        left, right = edges[kernel_bin], edges[kernel_bin + 1]
+        centre_share = float(kernel[_KERNEL_POINTS // 2])
         self.kernel_caption.value = (
-            f"<div style='font-size: 90%'>Above: the window Π<sub>k</sub> of bin k = {kernel_bin}, "
-            f"[{edges[kernel_bin]:.4f}, {edges[kernel_bin + 1]:.4f}), at B = {ratio:.3g} L. A pixel at the "
-            f"bin's centre puts {float(kernel[_KERNEL_POINTS // 2]):.3f} of its mass into bin k.</div>"
+            "<div style='font-size: 90%'>Above: the window Π<sub>k</sub> of bin "
+            f"k = {kernel_bin}, [{left:.4f}, {right:.4f}), "
+            f"at B = {ratio:.3g} L. A pixel at the bin's centre puts "
+            f"{centre_share:.3f} of its mass into bin k.</div>"
         )
-        # Read the histograms back from the plotted artists: current() reports what is shown.
+        # Read the histograms back from the plotted artists:
+        # current() reports what is shown.
         drawn_soft = torch.from_numpy(
             np.stack([np.asarray(p["soft"].get_ydata()) for p in panels.panels])
         )
@@ -699,10 +713,14 @@ class HistogramExplorer(widgets.VBox):
             f"<tr><td>soft, Σ<sub>k</sub> P(k)</td>{soft_cells}</tr>"
             f"<tr><td>leaked at the ends</td>{leak_cells}</tr>"
             f"<tr><td>hard</td>{hard_cells}</tr></table>"
-            f"<b>{e(name)}</b> against <b>{e(reference)}</b> ({mask_note}), soft histograms over {shown}:<br>"
-            f"L2 {losses['l2']:.4f} · EMD {losses['emd']:.4f} · Hellinger {losses['hellinger']:.4f}<br>"
-            f"ΔE (CIE76, mean L*a*b*) {colour_difference:.2f}, JIS class {e(jis_class(colour_difference))}<br>"
-            f"<span style='color: #777'>K = {bins}, L = {width:.4g}, B = {ratio:.3g} L = {bandwidth:.3g}"
+            f"<b>{e(name)}</b> against <b>{e(reference)}</b> ({mask_note}), "
+            f"soft histograms over {shown}:<br>"
+            f"L2 {losses['l2']:.4f} · EMD {losses['emd']:.4f} · "
+            f"Hellinger {losses['hellinger']:.4f}<br>"
+            f"ΔE (CIE76, mean L*a*b*) {colour_difference:.2f}, "
+            f"JIS class {e(jis_class(colour_difference))}<br>"
+            f"<span style='color: #777'>K = {bins}, L = {width:.4g}, "
+            f"B = {ratio:.3g} L = {bandwidth:.3g}"
             f" · redraw {elapsed_ms:.0f} ms</span></div>"
         )
 
@@ -714,24 +732,26 @@ class HistogramExplorer(widgets.VBox):
         Returns:
             A dict with the settings — ``"image"``, ``"reference"`` (names), ``"bins"``,
             ``"bandwidth"`` (in value units), ``"bandwidth_ratio"`` (:math:`B/L`),
-            ``"channels"`` (tuple of channel indices shown), ``"boundary"``, ``"mask"`` (bool,
-            masks applied), ``"kernel_bin"`` — and the data drawn from them:
+            ``"channels"`` (tuple of channel indices shown), ``"boundary"``, ``"mask"``
+            (bool, masks applied), ``"kernel_bin"`` — and the data drawn from them:
 
-            - ``"pixels"``: the analysed image, ``(1, 3, H, W)`` in [-1, 1]; ``"weights"``:
-              its mask ``(1, 1, H, W)`` as applied, or ``None``; likewise
+            - ``"pixels"``: the analysed image, ``(1, 3, H, W)`` in [-1, 1];
+              ``"weights"``: its mask ``(1, 1, H, W)`` as applied, or ``None``; likewise
               ``"reference_pixels"`` and ``"reference_weights"``;
-            - ``"soft"``, ``"hard"``: ``(len(channels), bins)`` float32, the plotted soft and
-              hard histograms (read back from the plot), equal to
+            - ``"soft"``, ``"hard"``: ``(len(channels), bins)`` float32, the plotted
+              soft and hard histograms (read back from the plot), equal to
               ``kdehist.soft_histogram(pixels, bins, bandwidth, mask=weights,
               boundary=boundary)[0, channels]`` (and the same for ``hard_histogram``);
-            - ``"edges"``: the ``bins + 1`` bin edges; ``"mass"``: the soft total mass per
-              shown channel, ``1 - mass`` is what leaks at the ends;
-            - ``"kernel_grid"``, ``"kernel"``: the drawn window :math:`\Pi_k` on its grid;
-            - ``"losses"``: ``{"l2", "emd", "hellinger"}`` floats, ``kdehist.histogram_loss``
-              between the soft histograms of the image and of the reference over the shown
-              channels; ``"delta_e"``: float, ``kdehist.delta_e`` of the two images;
-            - ``"redraw_ms"``: how long the last redraw took; ``"message"``: the text of the
-              app's message line (empty when all is well).
+            - ``"edges"``: the ``bins + 1`` bin edges; ``"mass"``: the soft total mass
+              per shown channel, ``1 - mass`` is what leaks at the ends;
+            - ``"kernel_grid"``, ``"kernel"``: the drawn window
+              :math:`\Pi_k` on its grid;
+            - ``"losses"``: ``{"l2", "emd", "hellinger"}`` floats,
+              ``kdehist.histogram_loss`` between the soft histograms of the image and of
+              the reference over the shown channels; ``"delta_e"``: float,
+              ``kdehist.delta_e`` of the two images;
+            - ``"redraw_ms"``: how long the last redraw took; ``"message"``: the text of
+              the app's message line (empty when all is well).
         """
         state = dict(self._snapshot)
         for key, value in state.items():
@@ -742,7 +762,9 @@ class HistogramExplorer(widgets.VBox):
         return state
 
     def close(self) -> None:
-        """Close the app and every widget in it (their views disappear from the notebook)."""
+        """Close the app and every widget in it (their views
+        disappear from the notebook).
+        """
         pending = list(self.children)
         while pending:
             widget = pending.pop()
@@ -754,13 +776,14 @@ class HistogramExplorer(widgets.VBox):
 def explore(
     images: Mapping[str, Any] | None = None, **options: Any
 ) -> HistogramExplorer:
-    """Build the histogram explorer; display it by making it the last expression of a cell.
+    """Build the histogram explorer; show it as the last expression of a cell.
 
     Args:
         images: ``None`` for scikit-image photos and synthetic knees, or a dict ``{name:
             image}`` of your own (see :class:`HistogramExplorer`).
-        **options: passed on to :class:`HistogramExplorer` (``max_side``, ``display_side``,
-            ``plot_width``, ``max_upload_bytes``, ``max_upload_pixels``).
+        **options: passed on to :class:`HistogramExplorer`
+            (``max_side``, ``display_side``, ``plot_width``,
+            ``max_upload_bytes``, ``max_upload_pixels``).
 
     Returns:
         The app, a :class:`HistogramExplorer` (an :class:`ipywidgets.VBox`).
