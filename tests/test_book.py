@@ -1,6 +1,7 @@
-"""The book builds with warnings as errors, with every chapter page and its Colab link, and
-its tables are HTML tables. The book is built once per session (the ``built_book`` fixture
-in conftest.py)."""
+"""The book builds with warnings as errors, with every chapter page and its Colab
+link, and its tables are HTML tables. The book is built once per session (the
+``built_book`` fixture in conftest.py).
+"""
 
 import re
 from html.parser import HTMLParser
@@ -42,7 +43,8 @@ def test_book_builds_with_warnings_as_errors(built_book):
 
 class PageText(HTMLParser):
     """A built page's tables (header and body cell texts) and the prose a reader sees:
-    its text outside scripts, styles and code (code cells may hold pipe-table strings)."""
+    its text outside scripts, styles and code (code cells may hold pipe-table strings).
+    """
 
     HIDDEN = {"script", "style", "pre", "code", "textarea", "template"}
 
@@ -107,17 +109,20 @@ PIPE_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
 
 @pytest.mark.slow
 def test_chapter9_tables_are_html_tables(built_book):
-    # Table 2 and the JIS table are display(Markdown(...)) outputs: myst-nb renders them as
-    # CommonMark, which has no tables, unless _config.yml sets nb_render_markdown_format.
+    # Table 2 and the JIS table are display(Markdown(...)) outputs: myst-nb renders them
+    # as CommonMark, which has no tables, unless _config.yml sets
+    # nb_render_markdown_format.
     page = read_page(built_book.html / "book" / "09_evaluation.html")
     header = [" ".join(t["header"]) for t in page.tables]
     table2 = [i for i, h in enumerate(header) if "ΔE76" in h]
     jis = [i for i, h in enumerate(header) if "class" in h.lower()]
     assert table2, (
-        f"no HTML table whose header names ΔE76 (Table 2) in chapter 9; headers: {header}"
+        "no HTML table whose header names ΔE76 (Table 2) in chapter 9; "
+        f"headers: {header}"
     )
     assert jis, (
-        f"no HTML table whose header names the JIS class in chapter 9; headers: {header}"
+        "no HTML table whose header names the JIS class in chapter 9; "
+        f"headers: {header}"
     )
     assert any(i != j for i in table2 for j in jis), (
         f"Table 2 and the JIS table are not two tables: {header}"

@@ -1,6 +1,8 @@
-"""Figures cannot silently vanish: every committed drawing cell has an image in its outputs,
-and no package module touches matplotlib's global state (a `matplotlib.use("Agg")` in a
-package function once blanked every later `plt.show()` in the kernel that called it)."""
+"""Figures cannot silently vanish: every committed drawing cell has an image in its
+outputs, and no package module touches matplotlib's global state (a
+`matplotlib.use("Agg")` in a package function once blanked every later `plt.show()` in
+the kernel that called it).
+"""
 
 import io
 import json
@@ -15,12 +17,12 @@ NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 MODULES = sorted((ROOT / "kdehist").glob("*.py"))
 IMAGES = {"image/png", "image/svg+xml"}
 
-# A cell draws when it shows a figure, or makes one (which the inline backend shows at the
-# end of the cell, or which the cell should then display or close).
+# A cell draws when it shows a figure, or makes one (which the inline backend shows at
+# the end of the cell, or which the cell should then display or close).
 SHOWS = re.compile(
     r"\b(plt|pyplot)\.show\s*\("  # plt.show()
     r"|\bdisplay\s*\(\s*\w*fig"  # display(fig), display(figure3(...))
-    r"|^[ \t]*\w*fig\w*[ \t]*$",  # a figure as a bare expression (the cell's last, by convention)
+    r"|^[ \t]*\w*fig\w*[ \t]*$",  # a bare figure, the cell's last expression
     re.M,
 )
 MAKES = re.compile(
@@ -41,11 +43,8 @@ def code_without_comments(source: str) -> str:
             if t.type != tokenize.COMMENT
         ]
         return tokenize.untokenize(tokens)
-    except (
-        tokenize.TokenError,
-        IndentationError,
-        SyntaxError,
-    ):  # IPython magics, ! commands
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # IPython magics, ! commands
         return "\n".join(line.split("#", 1)[0] for line in source.splitlines())
 
 
@@ -53,7 +52,8 @@ def is_drawing_cell(source: str) -> bool:
     code = code_without_comments(source)
     if SHOWS.search(code):
         return True
-    # Made and explicitly closed without being shown (a figure written to a file): exempt.
+    # Made and explicitly closed without being shown (a figure
+    # written to a file): exempt.
     return bool(MAKES.search(code)) and not CLOSES.search(code)
 
 
@@ -83,9 +83,8 @@ def blank_drawing_cells(path: Path) -> list[str]:
                 ),
                 "",
             )
-            blank.append(
-                f"cell {index} ({first.strip()[:60]!r}): outputs {sorted(mimes) or 'none'}"
-            )
+            outputs = sorted(mimes) or "none"
+            blank.append(f"cell {index} ({first.strip()[:60]!r}): outputs {outputs}")
     return blank
 
 
@@ -116,12 +115,14 @@ def test_committed_drawing_cells_have_an_image(path):
     )
 
 
-# Selecting a backend, importing pyplot (its state machine and figure manager) or editing
-# rcParams or the style from the package changes what the reader's notebook shows. Package
-# figures use matplotlib.figure.Figure and a backend's canvas, as widgets.py does.
+# Selecting a backend, importing pyplot (its state machine and figure manager) or
+# editing rcParams or the style from the package changes what the reader's
+# notebook shows. Package figures use matplotlib.figure.Figure and a backend's
+# canvas, as widgets.py does.
 GLOBAL_STATE = re.compile(
     r"\bmatplotlib\.use\s*\(|\bmpl\.use\s*\("
-    r"|^[ \t]*import[ \t]+matplotlib\.pyplot\b|^[ \t]*from[ \t]+matplotlib[ \t]+import[^\n]*\bpyplot\b|\bpyplot\b"
+    r"|^[ \t]*import[ \t]+matplotlib\.pyplot\b"
+    r"|^[ \t]*from[ \t]+matplotlib[ \t]+import[^\n]*\bpyplot\b|\bpyplot\b"
     r"|\bplt\.\w"
     r"|\brcParams\b|\b(matplotlib|mpl)\.rc\s*\(|\bstyle\.use\s*\(|\bmatplotlib\.interactive\s*\(",
     re.M,

@@ -57,12 +57,12 @@ def test_markdown_python_snippets_are_self_contained(path):
     for snippet in snippets(path):
         try:
             missing = unbound_names(snippet)
-        except (
-            SyntaxError
-        ) as error:  # e.g. a shell command in a python block: give it a `!`
+        except SyntaxError as error:
+            # e.g. a shell command in a python block: give it a `!`
             pytest.fail(
                 f"{path.name}: a python snippet does not parse ({error}):\n{snippet}"
             )
         assert not missing, (
-            f"{path.name}: a python snippet uses {sorted(missing)} without importing them:\n{snippet}"
+            f"{path.name}: a python snippet uses {sorted(missing)} "
+            f"without importing them:\n{snippet}"
         )

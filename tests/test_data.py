@@ -41,7 +41,7 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / ((a + b) > 0).sum())
 
 
-# ----------------------------------------------------------------------------- SyntheticKnees
+# ----------------------------------------------------------------------- SyntheticKnees
 
 
 def test_split_sizes_follow_the_paper():
@@ -187,7 +187,8 @@ def test_oracle_mask_equals_the_sim_mask():
         oracle_image, oracle_mask = render_real(pose, 0.3, 48)
         assert torch.equal(oracle_mask, masks[index])
         assert torch.equal(render_sim(pose, 48)[0], images[index])
-    # Batched, with per-pose tones and a reference's appearance (its garment is left out).
+    # Batched, with per-pose tones and a reference's appearance
+    # (its garment is left out).
     reference = SyntheticKnees("real", "train", size=48)
     with_garment = next(
         i for i in range(len(reference)) if reference.appearance(i)["garment"]
@@ -314,9 +315,8 @@ def test_image_folder_mask_fallback(tmp_path):
     for row, index in enumerate(plain):
         assert _iou(data[row]["mask"], real[index]["mask"]) > 0.8
     sim = SyntheticKnees("sim", "test", size=48)[0]
-    assert (
-        _iou(border_background_mask(sim["image"]), sim["mask"]) > 0.9
-    )  # a dark background works too
+    # a dark background works too
+    assert _iou(border_background_mask(sim["image"]), sim["mask"]) > 0.9
 
 
 def test_image_folder_errors_name_the_file_or_folder(tmp_path):
@@ -345,7 +345,7 @@ def test_image_folder_errors_name_the_file_or_folder(tmp_path):
         ImageFolderDomain(tmp_path / "photos", size=1000)
 
 
-# ----------------------------------------------------------------------------- unpaired loader
+# ---------------------------------------------------------------------- unpaired loader
 
 
 def _domain(count, size=SIZE, seed=0):
@@ -426,11 +426,8 @@ def test_loader_is_deterministic_and_resumable():
     restored.load_state_dict(state)
     assert state["step"] == 2 and torch.equal(next(iter(restored))["y"], full[2]["y"])
     assert torch.equal(taken[0]["x"], full[0]["x"])
-    assert [b["step"] for b in loader] == [
-        2,
-        3,
-        4,
-    ]  # iterating goes on from where it stopped
+    # iterating goes on from where it stopped
+    assert [b["step"] for b in loader] == [2, 3, 4]
 
 
 def test_augmentation_keeps_colour_and_moves_image_and_mask_together():

@@ -1,4 +1,6 @@
-"""The evaluation protocol: ΔE per pair, shape metrics against the oracle, and reproduce."""
+"""The evaluation protocol: ΔE per pair, shape metrics against
+the oracle, and reproduce.
+"""
 
 import json
 import re
@@ -66,7 +68,8 @@ def test_oracle_is_the_ceiling(small_test):
     }
     assert np.allclose(metrics["ssim"], 1) and np.allclose(metrics["edge_f1"], 1)
     assert metrics["shape_iou"].mean() > 0.8
-    # The oracle has the reference's tone: its ΔE is small (shading differs with the pose).
+    # The oracle has the reference's tone: its ΔE is small
+    # (shading differs with the pose).
     assert metrics["delta_e76"].mean() < 3.0
 
 
@@ -176,23 +179,21 @@ def test_reproduce_refuses_a_run_trained_past_a_missing_snapshot(tmp_path):
 
     config = TrainConfig.from_profile("smoke", variant="cyclegan")
     run = run_folder(tmp_path, "cyclegan", 0)
-    train(
-        config, run, progress=False
-    )  # what `kdehist train` leaves: the final model only
+    # what `kdehist train` leaves: the final model only
+    train(config, run, progress=False)
     with pytest.raises(ValueError, match="^run: expected a checkpoint at step 1"):
         train_run(config, run, progress=False)
 
 
 def test_bootstrap_intervals_resample_inputs_references_and_seeds():
     rng = np.random.default_rng(1)
-    # Rows (inputs) differ a lot, pairs within a row hardly: the interval must reflect the
-    # 6 rows, not 36 independent pairs.
+    # Rows (inputs) differ a lot, pairs within a row hardly: the interval must reflect
+    # the 6 rows, not 36 independent pairs.
     rows = rng.normal(0, 1, (6, 1)) + rng.normal(0, 0.01, (6, 6))
     lo, hi = ev.bootstrap_ci([rows + 10])
     assert lo < 10 + rows.mean() < hi
-    assert (
-        hi - lo > 0.5
-    )  # independent pairs would give about 4 * 1 / 6 = 0.67 / sqrt(6) less
+    # independent pairs would give about 4 * 1 / 6 = 0.67 / sqrt(6) less
+    assert hi - lo > 0.5
     assert ev.bootstrap_ci([rows]) == ev.bootstrap_ci([rows])  # seeded: reproducible
     # Seeds that disagree widen the interval.
     lo2, hi2 = ev.bootstrap_ci([rows + 10, rows + 14, rows + 12])

@@ -1,7 +1,7 @@
-"""The chapters' exercises: at least one claim of a solution per chapter, computed with kdehist.
+"""Exercises: at least one claim of a solution per chapter, computed with kdehist.
 
-Each test names the exercise label (`:label:` in the chapter's "Exercises" section) whose
-solution it checks. All run in seconds on small tensors.
+Each test names the exercise label (`:label:` in the chapter's "Exercises" section)
+whose solution it checks. All run in seconds on small tensors.
 """
 
 import math
@@ -34,7 +34,7 @@ def test_ch1_nudge_share_is_k_delta_over_two():
 
 
 def test_ch1_soft_slope_signs():
-    """ex-ch1-sign: slopes +0.200, 0.000, -0.200 of bin 2's mass; the hard mass is 3/4."""
+    """ex-ch1-sign: slopes +0.200, 0.000, -0.200 of bin 2's mass; hard mass 3/4."""
     others = torch.tensor([-0.6, 0.1, 0.2])
     slopes = []
     for start in (0.05, 0.25, 0.45):
@@ -42,17 +42,19 @@ def test_ch1_soft_slope_signs():
         pixels = torch.cat([others, v[None]]).reshape(1, 1, 1, -1)
         (slope,) = torch.autograd.grad(kdehist.soft_histogram(pixels, 4)[0, 0, 2], v)
         slopes.append(slope.item())
-        assert kdehist.hard_histogram(pixels.detach(), 4)[
-            0, 0, 2
-        ].item() == pytest.approx(0.75)
+        hard_mass = kdehist.hard_histogram(pixels.detach(), 4)[0, 0, 2].item()
+        assert hard_mass == pytest.approx(0.75)
     assert slopes == pytest.approx([0.200, 0.0, -0.200], abs=5e-4)
 
 
 def test_ch1_narrow_bandwidth_gives_few_pixels_a_slope():
-    """ex-ch1-explorer: beyond 5B the window's slope is below 3 % of its peak; tanh(25) = 1."""
-    sigma_prime = lambda z: (
-        torch.sigmoid(torch.tensor(z)) * torch.sigmoid(-torch.tensor(z))
-    )  # noqa: E731
+    """ex-ch1-explorer: beyond 5B the window's slope is below 3 %
+    of its peak; tanh(25) = 1.
+    """
+
+    def sigma_prime(z):
+        return torch.sigmoid(torch.tensor(z)) * torch.sigmoid(-torch.tensor(z))
+
     assert (sigma_prime(5.0) / sigma_prime(0.0)).item() < 0.03
     assert math.tanh(1 / (4 * 0.01)) == pytest.approx(1.0, abs=1e-15)
 
@@ -64,7 +66,10 @@ def test_ch1_narrow_bandwidth_gives_few_pixels_a_slope():
     "ratio, height", [(1 / 2.5, 0.5546), (1 / (4 * math.atanh(0.9)), 0.9000)]
 )
 def test_ch2_window_height_at_the_centre(ratio, height):
-    """ex-ch2-window: Pi_k(mu_k) = tanh(L / 4B): 0.555 at B = L/2.5, 0.9 at B/L = 0.170."""
+    """ex-ch2-window: Pi_k(mu_k) = tanh(L / 4B).
+
+    0.555 at B = L/2.5, 0.9 at B/L = 0.170.
+    """
     bins = 16
     centre = bin_centers(bins, dtype=torch.float64)[5].reshape(1, 1, 1, 1)
     hist = kdehist.soft_histogram(centre, bins, bandwidth=ratio * 2 / bins)
@@ -74,7 +79,9 @@ def test_ch2_window_height_at_the_centre(ratio, height):
 
 
 def test_ch2_kde_moments():
-    """ex-ch2-moments: mean of f_I = pixel mean; variance = pixel variance + pi^2 B^2 / 3."""
+    """ex-ch2-moments: mean of f_I = pixel mean;
+    variance = pixel variance + pi^2 B^2 / 3.
+    """
     torch.manual_seed(0)
     pixels = torch.rand(1, 1, 8, 8, dtype=torch.float64) * 1.6 - 0.8
     g = torch.linspace(-3, 3, 60001, dtype=torch.float64)
@@ -129,7 +136,7 @@ def set_controls(app, **settings):
 
 
 def test_ch3_window_heights_in_the_explorer(app):
-    """ex-ch3-window: the explorer's window at its bin's centre is 0.987, 0.555, 0.100."""
+    """ex-ch3-window: the explorer's window at its bin's centre: 0.987, 0.555, 0.100."""
     heights = []
     for ratio in (0.1, 0.4, 2.5):
         window = set_controls(
@@ -140,7 +147,9 @@ def test_ch3_window_heights_in_the_explorer(app):
 
 
 def test_ch3_colorwheel_values_at_the_ends(app):
-    """ex-ch3-wheel: mass 0.760; 39 % of the values at -1 and 7 % at +1; 1 - s/2 = 0.768."""
+    """ex-ch3-wheel: mass 0.760; 39 % of the values at -1 and 7 % at +1;
+    1 - s/2 = 0.768.
+    """
     state = set_controls(
         app, image="colorwheel", bins=64, bandwidth=0.4, boundary="none", mask=False
     )
@@ -169,7 +178,7 @@ def test_ch3_comb_of_192_bins():
 
 
 def test_ch4_disjoint_one_hot_losses():
-    """ex-ch4-disjoint: L2 sqrt 2, Hellinger 1, EMD 8/16; at bin 7 only the EMD halves."""
+    """ex-ch4-disjoint: L2 sqrt 2, Hellinger 1, EMD 8/16; at bin 7 only EMD halves."""
     for source_bin, emd in ((3, 0.5), (7, 0.25)):
         h, r = (
             torch.zeros(1, 1, 16, dtype=torch.float64),
@@ -196,7 +205,7 @@ def toy_sets():
 
 
 def test_ch4_emd_slope_is_one_half(toy_sets):
-    """ex-ch4-emd-slope: EMD is W1 / 2, so (0.9 - t) / 2 with slope -1/2 while disjoint."""
+    """ex-ch4-emd-slope: EMD = W1 / 2, so (0.9 - t) / 2, slope -1/2 while disjoint."""
     source, target = toy_sets
     h_ref = kdehist.soft_histogram(target, 32)
     t = torch.tensor(0.0, requires_grad=True)
@@ -207,7 +216,9 @@ def test_ch4_emd_slope_is_one_half(toy_sets):
 
 
 def test_ch4_l2_falls_like_one_over_sqrt_k(toy_sets):
-    """ex-ch4-l2-bins: L2 0.79, 0.52, 0.27 at K = 16, 64, 256: a factor ~2 from 64 to 256."""
+    """ex-ch4-l2-bins: L2 0.79, 0.52, 0.27 at K = 16, 64, 256: a
+    factor ~2 from 64 to 256.
+    """
     source, target = toy_sets
     l2 = {
         k: kdehist.histogram_loss(
@@ -233,7 +244,7 @@ def test_ch5_jis_classes():
 
 
 def test_ch5_average_and_geometric_median_tone():
-    """ex-ch5-median: at 64 px the average tone scores 20.9, the geometric median 20.3."""
+    """ex-ch5-median: at 64 px the mean tone scores 20.9, the geometric median 20.3."""
     from kdehist.color import delta_e_of_means
     from kdehist.data import SyntheticKnees
 
@@ -272,8 +283,9 @@ def test_ch5_oracle_light_and_deep():
 
 
 def test_ch6_power_iteration_rate():
-    """ex-ch6-power: about ten iterations for 1e-12; from iteration 4 to 8 the error shrinks
-    by 1.3e-5, within a factor of two below the predicted ratio**16 = 2.4e-5."""
+    """ex-ch6-power: about ten iterations for 1e-12; from iteration 4 to 8 the error
+    shrinks by 1.3e-5, within a factor of two below the predicted ratio**16 = 2.4e-5.
+    """
     torch.manual_seed(0)
     a, b = torch.randn(64, dtype=torch.float64), torch.randn(128, dtype=torch.float64)
     w = torch.randn(64, 128, dtype=torch.float64) / 128**0.5 + 3 * torch.outer(

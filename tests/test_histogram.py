@@ -69,9 +69,8 @@ def test_agrees_with_numpy_histogram_at_tiny_bandwidth():
 
 def test_sum_rule_and_reflect_sums_to_one():
     x = torch.rand(2, 3, 10, 10, dtype=torch.float64) * 2 - 1
-    x[0, 0, 0, :3] = torch.tensor(
-        [-1.0, 1.0, 0.999]
-    )  # boundary values keep about half their mass
+    # boundary values keep about half their mass
+    x[0, 0, 0, :3] = torch.tensor([-1.0, 1.0, 0.999])
     bins = 16
     b = 2 / bins / 2.5
     h = kdehist.soft_histogram(x, bins)
@@ -129,8 +128,9 @@ def test_batch_and_channel_independence():
 
 @pytest.mark.parametrize("boundary", ["none", "reflect"])
 def test_gradcheck_where_the_kernel_is_not_flat(boundary):
-    # Values placed within a bandwidth of an edge, where sigma' is far from zero, and at the
-    # range ends, where reflect changes the formula: the gradient is large and non-trivial.
+    # Values placed within a bandwidth of an edge, where sigma' is far from
+    # zero, and at the range ends, where reflect changes the formula: the
+    # gradient is large and non-trivial.
     bins = 6
     edges = torch.linspace(-1, 1, bins + 1, dtype=torch.float64)
     width, b = 2 / bins, 2 / bins / 2.5
@@ -147,8 +147,8 @@ def test_gradcheck_where_the_kernel_is_not_flat(boundary):
         .contiguous()
     )
     f = lambda t: kdehist.soft_histogram(t, bins, mask=weight, boundary=boundary)  # noqa: E731
-    # The Jacobian is far from zero at these points: the check is not vacuous. Its scale is
-    # sigma'/(W B) with sigma' <= 1/4 and W the total weight.
+    # The Jacobian is far from zero at these points: the check is not vacuous. Its scale
+    # is sigma'/(W B) with sigma' <= 1/4 and W the total weight.
     jac = torch.autograd.functional.jacobian(f, x)
     total_weight = weight.sum().item()
     assert jac.abs().max() * total_weight * b > 0.1

@@ -1,4 +1,6 @@
-"""The networks: reference sizes, spectral normalisation, and colour conditioning (incl. the trap)."""
+"""The networks: reference sizes, spectral normalisation, and colour
+conditioning (incl. the trap).
+"""
 
 import pytest
 import torch
@@ -44,7 +46,8 @@ def wake_film(G, seed=0):
 def test_reference_parameter_counts():
     assert count_parameters(ResnetGenerator(ngf=64, n_blocks=9)) == 11_378_179
     assert count_parameters(PatchDiscriminator(ndf=64, n_layers=3)) == 2_764_737
-    # Spectral normalisation reparametrises the weights without adding trainable scalars.
+    # Spectral normalisation reparametrises the weights without
+    # adding trainable scalars.
     assert (
         count_parameters(PatchDiscriminator(ndf=64, n_layers=3, spectral_norm=True))
         == 2_764_737
@@ -88,7 +91,8 @@ def test_spectral_norm_makes_sigma_one():
     x, hist = torch.rand(2, 3, 16, 16) * 2 - 1, random_hists()
     with torch.no_grad():
         # Each training-mode forward runs one power iteration. Random weights have close
-        # top singular values, so the estimate converges slowly: within 5% at once, 2.5% after 50.
+        # top singular values, so the estimate converges slowly: within
+        # 5% at once, 2.5% after 50.
         for _ in range(50):
             G(x, hist)
     G.eval()
@@ -117,9 +121,8 @@ def test_condition_changes_output_and_trains_the_mlp(condition):
     G = small_generator(condition)
     if condition == "film":
         wake_film(G)
-    x = (torch.rand(1, 3, 16, 16) * 2 - 1).expand(
-        2, -1, -1, -1
-    )  # same image, two references
+    # same image, two references
+    x = (torch.rand(1, 3, 16, 16) * 2 - 1).expand(2, -1, -1, -1)
     out = G(x, random_hists())
     assert (out[0] - out[1]).abs().max() > 1e-3
     out.square().mean().backward()
@@ -129,7 +132,8 @@ def test_condition_changes_output_and_trains_the_mlp(condition):
 
 
 def test_film_conditions_from_the_first_step():
-    # A zero-initialised gain would leave the condition dormant for thousands of Adam steps.
+    # A zero-initialised gain would leave the condition dormant
+    # for thousands of Adam steps.
     G = small_generator("film", spectral_norm=True)
     x = (torch.rand(1, 3, 16, 16) * 2 - 1).expand(2, -1, -1, -1)
     out = G(x, random_hists())

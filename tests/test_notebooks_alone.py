@@ -1,8 +1,9 @@
-"""Every chapter runs the way Colab runs it: alone in an empty folder, with only the package.
+"""Every chapter runs as on Colab: alone in an empty folder, with only the package.
 
-Each notebook is copied to a temporary folder and executed there with nbclient in the smoke
-profile, with no repository around it: whatever it reads must ship with the package
-(kdehist.reproduce.committed_results) or be computed. No notebook trains by default.
+Each notebook is copied to a temporary folder and executed there with nbclient
+in the smoke profile, with no repository around it: whatever it reads must ship
+with the package (kdehist.reproduce.committed_results) or be computed. No
+notebook trains by default.
 """
 
 import shutil
@@ -37,7 +38,8 @@ def test_notebook_runs_alone_in_an_empty_folder(name, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError naming the cell on any failure
     runs = tmp_path / "runs"
     trained = list(runs.rglob("checkpoint.pt")) if runs.exists() else []
-    # Chapter 8 trains two smoke runs in a temporary folder for its resume check; nothing else trains.
+    # Chapter 8 trains two smoke runs in a temporary folder for its resume
+    # check; nothing else trains.
     assert not trained, (
         f"{name} trained {len(trained)} model(s) by default: {trained[:3]}"
     )

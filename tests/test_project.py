@@ -1,4 +1,4 @@
-"""The project's files agree with each other: packaging, conda, notebooks, and the book."""
+"""The project's files agree with each other: packaging, conda, notebooks, the book."""
 
 import json
 import re
@@ -142,7 +142,8 @@ def test_readme_results_block_is_the_committed_table2():
     text = (ROOT / "README.md").read_text()
     block = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
     assert block == readme_results(json.loads((RESULTS / "table2.json").read_text())), (
-        "README.md's results block differs from book/results/cpu/table2.json: run python -m kdehist.reproduce --readme"
+        "README.md's results block differs from book/results/cpu/table2.json: "
+        "run python -m kdehist.reproduce --readme"
     )
 
 

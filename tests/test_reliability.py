@@ -1,7 +1,7 @@
 """Reliability (issue 14): no silently wrong answer, no obscure error, no lost work.
 
-* a table of bad inputs, one row per case: the exception type, and a message that names the
-  argument, what was expected and what was received (and stays short);
+* a table of bad inputs, one row per case: the exception type, and a message that names
+  the argument, what was expected and what was received (and stays short);
 * fault injection into every kind of file training writes (checkpoint, metrics, JSON):
   truncated, garbled, emptied, missing, or a folder that cannot be written;
 * training that diverges (NaN) or is interrupted (Ctrl-C) loses nothing and overwrites
@@ -282,9 +282,8 @@ def test_bad_input_names_the_argument(call, error, name, tmp_path, monkeypatch):
     message = str(info.value)
     assert message.startswith(f"{name}:"), message
     assert "expected" in message and "got" in message, message
-    assert len(message) < 400, (
-        f"{len(message)} characters"
-    )  # a list is described, never dumped (reprlib)
+    # a list is described, never dumped (reprlib)
+    assert len(message) < 400, f"{len(message)} characters"
     assert not list(tmp_path.iterdir())  # refused before any work
 
 
@@ -306,7 +305,7 @@ def test_the_batch_still_broadcasts():
     )
 
 
-# --------------------------------------------------------------------------- atomic writes
+# ------------------------------------------------------------------------ atomic writes
 
 
 def test_atomic_writes_clean_leftovers_respect_the_umask_and_sync_the_folder(
@@ -326,9 +325,8 @@ def test_atomic_writes_clean_leftovers_respect_the_umask_and_sync_the_folder(
         os.umask(previous)
     assert json.loads(target.read_text()) == {"a": 1}
     assert not leftover.exists() and other.exists()
-    assert (
-        stat.S_IMODE(target.stat().st_mode) == 0o640
-    )  # 0o666 less the umask, not mkstemp's 0o600
+    # 0o666 less the umask, not mkstemp's 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert synced == [tmp_path]
 
 
@@ -356,7 +354,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 
 
-# --------------------------------------------------------------------------- damaged checkpoints
+# ------------------------------------------------------------------ damaged checkpoints
 
 
 def _damage(path, how):
@@ -378,7 +376,9 @@ DAMAGES = ["truncated", "empty", "garbled", "missing-keys", "not-a-dict"]
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A 4-step smoke run, checkpointed at steps 2 and 4 (so checkpoint.prev.pt is step 2)."""
+    """A 4-step smoke run, checkpointed at steps 2 and 4 (so
+    checkpoint.prev.pt is step 2).
+    """
     out = tmp_path_factory.mktemp("finished") / "run"
     train(smoke(), out, progress=False)
     return out
@@ -416,9 +416,8 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(how, finished_run, tmp_pa
             call()
         message = str(info.value)
         assert str(path) in message and "delete it" in message, message
-        assert (
-            "weights_only=False" not in message
-        )  # torch's hint would run code from the file
+        # torch's hint would run code from the file
+        assert "weights_only=False" not in message
     assert "--restart" in message
     # The command line prints it as one line, exit 2.
     assert _cli(["--out", str(run)]) == 2
@@ -437,13 +436,13 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_exactly(
         _damage(path, how)
     with pytest.warns(
         UserWarning,
-        match=r"resuming from the previous checkpoint .*checkpoint\.prev\.pt \(step 2\)",
+        match=r"resuming from the previous checkpoint "
+        r".*checkpoint\.prev\.pt \(step 2\)",
     ):
         result = train(smoke(), run, progress=False)
     assert result.step == 4
-    assert _same_nets(
-        _nets(path), _nets(finished_run / CHECKPOINT_NAME)
-    )  # steps 3-4 redone, bit-exact
+    # steps 3-4 redone, bit-exact
+    assert _same_nets(_nets(path), _nets(finished_run / CHECKPOINT_NAME))
     assert [r["step"] for r in result.metrics] == [1, 2, 3, 4]
     if how != "deleted":
         assert (run / "checkpoint.damaged.pt").is_file()  # kept aside, not overwritten
@@ -459,7 +458,7 @@ def test_a_damaged_snapshot_names_its_file(tmp_path):
         kio.load_checkpoint(path)
 
 
-# --------------------------------------------------------------------------- damaged metrics
+# ---------------------------------------------------------------------- damaged metrics
 
 
 @pytest.mark.parametrize(
@@ -504,7 +503,7 @@ def test_read_metrics_names_the_file_of_a_partial_line(tmp_path):
         assert read_metrics(tmp_path) == [{"step": 1, "G": 1.0}]
 
 
-# --------------------------------------------------------------------------- folders that cannot be written
+# ------------------------------------------------------- folders that cannot be written
 
 
 def test_an_out_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
@@ -520,7 +519,7 @@ def test_an_out_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
 def test_an_unwritable_out_dir_is_refused_before_any_work(
     tmp_path, monkeypatch, capsys
 ):
-    """As a read-only folder or a full disk does (simulated: root may write anywhere)."""
+    """As a read-only folder or a full disk does (simulated: root writes anywhere)."""
     import tempfile
 
     def refuse(*args, **kwargs):
@@ -530,7 +529,8 @@ def test_an_unwritable_out_dir_is_refused_before_any_work(
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(
         ValueError,
-        match=r"out_dir: expected a writable folder, got .* \(PermissionError: Permission denied\)",
+        match=r"out_dir: expected a writable folder, "
+        r"got .* \(PermissionError: Permission denied\)",
     ):
         train(smoke(), tmp_path / "run", progress=False)
     assert _cli(["--out", str(tmp_path / "run")]) == 2
@@ -556,11 +556,13 @@ def test_a_read_only_out_dir_is_refused_before_any_work(tmp_path):
         out.chmod(0o700)
 
 
-# --------------------------------------------------------------------------- NaN and Ctrl-C
+# ----------------------------------------------------------------------- NaN and Ctrl-C
 
 
 def _patched_step(monkeypatch, at_step, action):
-    """Run ``action(state, losses)`` after the real train_step of step ``at_step`` (1-based)."""
+    """Run ``action(state, losses)`` after the real train_step of
+    step ``at_step`` (1-based).
+    """
     real = train_module.train_step
 
     def step(state, batch):
@@ -593,9 +595,8 @@ def test_nan_weights_never_overwrite_a_good_checkpoint(monkeypatch, tmp_path):
         with torch.no_grad():
             next(state.nets.G.parameters()).fill_(float("nan"))
 
-    _patched_step(
-        monkeypatch, 4, poison
-    )  # losses of step 4 are finite; the weights after it are not
+    # losses of step 4 are finite; the weights after it are not
+    _patched_step(monkeypatch, 4, poison)
     with pytest.raises(
         NonFiniteLossError, match=r"non-finite weights \(G\..*\) at step 4"
     ):
@@ -632,9 +633,8 @@ def test_ctrl_c_saves_the_step_in_progress_and_resumes_exactly(
         train(smoke(), tmp_path, progress=False)
     assert info.value.step == 3 and isinstance(info.value, KeyboardInterrupt)
     assert signal.getsignal(signal.SIGINT) is handler  # restored
-    assert (
-        torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)["step"] == 3
-    )  # not 2: nothing lost
+    # not 2: nothing lost
+    assert torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)["step"] == 3
     monkeypatch.undo()
     result = train(smoke(), tmp_path, progress=False)
     assert result.step == 4 and [r["step"] for r in result.metrics] == [1, 2, 3, 4]
@@ -655,7 +655,7 @@ def test_ctrl_c_on_the_command_line_exits_130(monkeypatch, tmp_path, capsys):
     )
 
 
-# --------------------------------------------------------------------------- resume checks and the command line
+# --------------------------------------------------- resume checks and the command line
 
 
 def test_resume_checks_threads_and_the_resolved_precision(finished_run, tmp_path):
@@ -763,11 +763,13 @@ def test_command_line_changed_config_on_resume_says_restart(
     )
 
 
-# --------------------------------------------------------------------------- images of every Pillow mode
+# ---------------------------------------------------------- images of every Pillow mode
 
 
 def _grey_image(mode):
-    """A 16x16 Pillow image of ``mode`` whose visible colour is sRGB grey 128 (or red for colour modes)."""
+    """A 16x16 Pillow image of ``mode`` whose visible colour is sRGB grey 128
+    (or red for colour modes).
+    """
     from PIL import Image
 
     if mode == "I;16":
@@ -843,9 +845,8 @@ def test_a_16_bit_png_keeps_its_levels_in_the_folder_loader(tmp_path):
 
     from kdehist.data import ImageFolderDomain
 
-    ramp = np.tile(
-        np.linspace(0, 65535, 64).astype(np.uint16), (64, 1)
-    )  # 64 grey levels
+    # 64 grey levels
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp.png")
     assert Image.open(tmp_path / "ramp.png").mode in ("I;16", "I")
     image = ImageFolderDomain(tmp_path, size=64)[0]["image"]
@@ -879,9 +880,8 @@ def test_a_uniform_photo_without_a_mask_is_refused_naming_the_file(tmp_path):
     from kdehist.data import ImageFolderDomain
 
     _photo(tmp_path / "a.png")
-    Image.new("RGB", (64, 64), (240, 240, 240)).save(
-        tmp_path / "b.png"
-    )  # nothing on the background
+    # nothing on the background
+    Image.new("RGB", (64, 64), (240, 240, 240)).save(tmp_path / "b.png")
     with pytest.raises(
         ValueError, match=rf"{tmp_path / 'b.png'}: expected a foreground .* got none"
     ):
@@ -894,9 +894,8 @@ def test_a_decompression_bomb_names_the_file(tmp_path, monkeypatch):
     from kdehist.data import ImageFolderDomain
 
     _photo(tmp_path / "big.png")
-    monkeypatch.setattr(
-        Image, "MAX_IMAGE_PIXELS", 100
-    )  # 64 x 64 is then over twice the limit
+    # 64 x 64 is then over twice the limit
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(
         ValueError, match=rf"{tmp_path / 'big.png'}: image too large to decode safely"
     ):

@@ -1,5 +1,6 @@
-"""The frozen segmenter behind shape_score: deterministic training, a real held-out IoU, and a
-score that measures shape rather than background colour."""
+"""The frozen segmenter behind shape_score: deterministic training, a real held-out IoU,
+and a score that measures shape rather than background colour.
+"""
 
 import pytest
 import torch
@@ -31,7 +32,8 @@ def test_the_shipped_segmenter_is_used_and_reaches_its_goal_on_fresh_renders(seg
     net, record = segmenter
     assert record["source"] == "package"
     assert record["heldout_iou"] >= 0.95
-    # Measured again here, on renders of a seed that neither training nor the record used.
+    # Measured again here, on renders of a seed that neither
+    # training nor the record used.
     assert heldout_iou(net, count=24, seed=4242) >= 0.95
 
 

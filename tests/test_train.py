@@ -1,4 +1,6 @@
-"""Training: one step per variant, exact resume, checkpoints, configuration errors, the CLI."""
+"""Training: one step per variant, exact resume, checkpoints,
+configuration errors, the CLI.
+"""
 
 import json
 import math
@@ -83,17 +85,15 @@ def test_learning_rate_is_constant_then_linear_to_near_zero():
 def test_image_pool_fills_then_swaps_half_and_resumes_exactly():
     pool = ImagePool(size=3, seed=0)
     first = torch.arange(3.0).view(3, 1, 1, 1)
-    assert (
-        torch.equal(pool.query(first), first) and len(pool) == 3
-    )  # filling: passed through
+    # filling: passed through
+    assert torch.equal(pool.query(first), first) and len(pool) == 3
     twin = ImagePool(size=3, seed=99)
     twin.load_state_dict(pool.state_dict())
     later = torch.arange(10.0, 50.0).view(40, 1, 1, 1)
     out, out_twin = pool.query(later), twin.query(later)
     assert torch.equal(out, out_twin)
-    assert (
-        10 < (out != later).sum().item() < 30
-    )  # about half are older fakes from the pool
+    # about half are older fakes from the pool
+    assert 10 < (out != later).sum().item() < 30
     assert torch.equal(ImagePool(size=0).query(later), later)
 
 
@@ -119,14 +119,12 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     for opt in ("opt_G", "opt_D"):
         for index, slot in a[opt]["state"].items():
             for name, value in slot.items():
-                assert torch.equal(value, b[opt]["state"][index][name]), (
-                    opt,
-                    index,
-                    name,
-                )
-    drop_time = lambda records: [
-        {k: v for k, v in r.items() if k != "seconds"} for r in records
-    ]  # noqa: E731
+                same = torch.equal(value, b[opt]["state"][index][name])
+                assert same, (opt, index, name)
+
+    def drop_time(records):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
     assert drop_time(read_metrics(tmp_path / "straight")) == drop_time(
         read_metrics(tmp_path / "resumed")
     )
@@ -140,9 +138,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
 
 def test_checkpoint_loads_safely_and_rebuilds_the_generators(tmp_path, smoke_data):
     result = train(smoke("proposed_one", steps=1), tmp_path, progress=False)
-    saved = torch.load(
-        result.checkpoint, weights_only=True
-    )  # tensors and plain containers only
+    # tensors and plain containers only
+    saved = torch.load(result.checkpoint, weights_only=True)
     assert saved["step"] == 1 and saved["config"]["variant"] == "proposed_one"
     assert json.loads((tmp_path / "config.json").read_text()) == saved["config"]
 
@@ -224,12 +221,13 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     train(smoke("cyclegan", steps=1), tmp_path, progress=False)
     with pytest.raises(
         ValueError,
-        match=r"config: expected the settings of the run being resumed .* lambda_cycle: 10.0 -> 5.0",
+        match=r"config: expected the settings of the run being resumed "
+        r".* lambda_cycle: 10.0 -> 5.0",
     ):
         train(smoke("cyclegan", steps=1, lambda_cycle=5.0), tmp_path, progress=False)
 
 
-# --------------------------------------------------------------------------- command line
+# ------------------------------------------------------------------------- command line
 
 
 def test_command_line_trains_and_reports(tmp_path, capsys):
@@ -283,6 +281,5 @@ def test_cpu_profile_pins_precision_and_threads():
     from kdehist.train import TrainConfig
 
     config = TrainConfig.from_profile("cpu")
-    assert (
-        config.autocast == "none" and config.threads == 2
-    )  # committed results never depend on the host
+    # committed results never depend on the host
+    assert config.autocast == "none" and config.threads == 2

@@ -1,5 +1,7 @@
-"""The histogram explorer, headless: what it displays is the package's histograms, losses and
-ΔE for the chosen settings, and a bad upload shows a message instead of raising."""
+"""The histogram explorer, headless: what it displays is the package's
+histograms, losses and ΔE for the chosen settings, and a bad upload shows a
+message instead of raising.
+"""
 
 import datetime
 import io
@@ -33,7 +35,9 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 def upload_value(name: str, content: bytes, version: int):
-    """A FileUpload value as ipywidgets 7 (dict by file name) or 8 (tuple of dicts) sets it."""
+    """A FileUpload value as ipywidgets 7 (dict by file name) or 8
+    (tuple of dicts) sets it.
+    """
     if version == 7:
         metadata = {
             "name": name,
@@ -57,7 +61,9 @@ def upload_value(name: str, content: bytes, version: int):
 
 @pytest.fixture(scope="module")
 def shared_app():
-    """An app over small images, one with a mask, built once: building draws every panel."""
+    """An app over small images, one with a mask, built once:
+    building draws every panel.
+    """
     mask = torch.zeros(1, 48, 48)
     mask[:, 8:40, 12:36] = 1
     app = explore(
@@ -92,7 +98,7 @@ def small_app(shared_app):
 
 
 def expected_histograms(state, histogram):
-    """The package's histogram for the settings the app reports, on the channels shown."""
+    """The package's histogram for the app's settings, on the channels it shows."""
     full = histogram(
         state["pixels"],
         state["bins"],
@@ -224,7 +230,8 @@ def test_kernel_bin_slider_follows_the_number_of_bins(small_app):
     assert controls["kernel_bin"].value == 12  # still three quarters of the range
     assert small_app.current()["kernel_bin"] == 12
     controls["bins"].value = 256
-    # Bin 200 of 256 holds the centre of bin 12 of 16, 12.5 / 16 of the way along the range.
+    # Bin 200 of 256 holds the centre of bin 12 of 16, 12.5 / 16
+    # of the way along the range.
     assert (
         controls["kernel_bin"].max == 255 and small_app.current()["kernel_bin"] == 200
     )
@@ -306,9 +313,8 @@ def test_uploaded_image_is_added_and_shown(small_app, version):
     assert "loaded" in small_app.current()["message"]
     small_app.controls["mask"].value = True
     state = small_app.current()
-    assert (
-        state["image"] == label and state["message"] == ""
-    )  # the next action clears the message
+    # the next action clears the message
+    assert state["image"] == label and state["message"] == ""
     assert state["pixels"].shape == (1, 3, 30, 40)
     assert float(state["weights"].sum()) == 20 * 20
     torch.testing.assert_close(
@@ -380,7 +386,7 @@ def test_malformed_upload_values_show_a_message(small_app, value):
 
 
 def send_upload(upload: ipywidgets.FileUpload, name: str, content: bytes) -> None:
-    """Update the upload control as its browser view does, in either ipywidgets version."""
+    """Update the upload control as its browser view does (ipywidgets 7 or 8)."""
     if IPYWIDGETS_8:
         upload.value = upload_value(name, content, 8)
     else:  # 7.x: the view sends metadata and data, then bumps a counter that sets value
@@ -402,7 +408,7 @@ def test_upload_control_triggers_the_upload(small_app):
     assert small_app.current()["image"] == "upload: ok.png"
 
 
-# ----------------------------------------------------------------------------- arguments
+# ---------------------------------------------------------------------------- arguments
 
 
 @pytest.mark.parametrize(
