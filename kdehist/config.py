@@ -49,21 +49,24 @@ class TrainConfig:
 
         TrainConfig.from_profile("cpu", variant="proposed_one", lambda_hist=20.0)
 
-    Profiles (``kdehist.profiles.PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for tests), ``"cpu"`` (64²,
-    the book's committed results: 500 steps in float32 on two threads, 15–25 min per model
-    on a 2-core CPU), ``"gpu"`` (128², a Colab T4/L4 run; its timings are estimates) and
-    ``"paper"`` (256², 200 epochs: the CycleGAN reference's default, since the paper does
-    not state its training length). The defaults below are the ``"cpu"`` profile's, except
-    ``autocast`` and ``threads``, which that profile pins.
+    Profiles (``kdehist.profiles.PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for
+    tests), ``"cpu"`` (64², the book's committed results: 500 steps in float32 on
+    two threads, 15–25 min per model on a 2-core CPU), ``"gpu"`` (128², a Colab
+    T4/L4 run; its timings are estimates) and ``"paper"`` (256², 200 epochs: the
+    CycleGAN reference's default, since the paper does not state its training
+    length). The defaults below are the ``"cpu"`` profile's, except ``autocast`` and
+    ``threads``, which that profile pins.
 
     Attributes:
-        variant: ``"cyclegan"``, ``"cyclegan_sn"``, ``"proposed_one"`` or ``"proposed_both"``.
+        variant: ``"cyclegan"``, ``"cyclegan_sn"``,
+            ``"proposed_one"`` or ``"proposed_both"``.
         profile: the profile this config came from (a label; it changes nothing itself).
-        data_x, data_y: folders of domain X (sim) and Y (real) training images, read with
-            :class:`kdehist.data.ImageFolderDomain`; both ``None`` (default) for the
-            synthetic knee datasets of :mod:`kdehist.data`.
-        data_x_masks, data_y_masks: optional folders of foreground masks for those images
-            (same file stems); without them masks are estimated from the border colour.
+        data_x, data_y: folders of domain X (sim) and Y (real) training images, read
+            with :class:`kdehist.data.ImageFolderDomain`; both ``None`` (default) for
+            the synthetic knee datasets of :mod:`kdehist.data`.
+        data_x_masks, data_y_masks: optional folders of foreground masks
+            for those images (same file stems); without them masks are
+            estimated from the border colour.
         data_cache: folder for the synthetic datasets' PNG cache (``None``: render each
             time; rendering the 915 training images at 64² takes under a minute).
         max_images: use only the first ``max_images`` training images of each domain
@@ -72,26 +75,30 @@ class TrainConfig:
             discriminator (``>= 3 · 2**n_layers``). Default 64.
         ngf, n_blocks: generator width and residual blocks. Defaults 32, 6.
         ndf, n_layers: discriminator width and stride-2 layers. Defaults 64, 3 (70×70).
-        hist_bins: bins per channel of the histograms (conditioning and loss). Default 32.
+        hist_bins: bins per channel of the histograms
+            (conditioning and loss). Default 32.
         condition: ``"film"`` (default), ``"concat"`` or ``"concat_norm"`` (the trap).
         hist_loss: ``"l2"`` (eq. 6, default), ``"emd"`` or ``"hellinger"``.
         batch_size: images per domain per step. Default 4.
         steps: optimisation steps (one generator and one discriminator update each).
         decay_start: step at which the linear learning-rate decay to 0 begins.
         lr, betas: Adam's. Defaults 2e-4, (0.5, 0.999).
-        pool_size: fake-image history shown to the discriminators; 0 disables. Default 50.
+        pool_size: fake-image history shown to the
+            discriminators; 0 disables. Default 50.
         gan_mode: ``"lsgan"`` (default, reference) or ``"vanilla"`` (the paper's eq. 9).
         lambda_gan, lambda_cycle, lambda_idt, lambda_hist: loss weights of eq. (7).
-            Defaults 1, 10, 0.5 (identity weight = lambda_cycle · lambda_idt = 5) and 10.
-            ``lambda_hist`` applies only to conditioned generators.
+            Defaults 1, 10, 0.5 (identity weight = lambda_cycle · lambda_idt = 5) and
+            10. ``lambda_hist`` applies only to conditioned generators.
         seed: seeds the weights, the batch order and the pool. Default 0.
-        autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512 BF16
-            or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+, fp16 with a
-            gradient scaler on older ones), ``"bf16"``, ``"fp16"`` (CUDA only) or ``"none"``.
+        autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512
+            BF16 or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+,
+            fp16 with a gradient scaler on older ones), ``"bf16"``, ``"fp16"``
+            (CUDA only) or ``"none"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        threads: CPU threads for torch during training (``None``: leave torch's setting).
-            On a small shared CPU, 1 thread can be several times faster than 2: with
-            another busy process, threads wait for each other at every operation.
+        threads: CPU threads for torch during training (``None``: leave torch's
+            setting). On a small shared CPU, 1 thread can be several times
+            faster than 2: with another busy process, threads wait for each
+            other at every operation.
         checkpoint_every, sample_every, log_every: periods in steps.
     """
 
@@ -141,12 +148,12 @@ class TrainConfig:
         for name, images in _MASK_FOLDERS.items():
             if getattr(self, name) is not None and getattr(self, images) is None:
                 raise ValueError(
-                    f"{name}: expected None without {images} (synthetic data has exact masks), got {getattr(self, name)!r}"
+                    f"{name}: expected None without {images} "
+                    f"(synthetic data has exact masks), got {getattr(self, name)!r}"
                 )
         if self.max_images is not None:
-            check_positive_int(
-                "max_images", self.max_images, minimum=2
-            )  # a reference must be another image
+            # a reference must be another image
+            check_positive_int("max_images", self.max_images, minimum=2)
         for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
             check_positive_int(name, getattr(self, name))
         if self.threads is not None:
@@ -163,13 +170,15 @@ class TrainConfig:
         smallest += -smallest % 4
         if self.image_size % 4 or not smallest <= self.image_size <= MAX_SIZE:
             raise ValueError(
-                f"image_size: expected a multiple of 4 between {smallest} and {MAX_SIZE} (a generator with two "
-                f"downsamplings, a discriminator with n_layers={self.n_layers}), got {self.image_size}"
+                f"image_size: expected a multiple of 4 between {smallest} and "
+                f"{MAX_SIZE} (a generator with two downsamplings, a discriminator "
+                f"with n_layers={self.n_layers}), got {self.image_size}"
             )
         check_positive_int("decay_start", self.decay_start, minimum=0)
         if self.decay_start > self.steps:
             raise ValueError(
-                f"decay_start: expected at most steps={self.steps}, got {self.decay_start}"
+                f"decay_start: expected at most steps={self.steps}, "
+                f"got {self.decay_start}"
             )
         check_choice("condition", self.condition, CONDITIONS)
         check_choice("hist_loss", self.hist_loss, LOSS_KINDS)
@@ -206,13 +215,15 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise TypeError(
-                    f"{name}: expected a folder path (str) or None, got {_describe(value)}"
+                    f"{name}: expected a folder path (str) or None, "
+                    f"got {_describe(value)}"
                 )
             if isinstance(value, os.PathLike):
                 setattr(self, name, os.fspath(value))
         if not isinstance(self.device, str):
             raise TypeError(
-                f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), got {_describe(self.device)}"
+                "device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (a str), "
+                f"got {_describe(self.device)}"
             )
         if self.device != "auto":
             try:
@@ -221,7 +232,8 @@ class TrainConfig:
                 kind = None
             if kind not in ("cpu", "cuda"):
                 raise ValueError(
-                    f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+                    "device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                    f"got {self.device!r}"
                 )
         conditioned = (
             VARIANT_SPECS[self.variant].condition_G
@@ -229,7 +241,8 @@ class TrainConfig:
         )
         if self.condition == "film" and self.n_blocks == 0 and conditioned:
             raise ValueError(
-                f"n_blocks: expected at least 1 with condition='film' (FiLM lives in the residual blocks) "
+                "n_blocks: expected at least 1 with condition='film' "
+                "(FiLM lives in the residual blocks) "
                 f"for variant {self.variant!r}, got 0"
             )
 
@@ -250,8 +263,9 @@ class TrainConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
+            names = ", ".join(sorted(fields))
             raise TypeError(
-                f"overrides: expected fields of TrainConfig ({', '.join(sorted(fields))}), got {unknown}"
+                f"overrides: expected fields of TrainConfig ({names}), got {unknown}"
             )
         settings = {
             **PROFILE_SETTINGS[name],
@@ -266,17 +280,17 @@ class TrainConfig:
             and isinstance(steps, int)
             and not isinstance(steps, bool)
         ):
-            settings["decay_start"] = (
-                steps // 2
-            )  # every profile decays over its second half
+            # every profile decays over its second half
+            settings["decay_start"] = steps // 2
         return cls(**settings)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; ignores keys that are not fields (older or newer runs)."""
+        """Inverse of :meth:`to_dict`, ignoring non-field keys (older or newer runs)."""
         if not isinstance(values, dict):
             raise TypeError(
-                f"values: expected a dict of TrainConfig fields, got {_describe(values)}"
+                "values: expected a dict of TrainConfig fields, "
+                f"got {_describe(values)}"
             )
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in fields})
@@ -289,14 +303,16 @@ class TrainConfig:
 
     @property
     def identity_weight(self) -> float:
-        """The weight of L_idt in eq. (7), ``lambda_cycle * lambda_idt`` (the reference's convention)."""
+        """The weight of L_idt in eq. (7), ``lambda_cycle * lambda_idt``
+        (the reference's convention).
+        """
         return self.lambda_cycle * self.lambda_idt
 
     def loss_weights(self) -> dict[str, float]:
         """The weight of each generator loss term of eq. (7), by the name that
         ``kdehist.train.train_step`` logs it under.
 
-        >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt = 10 * 0.5
+        >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt
         5.0
         """
         gan, cycle, idt, hist = (

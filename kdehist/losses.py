@@ -1,7 +1,8 @@
-r"""Distances between histograms: the paper's L2 (eq. 6), DeepHist's EMD, HistoGAN's Hellinger.
+r"""Histogram distances: the paper's L2 (eq. 6), DeepHist's EMD, HistoGAN's Hellinger.
 
-All take histograms of shape ``(B, C, K)`` (or ``(C, K)``), compute one distance per channel,
-sum over channels and average over the batch, so that ``kind="l2"`` is eq. (6) exactly:
+All take histograms of shape ``(B, C, K)`` (or ``(C, K)``), compute one
+distance per channel, sum over channels and average over the batch, so that
+``kind="l2"`` is eq. (6) exactly:
 
 .. math:: L_{hist} = \sum_{c \in \{R,G,B\}} \lVert h^c_{fake} - h^c_{ref} \rVert_2 .
 
@@ -37,17 +38,19 @@ def histogram_distance(
     check_tensor("h_fake", h_fake, ndims=(2, 3))
     check_tensor("h_ref", h_ref, ndims=(2, 3))
     check_choice("kind", kind, LOSS_KINDS)
-    # Only the batch may broadcast: channels and bins must match exactly (a (1, K) or
-    # (C, 1) histogram broadcast over the other would return a number that means nothing).
+    # Only the batch may broadcast: channels and bins must match exactly (a (1, K)
+    # or (C, 1) histogram broadcast over the other would return a meaningless number).
     if tuple(h_ref.shape[-2:]) != tuple(h_fake.shape[-2:]):
         raise ValueError(
-            f"h_ref: expected {h_fake.shape[-2]} channels of {h_fake.shape[-1]} bins like h_fake "
-            f"(shape {tuple(h_fake.shape)}; only the batch may broadcast), got shape {tuple(h_ref.shape)}"
+            f"h_ref: expected {h_fake.shape[-2]} channels of {h_fake.shape[-1]} bins "
+            f"like h_fake (shape {tuple(h_fake.shape)}; only the batch may broadcast), "
+            f"got shape {tuple(h_ref.shape)}"
         )
     for name, h in (("h_fake", h_fake), ("h_ref", h_ref)):
         if h.numel() == 0:
             raise ValueError(
-                f"{name}: expected at least one histogram of at least one bin, got shape {tuple(h.shape)}"
+                f"{name}: expected at least one histogram of at least one bin, "
+                f"got shape {tuple(h.shape)}"
             )
     if (
         h_fake.dim() == 3
@@ -56,7 +59,8 @@ def histogram_distance(
         and 1 not in (h_ref.shape[0], h_fake.shape[0])
     ):
         raise ValueError(
-            f"h_ref: expected a batch of 1 or {h_fake.shape[0]} histograms to match h_fake, got {h_ref.shape[0]}"
+            f"h_ref: expected a batch of 1 or {h_fake.shape[0]} histograms "
+            f"to match h_fake, got {h_ref.shape[0]}"
         )
     h_fake, h_ref = torch.broadcast_tensors(h_fake, h_ref.to(h_fake.dtype))
     if kind == "l2":
@@ -66,9 +70,12 @@ def histogram_distance(
         # (multiply by hi - lo for value units): the L1 distance between the CDFs.
         bins = h_fake.shape[-1]
         return (h_fake.cumsum(-1) - h_ref.cumsum(-1)).abs().sum(-1) / bins
-    # Hellinger, as HistoGAN: ||sqrt(h1) - sqrt(h2)||_2 / sqrt(2). Clamping keeps the sqrt's
-    # gradient finite at empty bins (it is zero there).
-    root = lambda h: torch.sqrt(h.clamp_min(1e-12))  # noqa: E731
+
+    # Hellinger, as HistoGAN: ||sqrt(h1) - sqrt(h2)||_2 / sqrt(2). Clamping keeps the
+    # sqrt's gradient finite at empty bins (it is zero there).
+    def root(h):
+        return torch.sqrt(h.clamp_min(1e-12))
+
     return _safe_norm(root(h_fake) - root(h_ref)) / 2**0.5
 
 
@@ -83,8 +90,8 @@ def histogram_loss(
         h_ref: the reference histogram, same shape; only the batch may broadcast (e.g.
             ``(1, C, K)`` or ``(C, K)``), channels and bins must match.
         kind: ``"l2"`` (default, eq. 6: the Euclidean norm, not squared), ``"emd"`` (the
-            1-D earth mover's distance through CDFs, as in DeepHist, in units of the value
-            range) or ``"hellinger"`` (as in HistoGAN).
+            1-D earth mover's distance through CDFs, as in DeepHist, in units of the
+            value range) or ``"hellinger"`` (as in HistoGAN).
 
     Returns:
         A scalar tensor. Symmetric in its arguments and zero when they are equal.
@@ -93,16 +100,16 @@ def histogram_loss(
     return distance.sum(-1).mean() if distance.dim() == 2 else distance.sum(-1)
 
 
-# ----------------------------------------------------------------------------- CycleGAN losses (eq. 9-11)
+# ----------------------------------------------------------- CycleGAN losses (eq. 9-11)
 
 
 def gan_loss(
     logits: torch.Tensor, target_is_real: bool, mode: str = "lsgan"
 ) -> torch.Tensor:
-    """Adversarial loss of a discriminator's patch logits against an all-real/all-fake target.
+    """Adversarial loss of patch logits against an all-real or all-fake target.
 
-    ``"lsgan"``: mean squared error to 1 or 0 (the reference's default). ``"vanilla"``: the
-    binary cross-entropy of eq. (9) on logits; as a generator loss it is the usual
+    ``"lsgan"``: mean squared error to 1 or 0 (the reference's default). ``"vanilla"``:
+    the binary cross-entropy of eq. (9) on logits; as a generator loss it is the usual
     non-saturating form, ``-log D(G(x))``.
     """
     logits = logits.float()  # losses in float32 even under autocast
@@ -113,5 +120,5 @@ def gan_loss(
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error in float32: the cycle (eq. 10) and identity (eq. 11) losses."""
+    """Mean absolute error in float32: cycle (eq. 10) and identity (eq. 11) losses."""
     return nnf.l1_loss(a.float(), b.float())
