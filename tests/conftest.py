@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Test tensors are tiny: they gain nothing from threads, and a busy 2-core machine loses a lot."""
+    """Test tensors are tiny: they gain nothing from threads, and a busy
+    2-core machine loses a lot.
+    """
     with torch_threads(1):
         yield
 
@@ -28,7 +30,8 @@ class BuiltBook:
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> BuiltBook:
     """The book, built once per test session (a few minutes) as `make book` builds it:
-    warnings as errors, nitpicky, and --keep-going, so the pages exist even when it fails."""
+    warnings as errors, nitpicky, and --keep-going, so the pages
+    exist even when it fails."""
     jupyter_book = shutil.which(
         "jupyter-book", path=str(Path(sys.executable).parent)
     ) or shutil.which("jupyter-book")

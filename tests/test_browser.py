@@ -1,10 +1,10 @@
-"""End to end in a real browser: JupyterLab runs the chapter-3 notebook, headless Chromium
-(driven by Playwright) moves the explorer's bins slider, and the plot changes.
+"""End to end in a real browser: JupyterLab runs the chapter-3 notebook, headless
+Chromium (driven by Playwright) moves the explorer's bins slider, and the plot changes.
 
-Needs JupyterLab and Playwright for Python (the ``test`` extra) and a Chromium binary: the
-Debian packages ``chromium`` and ``chromium-driver``, which ``.ci/run`` installs when it runs
-as root. Playwright drives that binary through ``executable_path``; no browser is
-downloaded. The test skips only when there is no Chromium to drive.
+Needs JupyterLab and Playwright for Python (the ``test`` extra) and a Chromium binary:
+the Debian packages ``chromium`` and ``chromium-driver``, which ``.ci/run`` installs
+when it runs as root. Playwright drives that binary through ``executable_path``; no
+browser is downloaded. The test skips only when there is no Chromium to drive.
 """
 
 import json
@@ -24,8 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "book" / "03_histogram_explorer.ipynb"
 
-# Flags for a headless Chromium running as root in CI: no sandbox (it refuses to start as
-# root otherwise), no GPU, and nothing that phones home or updates itself mid-test.
+# Flags for a headless Chromium running as root in CI: no sandbox (it refuses to start
+# as root otherwise), no GPU, and nothing that phones home or updates itself mid-test.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -36,7 +36,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The whole test (server start, notebook run, interaction) should take well under a minute.
+# The whole test (server start, notebook run, interaction) should
+# take well under a minute.
 SERVER_START_S = 60
 NOTEBOOK_RUN_S = 120
 REDRAW_S = 30
@@ -100,7 +101,8 @@ class JupyterLabServer:
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={root}",
-            # window.jupyterapp lets the test run the notebook with a JupyterLab command.
+            # window.jupyterapp lets the test run the notebook
+            # with a JupyterLab command.
             "--LabApp.expose_app_in_browser=True",
             "--ServerApp.terminals_enabled=False",
         ]
@@ -121,7 +123,8 @@ class JupyterLabServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}"
+                    f"JupyterLab exited with {self.process.returncode}:\n"
+                    f"{self.log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(
@@ -143,7 +146,9 @@ class JupyterLabServer:
         )
 
     def stop(self) -> None:
-        """Ask the server to shut down (it stops its kernels), then make sure it is gone."""
+        """Ask the server to shut down (it stops its kernels),
+        then make sure it is gone.
+        """
         if self.process.poll() is None:
             try:
                 request = urllib.request.Request(
@@ -234,7 +239,8 @@ def run_notebook_and_move_the_slider(page, lab: JupyterLabServer) -> None:
     )
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
-    # The last cell puts the app back to its first settings and prints them: all cells ran.
+    # The last cell puts the app back to its first settings and
+    # prints them: all cells ran.
     last_output = page.locator(".jp-OutputArea-output", has_text="'image': 'astronaut'")
     last_output.wait_for(timeout=NOTEBOOK_RUN_S * 1000)
     assert (
@@ -254,7 +260,8 @@ def run_notebook_and_move_the_slider(page, lab: JupyterLabServer) -> None:
     plot = app.locator(".kdehist-plot")
     readout = app.locator(".kdehist-readout")
     plot.scroll_into_view_if_needed()
-    # text_content, not inner_text: JupyterLab's windowed notebook leaves inner_text empty.
+    # text_content, not inner_text: JupyterLab's windowed
+    # notebook leaves inner_text empty.
     assert "K = 64" in readout.text_content()
     before_src, before_pixels = plot.get_attribute("src"), plot.screenshot()
 
