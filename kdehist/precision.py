@@ -9,7 +9,34 @@ import torch
 
 from .profiles import default_device
 
-__all__ = ["resolve_device", "resolve_precision", "Precision"]
+__all__ = ["resolve_device", "resolve_precision", "Precision", "gpu_rehearsal"]
+
+# The CUDA compute capability that the CPU stands in for, inside gpu_rehearsal().
+_rehearsed_capability: tuple[int, int] | None = None
+
+
+@contextlib.contextmanager
+def gpu_rehearsal(capability: tuple[int, int] = (7, 5)):
+    """Run the precision code of a CUDA device of ``capability`` on the CPU.
+
+    Inside it, autocast ``"auto"`` resolves on the CPU as it would on that device:
+    float16 with a gradient scaler below compute capability 8 (a T4 is 7.5), bfloat16
+    from 8 on (an A100 or L4); and ``"fp16"`` runs on the CPU, with
+    ``torch.amp.GradScaler("cpu")``. The tests and ``benchmarks/gpu_check.py`` use it to
+    exercise the gpu profile's code path where there is no GPU: CPU float16 is slow, and
+    not for real training.
+
+    >>> with gpu_rehearsal((7, 5)):
+    ...     resolve_precision("auto", torch.device("cpu"))
+    'fp16'
+    """
+    global _rehearsed_capability
+    major, minor = capability
+    previous, _rehearsed_capability = _rehearsed_capability, (int(major), int(minor))
+    try:
+        yield
+    finally:
+        _rehearsed_capability = previous
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,10 +66,16 @@ def _cpu_has_fast_bf16() -> bool:
 
 
 def _auto_precision(device: torch.device) -> str:
-    if device.type == "cuda":
+    rehearsed = device.type == "cpu" and _rehearsed_capability is not None
+    if device.type == "cuda" or rehearsed:
+        capability = (
+            _rehearsed_capability
+            if rehearsed
+            else torch.cuda.get_device_capability(device)
+        )
         # bf16 needs no gradient scaler, but only Ampere (compute capability 8) and newer
         # run it natively; a T4 (7.5) gets fp16 with a scaler.
-        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
+        return "bf16" if capability[0] >= 8 else "fp16"
     return "bf16" if device.type == "cpu" and _cpu_has_fast_bf16() else "none"
 
 
@@ -55,7 +88,8 @@ def resolve_precision(mode: str, device: torch.device) -> str:
     """
     if mode == "auto":
         mode = _auto_precision(device)
-    if mode == "fp16" and device.type != "cuda":
+    rehearsed = device.type == "cpu" and _rehearsed_capability is not None
+    if mode == "fp16" and device.type != "cuda" and not rehearsed:
         raise ValueError(
             f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; use 'bf16' or 'none'"
         )
@@ -72,10 +106,10 @@ class Precision:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
         self.scaler = None
         if mode == "fp16":
-            try:  # torch >= 2.3
+            try:  # torch >= 2.3; "cpu" only in gpu_rehearsal()
                 from torch.amp import GradScaler
 
-                self.scaler = GradScaler("cuda")
+                self.scaler = GradScaler(device.type)
             except ImportError:  # torch 2.2
                 from torch.cuda.amp import GradScaler
 
