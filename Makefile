@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml Makefile
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-## Run every test: package tests, nbval on every notebook (smoke profile), the book build.
+## Run every test: style first (ruff), then package tests, nbval on every notebook (smoke
+## profile), the book build.
 test: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	KDEHIST_PROFILE=smoke $(BIN)/python -m pytest tests book kdehist --doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider
 
 ## Re-execute every notebook in place with the cpu profile (the committed outputs).
