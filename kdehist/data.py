@@ -128,9 +128,8 @@ def _stable_hash(*parts) -> int:
     """A 63-bit integer from the parts' text; identical on every machine and Python run
     (unlike ``hash()``), so that seeds derived from it are reproducible."""
     text = "|".join(str(part) for part in parts).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") & (
-        2**63 - 1
-    )
+    digest = hashlib.blake2b(text, digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 def sample_seed(seed: int, domain: str, split: str, index: int) -> int:
@@ -675,9 +674,8 @@ class ImageFolderDomain(Dataset):
                     f"(pixels above 127) in the mask of {self.paths[index].name}, "
                     f"got none at {self.size} px"
                 )
-        return torch.stack([s["image"] for s in samples]), torch.stack(
-            [s["mask"] for s in samples]
-        )
+        images = torch.stack([s["image"] for s in samples])
+        return images, torch.stack([s["mask"] for s in samples])
 
 
 # -------------------------------------------------------------------- unpaired sampling

@@ -163,9 +163,8 @@ def soft_histogram_naive(
     width = (hi - lo) / bins
     centers = bin_centers(bins, (lo, hi), dtype=dtype, device=values.device)
     z = values.unsqueeze(-1) - centers  # (R, N, K)
-    pi = torch.sigmoid((z + width / 2) / bandwidth) - torch.sigmoid(
-        (z - width / 2) / bandwidth
-    )
+    rising = torch.sigmoid((z + width / 2) / bandwidth)
+    pi = rising - torch.sigmoid((z - width / 2) / bandwidth)
     if boundary == "reflect":
         # Fold the tails that leave the range into the end bins,
         # so each value has mass 1.

@@ -501,9 +501,8 @@ def _shade_real(
         finest = _SKIN_OCTAVES[-1][0]
         log_texture = _BLOTCH_AMPLITUDE * _upsample(torch.stack(blotches), finest)
         for grids, (_, amplitude) in zip(octaves, _SKIN_OCTAVES):
-            log_texture = log_texture + amplitude * _upsample(
-                torch.stack(grids), finest
-            )
+            octave = _upsample(torch.stack(grids), finest)
+            log_texture = log_texture + amplitude * octave
         log_texture = _upsample(log_texture, size)[:, :, rows, cols]
         texture = torch.exp(per_image("texture").unsqueeze(1) * log_texture)
         albedo = _srgb_to_linear(tones).view(count, 3, 1, 1) * texture
@@ -521,12 +520,10 @@ def _shade_real(
             _dot(normal, keys).unsqueeze(1),
             _dot(normal, fills).unsqueeze(1),
         )
-        key_colour = torch.tensor([1.0, 0.97, 0.93]).view(1, 3, 1, 1) * per_image(
-            "key_intensity"
-        ).unsqueeze(1)
-        fill_colour = torch.tensor([0.93, 0.97, 1.0]).view(1, 3, 1, 1) * per_image(
-            "fill_intensity"
-        ).unsqueeze(1)
+        key_intensity = per_image("key_intensity").unsqueeze(1)
+        key_colour = torch.tensor([1.0, 0.97, 0.93]).view(1, 3, 1, 1) * key_intensity
+        fill_intensity = per_image("fill_intensity").unsqueeze(1)
+        fill_colour = torch.tensor([0.93, 0.97, 1.0]).view(1, 3, 1, 1) * fill_intensity
         irradiance = (
             key_colour * ((key_cos + wrap) / (1 + wrap)).clamp(min=0)
             + fill_colour * ((fill_cos + wrap) / (1 + wrap)).clamp(min=0)
@@ -535,9 +532,8 @@ def _shade_real(
         )
         half_vectors = keys + torch.tensor([0.0, 0.0, 1.0])
         half_vectors = half_vectors / half_vectors.norm(dim=1, keepdim=True)
-        sheen = per_image("specular") * _dot(normal, half_vectors).clamp(
-            min=0
-        ) ** per_image("shininess")
+        facing = _dot(normal, half_vectors).clamp(min=0)
+        sheen = per_image("specular") * facing ** per_image("shininess")
         skin = albedo * irradiance + key_colour * sheen.unsqueeze(1)
         block = image[:, :, rows, cols]
         block = block + cover * (skin - block)
@@ -566,9 +562,8 @@ def _shade_real(
                 )
             ).view(count, 3, 1, 1)
             weave = 1 + 0.04 * _upsample(torch.stack(weaves), size)[:, :, rows, cols]
-            fabric_light = 0.4 + 0.6 * ((key_cos[:, 0] + 0.5) / 1.5).clamp(min=0) * (
-                leg_sdf < 0
-            )
+            lit = ((key_cos[:, 0] + 0.5) / 1.5).clamp(min=0)
+            fabric_light = 0.4 + 0.6 * lit * (leg_sdf < 0)
             fabric = fabric_albedo * weave * fabric_light.unsqueeze(1)
             # The hem's shadow on the skin just below it.
             hem_shadow = (

@@ -50,9 +50,8 @@ def translate_grid(
     tiles = (
         torch.stack([x, y, fake_y, rec_x, fake_x, rec_y], dim=1).flatten(0, 1).float()
     )
-    return make_grid((tiles.cpu() + 1) / 2, nrow=6, padding=2, pad_value=1.0).clamp(
-        0, 1
-    )
+    grid = make_grid((tiles.cpu() + 1) / 2, nrow=6, padding=2, pad_value=1.0)
+    return grid.clamp(0, 1)
 
 
 def save_samples(

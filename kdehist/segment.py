@@ -221,9 +221,8 @@ def jitter(
     x = x * uniform(0.6, 1.4, 3, 1, 1)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * uniform(0.5, 1.5, 1, 1, 1) + mean + uniform(-0.25, 0.25, 1, 1, 1)
-    replace = (torch.rand(b, 1, 1, 1, generator=generator) < 1 / 3).float() * (
-        1 - masks
-    )
+    swap = (torch.rand(b, 1, 1, 1, generator=generator) < 1 / 3).float()
+    replace = swap * (1 - masks)
     x = x * (1 - replace) + uniform(0.0, 1.0, 3, 1, 1) * replace
     x = x + uniform(0.0, 0.08, 1, 1, 1) * torch.randn(x.shape, generator=generator)
     flip = torch.rand(b, generator=generator) < 0.5

@@ -298,9 +298,10 @@ def test_image_folder_with_masks(tmp_path):
     # Resizing and a non-square photo.
     Image.new("RGB", (90, 60), (250, 250, 250)).save(tmp_path / "train" / "wide.jpg")
     Image.new("L", (90, 60), 0).save(tmp_path / "masks" / "wide.png")
-    assert ImageFolderDomain(tmp_path / "train", mask_root=tmp_path / "masks", size=32)[
-        3
-    ]["image"].shape == (3, 32, 32)
+    resized = ImageFolderDomain(
+        tmp_path / "train", mask_root=tmp_path / "masks", size=32
+    )
+    assert resized[3]["image"].shape == (3, 32, 32)
 
 
 def test_image_folder_mask_fallback(tmp_path):

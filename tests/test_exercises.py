@@ -274,9 +274,8 @@ def test_ch5_oracle_light_and_deep():
     lab_deep = kdehist.mean_lab(deep[None], deep_mask[None])[0]
     assert round(difference) == 64 and kdehist.jis_class(difference) == "beyond D"
     assert round(lab_light[0].item()) == 80 and round(lab_deep[0].item()) == 16
-    assert (
-        lab_light[1:] - lab_deep[1:]
-    ).abs().max().item() < 5  # a* and b*: a few units
+    # a* and b*: a few units
+    assert (lab_light[1:] - lab_deep[1:]).abs().max().item() < 5
 
 
 # ---------------------------------------------------------------- chapter 6
@@ -288,9 +287,8 @@ def test_ch6_power_iteration_rate():
     """
     torch.manual_seed(0)
     a, b = torch.randn(64, dtype=torch.float64), torch.randn(128, dtype=torch.float64)
-    w = torch.randn(64, 128, dtype=torch.float64) / 128**0.5 + 3 * torch.outer(
-        a / a.norm(), b / b.norm()
-    )
+    spike = 3 * torch.outer(a / a.norm(), b / b.norm())
+    w = torch.randn(64, 128, dtype=torch.float64) / 128**0.5 + spike
     true_sigma = torch.linalg.matrix_norm(w, ord=2).item()
     singular = torch.linalg.svdvals(w)
     ratio = (singular[1] / singular[0]).item()

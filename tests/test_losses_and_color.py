@@ -68,14 +68,12 @@ def test_to_lab_and_delta_e_against_scikit_image():
     img = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 6, 5)))
     ref = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 4, 4)))
     lab = kdehist.to_lab(img)
-    want = skcolor.rgb2lab(((img.numpy() + 1) / 2).transpose(0, 2, 3, 1)).transpose(
-        0, 3, 1, 2
-    )
+    srgb = ((img.numpy() + 1) / 2).transpose(0, 2, 3, 1)
+    want = skcolor.rgb2lab(srgb).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(lab.numpy(), want, atol=1e-10)
     mean_a = want.mean(axis=(2, 3))
-    mean_b = skcolor.rgb2lab(((ref.numpy() + 1) / 2).transpose(0, 2, 3, 1)).mean(
-        axis=(1, 2)
-    )
+    ref_srgb = ((ref.numpy() + 1) / 2).transpose(0, 2, 3, 1)
+    mean_b = skcolor.rgb2lab(ref_srgb).mean(axis=(1, 2))
     for formula, fn in [
         ("cie76", skcolor.deltaE_cie76),
         ("ciede2000", skcolor.deltaE_ciede2000),

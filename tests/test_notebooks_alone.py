@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p.name for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb")) + [
-    "intro.ipynb"
-]
+NUMBERED = sorted(p.name for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = NUMBERED + ["intro.ipynb"]
 
 
 @pytest.mark.slow

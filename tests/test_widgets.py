@@ -145,9 +145,8 @@ def test_displayed_histograms_are_the_package_histograms(
 ):
     controls = small_app.controls
     controls["image"].value = image
-    controls[
-        "reference"
-    ].value = "masked"  # so that the mask control is enabled whatever the image
+    # so that the mask control is enabled whatever the image
+    controls["reference"].value = "masked"
     controls["bins"].value = bins
     controls["bandwidth"].value = ratio
     controls["channel"].value = channel
