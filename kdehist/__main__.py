@@ -12,6 +12,10 @@ Commands:
 
                  python -m kdehist reproduce --profile cpu --results book/results/cpu
 
+    frontier   the same for chapter 10's shape/colour frontier runs (frontier.json)::
+
+                 python -m kdehist frontier --profile cpu --results book/results/cpu
+
 Each command is a ``(add_arguments, run)`` pair registered in ``COMMANDS``, so a new one
 (e.g. ``reproduce``) is one more entry.
 """
@@ -234,6 +238,76 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- frontier
+
+
+def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
+    from .frontier import FRONTIER_RUNS, FRONTIER_SEEDS
+
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA or cpu)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="run folder, shared with reproduce (runs/<profile>)"
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=None,
+        choices=list(FRONTIER_RUNS),
+        help="which frontier runs (default: all)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"training seeds (default: {' '.join(map(str, FRONTIER_SEEDS))})",
+    )
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="also write frontier.json and the per-pair arrays here",
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="score finished runs only; list the others as missing",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress output")
+
+
+def _run_frontier(args: argparse.Namespace) -> int:
+    from .frontier import frontier
+
+    try:
+        result = frontier(
+            args.profile or current_profile(),
+            out=args.out,
+            runs=args.runs,
+            results_dir=args.results,
+            seeds=args.seeds,
+            train=not args.no_train,
+            progress=not args.no_progress,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{'run':>22} {'ΔE76 [95% CI]':>22} {'class':>8} {'shape [95% CI]':>22} goal")
+    for row in result["runs"]:
+        (lo, hi), (slo, shi) = row["delta_e76_ci95"], row["shape_score_ci95"]
+        print(
+            f"{row['name']:>22} {row['delta_e76_mean']:6.2f} [{lo:5.2f}, {hi:5.2f}] "
+            f"{row['jis_class']:>8} {row['shape_score_mean']:6.3f} "
+            f"[{slo:.3f}, {shi:.3f}] {'met' if row['goal']['met'] else 'not met'}"
+        )
+    if result["missing"]:
+        print("not trained yet:", " ".join(result["missing"]))
+    return 0
+
+
 # -------------------------------------------------------------------------- entry point
 
 
@@ -258,6 +332,11 @@ COMMANDS: dict[
         "train what is missing, evaluate, write Table 2 and the figures",
         _add_reproduce_arguments,
         _run_reproduce,
+    ),
+    "frontier": (
+        "train what is missing of chapter 10's frontier runs, score them all",
+        _add_frontier_arguments,
+        _run_frontier,
     ),
 }
 

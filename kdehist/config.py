@@ -20,9 +20,11 @@ from .losses import LOSS_KINDS
 from .models import CONDITIONS, VARIANT_SPECS, VARIANTS
 from .profiles import PROFILE_SETTINGS, PROFILES
 
-__all__ = ["TrainConfig", "GAN_MODES", "AUTOCAST_MODES"]
+__all__ = ["TrainConfig", "GAN_MODES", "AUTOCAST_MODES", "HIST_MASKS"]
 
 GAN_MODES = ("lsgan", "vanilla")
+#: Whose foreground a generated image's histogram is taken over (``hist_mask``).
+HIST_MASKS = ("input", "output")
 AUTOCAST_MODES = ("auto", "bf16", "fp16", "none")
 #: The mask folder of each image folder (a mask folder needs its image folder).
 _MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
@@ -89,6 +91,16 @@ class TrainConfig:
         lambda_gan, lambda_cycle, lambda_idt, lambda_hist: loss weights of eq. (7).
             Defaults 1, 10, 0.5 (identity weight = lambda_cycle · lambda_idt = 5) and
             10. ``lambda_hist`` applies only to conditioned generators.
+        hist_mask: the foreground a generated image's histogram is taken over:
+            ``"input"`` (default, the paper's: the mask of the image it was made from)
+            or ``"output"`` (the image's own foreground, as the frozen segmenter of
+            :mod:`kdehist.segment` sees it, kept differentiable; for ``G``, whose
+            outputs are real-looking knees like the segmenter's training images).
+        hist_warmup: steps over which ``lambda_hist`` ramps linearly from 0 (default 0:
+            no ramp).
+        lambda_structure: weight of :func:`kdehist.losses.structure_loss` between each
+            input and its translation, the shading that the paper says disappears.
+            Default 0 (off, as in the paper).
         seed: seeds the weights, the batch order and the pool. Default 0.
         autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512
             BF16 or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+,
@@ -129,6 +141,9 @@ class TrainConfig:
     lambda_cycle: float = 10.0
     lambda_idt: float = 0.5
     lambda_hist: float = 10.0
+    hist_mask: str = "input"
+    hist_warmup: int = 0
+    lambda_structure: float = 0.0
     seed: int = 0
     autocast: str = "auto"
     device: str = "auto"
@@ -200,7 +215,15 @@ class TrainConfig:
         self.betas = tuple(float(b) for b in betas)
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
-        for name in ("lambda_gan", "lambda_cycle", "lambda_idt", "lambda_hist"):
+        check_choice("hist_mask", self.hist_mask, HIST_MASKS)
+        check_positive_int("hist_warmup", self.hist_warmup, minimum=0)
+        for name in (
+            "lambda_gan",
+            "lambda_cycle",
+            "lambda_idt",
+            "lambda_hist",
+            "lambda_structure",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(
@@ -308,12 +331,15 @@ class TrainConfig:
         """
         return self.lambda_cycle * self.lambda_idt
 
-    def loss_weights(self) -> dict[str, float]:
+    def loss_weights(self, step: int | None = None) -> dict[str, float]:
         """The weight of each generator loss term of eq. (7), by the name that
-        ``kdehist.train.train_step`` logs it under.
+        ``kdehist.train.train_step`` logs it under, at training ``step`` (``None``:
+        after any ``hist_warmup``).
 
         >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt
         5.0
+        >>> TrainConfig(hist_warmup=100).loss_weights(step=25)["hist_G"]  # 10 * 25/100
+        2.5
         """
         gan, cycle, idt, hist = (
             self.lambda_gan,
@@ -321,6 +347,8 @@ class TrainConfig:
             self.identity_weight,
             self.lambda_hist,
         )
+        if step is not None and self.hist_warmup > 0:
+            hist *= min(1.0, step / self.hist_warmup)
         return {
             "gan_G": gan,
             "gan_F": gan,
@@ -330,4 +358,6 @@ class TrainConfig:
             "idt_Y": idt,
             "hist_G": hist,
             "hist_F": hist,
+            "structure_G": self.lambda_structure,
+            "structure_F": self.lambda_structure,
         }

@@ -1,9 +1,9 @@
 """The book's result figures, built as :class:`matplotlib.figure.Figure` objects.
 
-Nothing here touches pyplot or matplotlib's global state (backend, rcParams): a figure is
-built, returned, and either shown by a notebook (Jupyter displays a ``Figure`` that is a
-cell's value) or written with :func:`png_bytes`. That way a script that writes figures
-cannot make a later ``plt.show()`` in the same kernel display nothing.
+Nothing here touches pyplot or matplotlib's global state (backend, rcParams): a figure
+is built, returned, and either shown by a notebook (Jupyter displays a ``Figure`` that
+is a cell's value) or written with :func:`png_bytes`. That way a script that writes
+figures cannot make a later ``plt.show()`` in the same kernel display nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "figure3",
     "figure4",
     "delta_e_distribution",
+    "frontier_figure",
 ]
 
 #: Resolution of written figures (the book shows them at page width).
@@ -47,7 +48,7 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def show(fig: Figure, dpi: int = DPI) -> None:
-    """Display a figure in a notebook as a PNG (no pyplot, so no global state involved)."""
+    """Display a figure in a notebook as a PNG (no pyplot, so no global state)."""
     from IPython.display import Image, display
 
     display(Image(data=png_bytes(fig, dpi)))
@@ -65,7 +66,7 @@ def _spread(order: torch.Tensor, count: int) -> list[int]:
 
 
 def figure_pairs(test, rows: int = 4) -> list[tuple[int, int]]:
-    """Input/reference pairs for Figure 3: different inputs, references from light to deep."""
+    """Input/reference pairs for Figure 3: distinct inputs, references light to deep."""
     picks = _spread(torch.argsort(_ref_lightness(test), descending=True), rows)
     return [(k % len(test.inputs), j) for k, j in enumerate(picks)]
 
@@ -74,7 +75,8 @@ def figure_pairs(test, rows: int = 4) -> list[tuple[int, int]]:
 def translate_selected(
     checkpoint: str | Path, test, pairs: list[tuple[int, int]]
 ) -> torch.Tensor:
-    """The generator ``G`` of ``checkpoint`` on the given (input, reference) pairs: ``(P, 3, S, S)``."""
+    """The generator ``G`` of ``checkpoint`` on the given (input, reference) pairs:
+    ``(P, 3, S, S)``."""
     from .histogram import soft_histogram
     from .train import load_generators
 
@@ -122,7 +124,7 @@ def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
 
 
 def figure4(checkpoint: str | Path, test, inputs: int = 4, refs: int = 6) -> Figure:
-    """Figure 4: inputs (rows) × references (columns, light to deep) translated by one model."""
+    """Figure 4: inputs (rows) × references (columns, light to deep), one model."""
     columns = _spread(
         torch.argsort(_ref_lightness(test), descending=True), min(refs, len(test.refs))
     )
@@ -145,7 +147,7 @@ def figure4(checkpoint: str | Path, test, inputs: int = 4, refs: int = 6) -> Fig
 
 
 def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> Figure:
-    """The per-pair ΔE76 of each run as a strip of box and points, over the JIS class bands.
+    """The per-pair ΔE76 of each run as box and points, over the JIS class bands.
 
     Args:
         values: ``{label: per-pair ΔE76 values}`` (any shape; pooled over seeds).
@@ -209,4 +211,77 @@ def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> 
     ax.set_ylim(-0.6, len(values) - 0.1)
     ax.set_xlim(0, upper)
     ax.set_xlabel("ΔE76 per pair (bands: JIS classes)")
+    return fig
+
+
+def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
+    """Chapter 10's frontier: mean ΔE76 against mean shape score of every run, with 95 %
+    intervals, Table 2's variants and the oracle on the same axes, and the training path
+    as a line from its first checkpoint.
+
+    Args:
+        frontier: a ``frontier.json`` (:func:`kdehist.frontier.frontier`).
+        oracle: Table 2's oracle row (``delta_e76_mean``, ``shape_score_mean``), if any.
+    """
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+    ax = fig.subplots()
+    ax.axvspan(0, 3.2, color="#e8f5e9", zorder=0)
+    ax.text(
+        0.15,
+        0.02,
+        "JIS class A or finer",
+        transform=ax.get_xaxis_transform(),
+        fontsize=8,
+        color="#2e7d32",
+    )
+
+    def point(row: dict, label: str, **style) -> None:
+        x, y = row["delta_e76_mean"], row["shape_score_mean"]
+        (xlo, xhi), (ylo, yhi) = row["delta_e76_ci95"], row["shape_score_ci95"]
+        ax.errorbar(
+            x,
+            y,
+            xerr=[[x - xlo], [xhi - x]],
+            yerr=[[y - ylo], [yhi - y]],
+            capsize=2,
+            lw=1,
+            label=label,
+            **style,
+        )
+
+    for name, row in frontier.get("baselines", {}).items():
+        point(row, LABELS.get(name, name), fmt="s", color="#616161", ms=5)
+    markers = {"lambda_sweep": "o", "training_path": "D"}
+    for row in frontier.get("runs", []):
+        point(row, row["name"], fmt=markers.get(row["attempt"], "^"), ms=6)
+    for name in sorted({p["name"] for p in frontier.get("path", [])}):
+        path = [p for p in frontier["path"] if p["name"] == name]
+        ax.plot(
+            [p["delta_e76_mean"] for p in path],
+            [p["shape_score_mean"] for p in path],
+            "-",
+            color="#90a4ae",
+            lw=1,
+            zorder=1,
+            label=f"{name}: training path",
+        )
+        ax.annotate(
+            f"step {path[0]['step']}",
+            (path[0]["delta_e76_mean"], path[0]["shape_score_mean"]),
+            fontsize=7,
+            color="#607d8b",
+        )
+    if oracle is not None:
+        ax.plot(
+            oracle["delta_e76_mean"],
+            oracle["shape_score_mean"],
+            "*",
+            color="#f9a825",
+            ms=12,
+            label="oracle",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("mean ΔE76 over the test pairs (lower: better colour)")
+    ax.set_ylabel("mean shape score (higher: better shape)")
+    ax.legend(fontsize=7, loc="lower right", ncols=2)
     return fig

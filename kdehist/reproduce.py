@@ -13,6 +13,8 @@ its last checkpoint.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import functools
 import io
 import json
@@ -117,8 +119,11 @@ def snapshot_path(run: Path, step: int) -> Path:
     return run / "snapshots" / f"step{step:06d}.pt"
 
 
-def train_run(config, run: Path, progress: bool = True) -> dict:
-    """Train one run to each of its evaluation steps, freezing a snapshot at each.
+def train_run(
+    config, run: Path, progress: bool = True, steps: list[int] | None = None
+) -> dict:
+    """Train one run to each of its evaluation ``steps`` (default
+    :func:`evaluation_steps`), freezing a snapshot at each.
 
     A snapshot holds the config, the step, the training seconds so far and the
     generators' weights, enough for :func:`kdehist.train.load_generators`. Finished
@@ -132,7 +137,8 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
     from .train import resolve_device, resolve_precision, train
 
     run = Path(run)
-    for step in evaluation_steps(config.steps):
+    steps = evaluation_steps(config.steps) if steps is None else sorted(steps)
+    for step in steps:
         path = snapshot_path(run, step)
         if path.is_file():
             continue
@@ -162,8 +168,8 @@ def train_run(config, run: Path, progress: bool = True) -> dict:
     provenance_file = run / "provenance.json"
     if provenance_file.is_file():
         return json.loads(provenance_file.read_text())
-    last = load_checkpoint(snapshot_path(run, evaluation_steps(config.steps)[-1]))
-    first = load_checkpoint(snapshot_path(run, evaluation_steps(config.steps)[0]))
+    last = load_checkpoint(snapshot_path(run, steps[-1]))
+    first = load_checkpoint(snapshot_path(run, steps[0]))
     provenance = {
         "git_commit": first.get("git_commit", "unknown"),
         "torch": torch.__version__,
@@ -741,19 +747,193 @@ def average_tone_baseline(test: TestSet) -> dict:
     }
 
 
-if __name__ == "__main__":
-    import argparse
-
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m kdehist.reproduce`` (the book's command-line page)."""
     parser = argparse.ArgumentParser(
-        description="Rewrite the README's results block from the committed table2.json."
+        prog="python -m kdehist.reproduce",
+        description="Rewrite the README's results block from the committed "
+        "table2.json.",
     )
     parser.add_argument(
         "--readme",
         action="store_true",
         help="update README.md from book/results/cpu/table2.json",
     )
-    parser.add_argument("--results", default=str(committed_results("cpu")))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--results",
+        default=str(committed_results("cpu")),
+        help="the folder holding table2.json (default: the committed cpu results)",
+    )
+    return parser
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What is left of a :func:`reproduce` call, and how long it should take.
+
+    ``float(estimate)`` (or ``estimate.seconds``) is the whole time in seconds;
+    ``str(estimate)`` says how it was made. Per-step and per-pair seconds are timed on
+    this runtime, or else the profile's (``kdehist.profiles.PROFILE_TIMINGS``); each
+    ``*_source`` says which.
+    """
+
+    profile: str
+    device: str
+    runs: int  #: runs x seeds
+    steps: int  #: training steps left, over all runs
+    step_seconds: float
+    step_source: str
+    pairs: int  #: translations left to score, over all runs and evaluations
+    pair_seconds: float
+    pair_source: str
+
+    @property
+    def train_seconds(self) -> float:
+        return self.steps * self.step_seconds
+
+    @property
+    def eval_seconds(self) -> float:
+        return self.pairs * self.pair_seconds
+
+    @property
+    def seconds(self) -> float:
+        return self.train_seconds + self.eval_seconds
+
+    def __float__(self) -> float:
+        return self.seconds
+
+    def __str__(self) -> str:
+        if not self.steps and not self.pairs:
+            return (
+                f"Estimate for the {self.profile} profile: nothing left to train or "
+                f"evaluate in its {self.runs} runs; the results are written in seconds."
+            )
+        return (
+            f"Estimate for the {self.profile} profile on {self.device}, "
+            f"{self.runs} runs:\n"
+            f"  training:   {self.steps:,} steps left x {self.step_seconds:.3g} s/step "
+            f"({self.step_source}) = {_duration(self.train_seconds)}\n"
+            f"  evaluation: {self.pairs:,} pairs left x {self.pair_seconds:.3g} s/pair "
+            f"({self.pair_source}) = {_duration(self.eval_seconds)}\n"
+            f"  in all about {_duration(self.seconds)}. Finished work is kept: after a "
+            f"disconnect, run again to resume."
+        )
+
+
+def _steps_done(run: Path, steps: int) -> int:
+    """The step a run would resume from: its checkpoint's, or its last snapshot's."""
+    done = max(
+        (s for s in evaluation_steps(steps) if snapshot_path(run, s).is_file()),
+        default=0,
+    )
+    checkpoint = run / "checkpoint.pt"
+    if checkpoint.is_file():
+        try:  # memory-mapped: reads the step, not the weights
+            saved = torch.load(
+                checkpoint, map_location="cpu", weights_only=True, mmap=True
+            )
+            done = max(done, int(saved["step"]))
+        except Exception:  # a damaged checkpoint is the trainer's to report
+            pass
+    return min(done, steps)
+
+
+def estimate(
+    profile: str = "cpu",
+    runs: list[str] | None = None,
+    seeds: list[int] | tuple[int, ...] | None = None,
+    out: str | Path | None = None,
+    measure: bool = True,
+) -> Estimate:
+    """How long :func:`reproduce` with the same arguments would take, before it starts.
+
+    Counts the training steps and the evaluated pairs still missing under ``out``
+    (finished snapshots, checkpoints and evaluations are reused), and multiplies them
+    by the seconds per step and per pair: timed here on the profile's device and
+    networks with ``measure`` (:mod:`kdehist.timing`, seconds to a minute), else the
+    profile's own figures, most of them estimates
+    (``kdehist.profiles.PROFILE_TIMINGS``).
+    Creates nothing.
+
+    Returns:
+        an :class:`Estimate`; ``float()`` of it is the total in seconds, ``str()`` a
+        three-line summary.
+    """
+    import os
+
+    from .data import SPLIT_SIZES
+    from .profiles import PROFILE_TIMINGS, RUNS_ENV_VAR, default_device
+    from .timing import time_evaluation, time_train_step
+    from .train import TrainConfig, resolve_device
+
+    names = list(DEFAULT_RUNS) if runs is None else list(runs)
+    unknown = [n for n in names if n not in RUNS]
+    if unknown or not names:
+        raise ValueError(f"runs: expected names from {list(RUNS)}, got {names}")
+    seeds = list(SEEDS if seeds is None else seeds)
+    if not seeds or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
+    ):
+        raise ValueError(
+            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    if out is None:  # reproduce's default, without creating it
+        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
+    configs = {
+        (n, s): TrainConfig.from_profile(profile, seed=s, **RUNS[n])
+        for n in names
+        for s in seeds
+    }
+    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
+    steps = pairs = 0
+    for key, config in configs.items():
+        run = run_folder(Path(out), *key)
+        steps += config.steps - _steps_done(run, config.steps)
+        pairs += (
+            count
+            * count
+            * sum(
+                not (run / f"eval_step{s:06d}.json").is_file()
+                for s in evaluation_steps(config.steps)
+            )
+        )
+    # The costliest run stands for all: both generators conditioned.
+    timed = configs.get(("proposed_both", seeds[0]), next(iter(configs.values())))
+    device = resolve_device(timed.device)
+    timings = PROFILE_TIMINGS[profile]
+    step_seconds, step_source = timings["step"], f"the profile's, {timings['source']}"
+    pair_seconds, pair_source = timings["pair"], step_source
+    if measure and steps:
+        step = time_train_step(timed)
+        step_seconds = step["seconds"]
+        step_source = f"timed here, {step['precision']}"
+    if measure and pairs:
+        pair_seconds = time_evaluation(timed, device=default_device())["seconds"]
+        pair_source = "timed here"
+    return Estimate(
+        profile=profile,
+        device=str(device),
+        runs=len(configs),
+        steps=steps,
+        step_seconds=step_seconds,
+        step_source=step_source,
+        pairs=pairs,
+        pair_seconds=pair_seconds,
+        pair_source=pair_source,
+    )
+
+
+if __name__ == "__main__":
+    args = build_parser().parse_args()
     if args.readme:
         changed = update_readme("README.md", args.results)
         print(

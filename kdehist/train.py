@@ -78,7 +78,7 @@ from torch import nn
 from ._checks import _describe, check_positive_int
 from ._torch_utils import torch_threads
 from .data import ImageFolderDomain, SyntheticKnees, UnpairedLoader
-from .histogram import soft_histogram
+from .histogram import soft_histogram, soft_histogram_naive
 from .io import (
     CheckpointError,
     _atomic_write,
@@ -86,7 +86,7 @@ from .io import (
     atomic_write_json,
     load_checkpoint,
 )
-from .losses import histogram_loss
+from .losses import histogram_loss, structure_loss
 from .models import VARIANT_SPECS, CycleGAN, ResnetGenerator, build_cyclegan
 
 # The parts of a run, each in its own module, re-exported here (``from kdehist.train import
@@ -257,6 +257,8 @@ class TrainState:
     precision: Precision
     step: int = 0
     seconds: float = 0.0  # training time so far, over all resumed sessions
+    # The frozen segmenter behind ``hist_mask="output"``: an asset, not trained state.
+    segmenter: nn.Module | None = None
 
     @classmethod
     def create(
@@ -278,6 +280,9 @@ class TrainState:
             pool_Y=ImagePool(config.pool_size, seed=config.seed + 2),
             loader=make_loader(config, data, device),
             precision=Precision(config.autocast, device),
+            segmenter=_frozen_segmenter(device)
+            if config.hist_mask == "output"
+            else None,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -338,6 +343,38 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (1.0 - decayed)
 
 
+def _frozen_segmenter(device: torch.device) -> nn.Module:
+    from .segment import load_segmenter
+
+    segmenter = load_segmenter()[0].to(device).eval()
+    _requires_grad(segmenter, False)
+    return segmenter
+
+
+def own_foreground(segmenter: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The foreground of ``images`` ``(B, 3, H, W)`` as the frozen ``segmenter`` sees it:
+    probabilities ``(B, 1, H, W)``, differentiable with respect to ``images``.
+
+    The segmenter works at :data:`kdehist.segment.SEGMENTER_SIZE`; other sizes are
+    resized there and back (bilinear).
+    """
+    from .segment import SEGMENTER_SIZE
+
+    size = images.shape[-2:]
+    x = images.float()
+    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
+        x = nn.functional.interpolate(
+            x, size=(SEGMENTER_SIZE, SEGMENTER_SIZE), mode="bilinear", antialias=True
+        )
+    probabilities = torch.sigmoid(segmenter(x))
+    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
+        probabilities = nn.functional.interpolate(
+            probabilities, size=tuple(size), mode="bilinear"
+        )
+    # A floor keeps every image's mask non-empty (the histogram divides by its sum).
+    return probabilities.clamp_min(1e-4)
+
+
 def _requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -383,8 +420,16 @@ def train_step(
         ):  # the reference skips these two forwards when unused
             losses["idt_X"] = l1(F(x, F_own), x)
             losses["idt_Y"] = l1(G(y, G_own), y)
-        # A fake's histogram over its input's foreground, against the reference's.
-        if G.conditioned:
+        # A fake's histogram over its input's foreground (the paper's), or over its own
+        # as the frozen segmenter sees it, against the reference's.
+        if G.conditioned and state.segmenter is not None:
+            own = own_foreground(state.segmenter, fake_y)
+            losses["hist_G"] = histogram_loss(
+                soft_histogram_naive(fake_y, cfg.hist_bins, mask=own),
+                G_ref,
+                cfg.hist_loss,
+            )
+        elif G.conditioned:
             losses["hist_G"] = histogram_loss(
                 soft_histogram(fake_y, cfg.hist_bins, mask=mask_x), G_ref, cfg.hist_loss
             )
@@ -392,7 +437,10 @@ def train_step(
             losses["hist_F"] = histogram_loss(
                 soft_histogram(fake_x, cfg.hist_bins, mask=mask_y), F_ref, cfg.hist_loss
             )
-    weight = cfg.loss_weights()
+        if cfg.lambda_structure > 0:  # the shading of each input, kept
+            losses["structure_G"] = structure_loss(x, fake_y, mask_x)
+            losses["structure_F"] = structure_loss(y, fake_x, mask_y)
+    weight = cfg.loss_weights(state.step)
     loss_G = sum(weight[name] * value for name, value in losses.items())
     state.opt_G.zero_grad(set_to_none=True)
     amp.backward(loss_G)

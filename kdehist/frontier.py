@@ -1,0 +1,359 @@
+"""The shape/colour frontier of chapter 10: runs that trade colour against shape.
+
+The paper's one named limitation: as training goes on, colour fidelity rises while shape
+fidelity falls. This module trains and scores the runs that measure that trade-off and
+try to move it, and writes ``frontier.json`` beside Table 2:
+
+- a **λ_hist sweep** of ``proposed_both`` (1, 3, 10, 30; λ = 10 is Table 2's run,
+  reused);
+- the **training path** of ``proposed_both`` at a constant learning rate for three times
+  the profile's steps, scored at eleven checkpoints from step 1;
+- **attempts** to move the front, each with the reason it might work
+  (:data:`FRONTIER_RUNS`).
+
+Each run is trained with :data:`FRONTIER_SEEDS` and scored like Table 2
+(:func:`kdehist.reproduce.evaluate_run`); its row has bootstrap intervals over test
+inputs, test references and seeds. The goal (:func:`goal`): a run at JIS class A whose
+``shape_score`` is within 5 % of CycleGAN+SN's.
+
+    from kdehist.frontier import frontier
+    frontier("cpu", results_dir="book/results/cpu")   # or: python -m kdehist frontier
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .color import jis_class
+from .evaluate import bootstrap_ci
+from .io import atomic_write_bytes, atomic_write_json
+from .profiles import runs_dir
+
+__all__ = [
+    "FrontierRun",
+    "FRONTIER_RUNS",
+    "FRONTIER_SEEDS",
+    "frontier",
+    "frontier_config",
+    "frontier_steps",
+    "goal",
+]
+
+#: Seeds of every frontier run.
+FRONTIER_SEEDS = (0, 1)
+#: The training path: this many times the profile's steps, at a constant learning rate.
+PATH_LENGTH = 3
+#: Checkpoints of the training path after step 1.
+PATH_EVALUATIONS = 10
+#: The goal: a shape score within this fraction of the baseline's.
+SHAPE_TOLERANCE = 0.05
+#: The goal's colour: JIS class A or finer (a mean ΔE76 below A's upper bound, 3.2).
+CLASS_A_OR_FINER = ("AAA", "AA", "A")
+
+
+@dataclass(frozen=True)
+class FrontierRun:
+    """One frontier run: ``proposed_both`` with ``settings`` on top of the profile.
+
+    Attributes:
+        attempt: ``"lambda_sweep"``, ``"training_path"`` or the attempt's name.
+        settings: :class:`kdehist.train.TrainConfig` overrides (``lambda_hist`` always).
+        why: the reason for the run, in one sentence (chapter 10 shows it).
+        path: train for ``PATH_LENGTH`` times the steps at a constant learning rate and
+            score ``PATH_EVALUATIONS`` checkpoints after step 1.
+    """
+
+    attempt: str
+    settings: dict = field(default_factory=dict)
+    why: str = ""
+    path: bool = False
+
+
+FRONTIER_RUNS: dict[str, FrontierRun] = {
+    "hist_lambda1": FrontierRun(
+        "lambda_sweep",
+        {"lambda_hist": 1.0},
+        "A weak colour term: the shape end of the front.",
+    ),
+    "hist_lambda3": FrontierRun("lambda_sweep", {"lambda_hist": 3.0}),
+    # λ = 10 is the paper's weight and Table 2's run: its folder is reused.
+    "proposed_both": FrontierRun(
+        "lambda_sweep",
+        {"lambda_hist": 10.0},
+        "The paper's weight (Table 2's run).",
+    ),
+    "hist_lambda30": FrontierRun(
+        "lambda_sweep",
+        {"lambda_hist": 30.0},
+        "A strong colour term: the colour end of the front.",
+    ),
+    "constant_lr": FrontierRun(
+        "training_path",
+        {"lambda_hist": 10.0},
+        "The paper's claim is about training time: follow one model for three times "
+        "as long, with no learning-rate decay to freeze it.",
+        path=True,
+    ),
+    "own_foreground_hist": FrontierRun(
+        "own_foreground_histogram",
+        {"lambda_hist": 10.0, "hist_mask": "output"},
+        "Under the input's mask, painting skin over the background costs the colour "
+        "term nothing; under the output's own foreground (the frozen segmenter) a "
+        "flooded leg changes the histogram, so colour cannot be bought with shape.",
+    ),
+    "luminance_structure": FrontierRun(
+        "luminance_structure",
+        {"lambda_hist": 10.0, "lambda_structure": 1.0},
+        "The paper says the shading disappears: keep the input's standardised "
+        "luminance gradients, which a change of skin tone or brightness leaves alone.",
+    ),
+}
+
+
+def frontier_config(name: str, profile: str = "cpu", seed: int = 0):
+    """The :class:`kdehist.train.TrainConfig` of frontier run ``name``.
+
+    >>> frontier_config("hist_lambda3", "smoke").lambda_hist
+    3.0
+    >>> config = frontier_config("constant_lr", "smoke")
+    >>> config.decay_start == config.steps  # a constant learning rate
+    True
+    """
+    from .train import TrainConfig
+
+    if name not in FRONTIER_RUNS:
+        raise ValueError(f"name: expected one of {list(FRONTIER_RUNS)}, got {name!r}")
+    run = FRONTIER_RUNS[name]
+    settings = dict(run.settings)
+    if run.path:
+        steps = PATH_LENGTH * TrainConfig.from_profile(profile).steps
+        settings.update(steps=steps, decay_start=steps)
+    return TrainConfig.from_profile(
+        profile, variant="proposed_both", seed=seed, **settings
+    )
+
+
+def frontier_steps(name: str, config) -> list[int]:
+    """The steps at which run ``name`` is scored: Table 2's four, or the path's
+    ``PATH_EVALUATIONS`` after step 1."""
+    from .reproduce import evaluation_steps
+
+    if FRONTIER_RUNS[name].path:
+        return sorted({1, *evaluation_steps(config.steps, PATH_EVALUATIONS)})
+    return evaluation_steps(config.steps)
+
+
+def _row(arrays: dict[int, dict[str, np.ndarray]]) -> dict:
+    seeds = sorted(arrays)
+    row: dict = {"seeds": seeds}
+    for key in ("delta_e76", "shape_score"):
+        per_seed = [arrays[s][key] for s in seeds]
+        row[f"{key}_mean"] = float(np.mean([a.mean() for a in per_seed]))
+        row[f"{key}_seed_means"] = [float(a.mean()) for a in per_seed]
+        row[f"{key}_ci95"] = list(bootstrap_ci(per_seed))
+    row["jis_class"] = jis_class(row["delta_e76_mean"])
+    return row
+
+
+def goal(row: dict, baselines: dict[str, dict]) -> dict:
+    """Whether ``row`` meets the frontier goal: mean ΔE76 in JIS class A and a mean
+    ``shape_score`` within ``SHAPE_TOLERANCE`` of ``baselines["cyclegan_sn"]``'s
+    (stretch: of ``baselines["cyclegan"]``'s).
+
+    >>> goal({"delta_e76_mean": 3.0, "shape_score_mean": 0.86},
+    ...      {"cyclegan_sn": {"shape_score_mean": 0.895}})
+    {'class_a': True, 'shape_vs_cyclegan_sn': True, 'met': True}
+    """
+    class_a = jis_class(row["delta_e76_mean"]) in CLASS_A_OR_FINER
+    verdict = {"class_a": bool(class_a)}
+    for name in ("cyclegan_sn", "cyclegan"):
+        if name in baselines:
+            floor = (1 - SHAPE_TOLERANCE) * baselines[name]["shape_score_mean"]
+            verdict[f"shape_vs_{name}"] = bool(row["shape_score_mean"] >= floor)
+    verdict["met"] = bool(class_a and verdict.get("shape_vs_cyclegan_sn", False))
+    if "shape_vs_cyclegan" in verdict:
+        verdict["stretch_met"] = bool(class_a and verdict["shape_vs_cyclegan"])
+    return verdict
+
+
+def frontier(
+    profile: str = "cpu",
+    out: str | Path | None = None,
+    runs: list[str] | None = None,
+    results_dir: str | Path | None = None,
+    seeds: list[int] | tuple[int, ...] | None = None,
+    train: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Train the missing frontier runs, score them all, write ``frontier.json``.
+
+    Finished snapshots and scores are reused, so a second call (or a call after a
+    disconnect) does only what is missing.
+
+    Args:
+        profile: a :class:`kdehist.train.TrainConfig` profile.
+        out: the run folder, shared with :func:`kdehist.reproduce.reproduce` (default
+            ``runs/<profile>``); run ``name`` with seed ``k`` lives in
+            ``out/name/seed<k>``.
+        runs: names from :data:`FRONTIER_RUNS` (default: all).
+        results_dir: also write ``frontier.json`` and ``pairs/<run>_seed<k>.npz`` there.
+        seeds: training seeds (default :data:`FRONTIER_SEEDS`).
+        train: train what is missing (default); ``False`` scores finished runs only and
+            lists the others under ``"missing"``.
+        progress: print progress.
+
+    Returns:
+        The ``frontier.json`` content: ``segmenter``, ``runs`` (one row per run with
+        ``name``, ``attempt``, ``why``, ``settings``, ``seeds``, ``delta_e76_mean``,
+        ``delta_e76_ci95``, ``shape_score_mean``, ``shape_score_ci95``, ``jis_class``
+        and ``goal``), ``path`` (the training path's checkpoints, with intervals),
+        ``baselines`` (Table 2's rows in the same run folder, when finished),
+        ``missing`` and ``provenance``.
+    """
+    from .reproduce import (
+        DEFAULT_RUNS,
+        RUNS,
+        _check_writable,
+        _git_commit,
+        _npz_bytes,
+        _test_set_and_oracle,
+        evaluate_run,
+        evaluation_steps,
+        host_cpu,
+        read_pairs,
+        run_folder,
+        snapshot_path,
+        train_run,
+    )
+    from .segment import load_segmenter
+    from .train import TrainConfig
+
+    names = list(FRONTIER_RUNS) if runs is None else list(runs)
+    unknown = [n for n in names if n not in FRONTIER_RUNS]
+    if unknown:
+        raise ValueError(
+            f"runs: expected names from {list(FRONTIER_RUNS)}, got {unknown}"
+        )
+    seeds = list(FRONTIER_SEEDS if seeds is None else seeds)
+    if not seeds or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
+    ):
+        raise ValueError(
+            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    out = _check_writable(out if out is not None else runs_dir(profile), "out")
+    if results_dir is not None:
+        results_dir = _check_writable(results_dir, "results_dir")
+    configs = {(n, s): frontier_config(n, profile, s) for n in names for s in seeds}
+    size = next(iter(configs.values())).image_size
+    test, oracle = _test_set_and_oracle(profile, size, out)
+    segmenter, segmenter_record = load_segmenter(progress=progress)
+
+    def finished(name: str, seed: int, steps: list[int]) -> bool:
+        run = run_folder(out, name, seed)
+        return all(snapshot_path(run, step).is_file() for step in steps)
+
+    finals: dict[str, dict[int, dict[str, np.ndarray]]] = {}
+    paths: dict[str, dict[int, list[dict[str, np.ndarray]]]] = {}
+    missing, records = [], {}
+    for (name, seed), config in configs.items():
+        steps = frontier_steps(name, config)
+        run = run_folder(out, name, seed)
+        if not (train or finished(name, seed, steps)):
+            missing.append(f"{name}/seed{seed}")
+            continue
+        records[f"{name}/seed{seed}"] = train_run(config, run, progress, steps=steps)
+        _, final = evaluate_run(run, steps, test, oracle, segmenter, progress)
+        finals.setdefault(name, {})[seed] = final
+        if FRONTIER_RUNS[name].path:
+            paths.setdefault(name, {})[seed] = [
+                read_pairs(run / f"pairs_step{step:06d}.npz") for step in steps
+            ]
+
+    # Table 2's variants and the oracle, on the same axes, where they are finished.
+    baselines: dict[str, dict] = {}
+    for name in DEFAULT_RUNS:
+        config = TrainConfig.from_profile(profile, **RUNS[name])
+        steps = evaluation_steps(config.steps)
+        done = [s for s in seeds if finished(name, s, steps)]
+        arrays = {}
+        for seed in done:
+            pairs = run_folder(out, name, seed) / f"pairs_step{steps[-1]:06d}.npz"
+            if pairs.is_file():
+                arrays[seed] = read_pairs(pairs)
+        if arrays:
+            baselines[name] = _row(arrays)
+
+    rows = []
+    for name in names:
+        if name not in finals:
+            continue
+        row = _row(finals[name])
+        run = FRONTIER_RUNS[name]
+        settings = {**run.settings, "steps": configs[(name, seeds[0])].steps}
+        rows.append(
+            {
+                "name": name,
+                "attempt": run.attempt,
+                "why": run.why,
+                "settings": settings,
+                **row,
+                "goal": goal(row, baselines),
+            }
+        )
+    path = []
+    for name, by_seed in paths.items():
+        steps = frontier_steps(name, configs[(name, seeds[0])])
+        for index, step in enumerate(steps):
+            row = _row({seed: arrays[index] for seed, arrays in by_seed.items()})
+            path.append({"name": name, "step": step, **row})
+    result = {
+        "profile": profile,
+        "segmenter": {
+            k: segmenter_record[k]
+            for k in ("heldout_iou", "version")
+            if k in segmenter_record
+        },
+        "goal": {
+            "jis_class": list(CLASS_A_OR_FINER),
+            "shape_score_within": SHAPE_TOLERANCE,
+            "of": "cyclegan_sn",
+            "stretch_of": "cyclegan",
+        },
+        "runs": rows,
+        "path": path,
+        "baselines": baselines,
+        "missing": missing,
+        "provenance": {
+            "git_commit": _git_commit(),
+            "host_cpu": host_cpu(),
+            "runs": records,
+        },
+    }
+    folders = [out] + ([results_dir] if results_dir is not None else [])
+    for folder in folders:
+        atomic_write_json(Path(folder) / "frontier.json", result)
+    if results_dir is not None:
+        for name, by_seed in finals.items():
+            for seed, arrays in by_seed.items():
+                atomic_write_bytes(
+                    Path(results_dir) / "pairs" / f"{name}_seed{seed}.npz",
+                    _npz_bytes(arrays),
+                )
+    return result
+
+
+def load_frontier(folder: str | Path) -> dict:
+    """The ``frontier.json`` in ``folder``, e.g.
+    :func:`kdehist.reproduce.committed_results` ``("cpu")``."""
+    path = Path(folder) / "frontier.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"folder: expected a frontier.json written by kdehist.frontier.frontier in "
+            f"{str(folder)!r}; run `python -m kdehist frontier` to make one"
+        )
+    return json.loads(path.read_text())

@@ -1,0 +1,191 @@
+"""Chapter 10's frontier: the attempts' losses, the runs' configs, and frontier.json."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from kdehist.config import TrainConfig
+from kdehist.figures import frontier_figure, png_bytes
+from kdehist.frontier import (
+    FRONTIER_RUNS,
+    frontier,
+    frontier_config,
+    frontier_steps,
+    goal,
+    load_frontier,
+)
+from kdehist.losses import luminance_gradients, structure_loss
+from kdehist.segment import KneeSegmenter
+from kdehist.train import own_foreground, train
+
+
+# --------------------------------------------------------------------------- the losses
+
+
+def test_structure_loss_ignores_tone_but_sees_lost_shading():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = torch.ones(2, 1, 32, 32)
+    retoned = (0.4 * x - 0.3).clamp(-1, 1)  # darker, lower contrast, same shading
+    flattened = x.mean((2, 3), keepdim=True).expand_as(x) + 0.05 * torch.randn_like(x)
+    assert float(structure_loss(x, retoned, mask)) < 0.01
+    assert float(structure_loss(x, flattened, mask)) > 0.3
+
+
+def test_structure_loss_gradient_matches_finite_differences():
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    y = (torch.rand(1, 3, 8, 8, dtype=torch.float64) * 2 - 1).requires_grad_()
+    # float64 all the way: luminance_gradients computes in the input's precision.
+    assert torch.autograd.gradcheck(
+        lambda t: structure_loss(x, t).double(), (y,), eps=1e-6, atol=1e-4
+    )
+
+
+def test_luminance_gradients_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match="images: expected 3"):
+        luminance_gradients(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="source, translated"):
+        structure_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 4, 4))
+
+
+def test_own_foreground_is_differentiable_at_any_size():
+    segmenter = KneeSegmenter(4).eval()
+    for size in (32, 64, 128):
+        images = (torch.rand(2, 3, size, size) * 2 - 1).requires_grad_()
+        mask = own_foreground(segmenter, images)
+        assert mask.shape == (2, 1, size, size)
+        assert float(mask.detach().min()) > 0  # never an empty foreground
+        mask.sum().backward()
+        assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_hist_warmup_ramps_only_the_histogram_weight():
+    config = TrainConfig(hist_warmup=10, lambda_structure=2.0)
+    start, half, after = (config.loss_weights(s) for s in (0, 5, 50))
+    assert start["hist_G"] == 0 and half["hist_G"] == 5.0 and after["hist_G"] == 10.0
+    assert start["cycle_X"] == after["cycle_X"] == 10.0
+    assert start["structure_F"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("hist_mask", "both", "hist_mask: expected one of"),
+        ("hist_warmup", -1, "hist_warmup"),
+        ("lambda_structure", -0.5, "lambda_structure: expected a finite number >= 0"),
+    ],
+)
+def test_frontier_settings_are_checked(field, value, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        TrainConfig(**{field: value})
+
+
+def test_attempts_train_and_log_their_terms(tmp_path):
+    for name in ("own_foreground_hist", "luminance_structure"):
+        settings = {**FRONTIER_RUNS[name].settings, "steps": 2}
+        config = TrainConfig.from_profile("smoke", **settings)
+        result = train(config, tmp_path / name, progress=False)
+        logged = result.metrics[-1]
+        assert np.isfinite(logged["hist_G"])
+        if name == "luminance_structure":
+            assert logged["structure_G"] > 0
+        else:
+            assert "structure_G" not in logged
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+def test_every_run_is_proposed_both_with_its_lambda_hist():
+    for name, run in FRONTIER_RUNS.items():
+        config = frontier_config(name, "cpu")
+        assert config.variant == "proposed_both"
+        assert "lambda_hist" in run.settings
+        assert config.lambda_hist == run.settings["lambda_hist"]
+    # lambda 10 is Table 2's run, trained once.
+    assert frontier_config("proposed_both", "cpu") == TrainConfig.from_profile("cpu")
+
+
+def test_the_training_path_is_long_constant_and_densely_scored():
+    config = frontier_config("constant_lr", "cpu")
+    assert config.steps == 3 * TrainConfig.from_profile("cpu").steps
+    assert config.decay_start == config.steps
+    steps = frontier_steps("constant_lr", config)
+    assert steps[0] == 1 and steps[-1] == config.steps and len(steps) >= 9
+
+
+def test_goal_needs_class_a_and_shape_within_five_percent():
+    baselines = {
+        "cyclegan_sn": {"shape_score_mean": 0.9},
+        "cyclegan": {"shape_score_mean": 0.95},
+    }
+    assert goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.86}, baselines)["met"]
+    assert not goal({"delta_e76_mean": 3.2, "shape_score_mean": 0.86}, baselines)["met"]
+    assert not goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.85}, baselines)["met"]
+    assert not goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.86}, baselines)[
+        "stretch_met"
+    ]
+
+
+def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
+    out, results = tmp_path / "runs", tmp_path / "results"
+    first = frontier(
+        "smoke",
+        out=out,
+        runs=["hist_lambda1"],
+        seeds=[0],
+        results_dir=results,
+        progress=False,
+    )
+    [row] = first["runs"]
+    assert row["name"] == "hist_lambda1" and row["attempt"] == "lambda_sweep"
+    assert row["settings"]["lambda_hist"] == 1.0 and row["seeds"] == [0]
+    lo, hi = row["delta_e76_ci95"]
+    assert lo <= row["delta_e76_mean"] <= hi
+    assert 0 <= row["shape_score_ci95"][0] <= row["shape_score_mean"] <= 1
+    assert first["segmenter"]["heldout_iou"] >= 0.95
+    arrays = np.load(results / "pairs" / "hist_lambda1_seed0.npz")
+    assert arrays["delta_e76"].ndim == 2 and "shape_score" in arrays
+    assert load_frontier(results)["runs"][0]["delta_e76_mean"] == row["delta_e76_mean"]
+
+    snapshots = sorted((out / "hist_lambda1" / "seed0" / "snapshots").glob("*.pt"))
+    stamps = [os.stat(p).st_mtime_ns for p in snapshots]
+    again = frontier(
+        "smoke",
+        out=out,
+        runs=["hist_lambda1", "hist_lambda3"],
+        seeds=[0],
+        train=False,
+        progress=False,
+    )
+    assert [os.stat(p).st_mtime_ns for p in snapshots] == stamps  # nothing retrained
+    assert again["missing"] == ["hist_lambda3/seed0"]
+    assert again["runs"][0]["delta_e76_mean"] == row["delta_e76_mean"]
+    fig = frontier_figure(again)
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_frontier_refuses_unknown_runs_and_seeds(tmp_path):
+    with pytest.raises(ValueError, match="runs: expected names from"):
+        frontier("smoke", out=tmp_path, runs=["lambda_hist_7"])
+    with pytest.raises(ValueError, match="seeds: expected"):
+        frontier("smoke", out=tmp_path, runs=["hist_lambda1"], seeds=[-1])
+    with pytest.raises(FileNotFoundError, match="frontier.json"):
+        load_frontier(tmp_path)
+
+
+def test_frontier_json_is_plain_json(tmp_path):
+    result = frontier(
+        "smoke",
+        out=tmp_path,
+        runs=["hist_lambda1"],
+        seeds=[0],
+        train=False,
+        progress=False,
+    )
+    assert result["runs"] == [] and result["missing"] == ["hist_lambda1/seed0"]
+    json.loads((tmp_path / "frontier.json").read_text())
