@@ -484,6 +484,9 @@ class SoftHistogram(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """Histograms ``(B, C, bins)`` of images ``x`` ``(B, C, H, W)``, each pixel
+        weighted by ``mask`` if given: :func:`kdehist.soft_histogram` with this
+        module's settings."""
         return soft_histogram(
             x, self.bins, self.bandwidth, self.value_range, mask, self.boundary
         )

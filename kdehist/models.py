@@ -244,7 +244,8 @@ class ResnetBlock(nn.Module):
     """The reference's residual block, ``x + IN(conv(ReLU([FiLM](IN(conv(x))))))``.
 
     Its convolutions pad by reflection. With ``film=True`` the block's first normalised
-    activations are modulated by the embedding passed to :meth:`forward`.
+    activations are modulated by the embedding passed with the input,
+    ``block(x, embedding)``.
     """
 
     def __init__(self, dim: int, film: bool = False, embed_dim: int = EMBED_DIM):

@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 import sys
@@ -55,3 +56,40 @@ def built_book(tmp_path_factory) -> BuiltBook:
     return BuiltBook(
         result.returncode, result.stdout + result.stderr, out / "_build" / "html"
     )
+
+
+# Flags for a headless Chromium running as root in CI: no sandbox (it refuses to start
+# as root otherwise), no GPU, and nothing that phones home or updates itself mid-test.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def find_chromium() -> str | None:
+    """The Chromium to drive: $KDEHIST_CHROMIUM, /usr/bin/chromium, or one on PATH."""
+    candidates = [os.environ.get("KDEHIST_CHROMIUM"), "/usr/bin/chromium"]
+    candidates += [
+        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+    ]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> dict:
+    """Playwright launch options for the system's Chromium (no browser is downloaded):
+    ``playwright.chromium.launch(**chromium)``. Skips when there is no Chromium."""
+    browser = find_chromium()
+    if browser is None:
+        pytest.skip(
+            "no Chromium browser to drive: install the Debian packages chromium and "
+            "chromium-driver (.ci/run does when run as root), or point "
+            "KDEHIST_CHROMIUM at a Chromium binary"
+        )
+    return {"executable_path": browser, "headless": True, "args": CHROMIUM_FLAGS}

@@ -24,32 +24,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "book" / "03_histogram_explorer.ipynb"
 
-# Flags for a headless Chromium running as root in CI: no sandbox (it refuses to start
-# as root otherwise), no GPU, and nothing that phones home or updates itself mid-test.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The whole test (server start, notebook run, interaction) should
 # take well under a minute.
 SERVER_START_S = 60
 NOTEBOOK_RUN_S = 120
 REDRAW_S = 30
-
-
-def find_chromium() -> str | None:
-    """The Chromium to drive: $KDEHIST_CHROMIUM, /usr/bin/chromium, or one on the PATH."""
-    candidates = [os.environ.get("KDEHIST_CHROMIUM"), "/usr/bin/chromium"]
-    candidates += [
-        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
-    ]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
 def free_port() -> int:
@@ -173,17 +152,6 @@ class JupyterLabServer:
 
 
 @pytest.fixture
-def chromium():
-    browser = find_chromium()
-    if browser is None:
-        pytest.skip(
-            "no Chromium browser to drive: install the Debian packages chromium and chromium-driver "
-            "(.ci/run does when run as root), or point KDEHIST_CHROMIUM at a Chromium binary"
-        )
-    return browser
-
-
-@pytest.fixture
 def lab(tmp_path):
     workdir = tmp_path / "notebooks"
     workdir.mkdir()
@@ -205,9 +173,7 @@ def test_bins_slider_redraws_the_plot_in_jupyterlab(chromium, lab, tmp_path):
             user_data_dir=str(
                 tmp_path / "chromium-profile"
             ),  # fresh: no state from earlier runs
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
+            **chromium,  # the system's Chromium, headless (tests/conftest.py)
             viewport={"width": 1400, "height": 1000},
         )
         try:

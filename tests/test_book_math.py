@@ -1,0 +1,271 @@
+"""The book's maths, read in a real browser: every page of the built book opens in
+headless Chromium, MathJax 3 typesets it, and then no page shows a MathJax error or raw
+TeX (a ``$`` delimiter, ``\\gamma``, ``\\frac``, ``\\begin{...}``) outside code.
+
+A source-level check cannot see these: a display equation inside a list item, or a
+``$`` that MyST does not pair, reaches the page as plain text, and only a browser
+running MathJax shows whether it became maths.
+
+The built pages load MathJax from the jsDelivr CDN. The test never does: it installs
+npm's ``mathjax@3`` once into a cache folder (``$KDEHIST_CACHE``, default
+``~/.cache/kdehist``) and answers the page's CDN requests from it; every other request
+that would leave the machine is aborted. ``$KDEHIST_MATHJAX`` may name an unpacked
+``mathjax`` package folder instead. Skips when Chromium or npm is missing.
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/"
+MATHJAX_ENTRY = "es5/tex-mml-chtml.js"  # the script the built pages load from the CDN
+TYPESET_S = 60
+MAX_SHOWN = 20  # raw TeX snippets reported per page
+MATHJAX_MESSAGE = re.compile(r"mathjax|\btex\b", re.I)
+
+# Raw TeX in a page's text: a dollar delimiter (not a shell variable such as
+# $KDEHIST_PROFILE), a \command, or \( \[ delimiters that MathJax did not consume.
+RAW_TEX = re.compile(r"\$(?![A-Z_][A-Z0-9_]*\b)|\\[A-Za-z]+|\\[(\[]")
+
+# The text a reader sees as prose: every text node outside code, scripts, styles and
+# MathJax's own output (whose assistive MathML repeats the TeX's content).
+PROSE_TEXT_JS = """() => {
+  const skip = new Set(["PRE", "CODE", "KBD", "SAMP", "SCRIPT", "STYLE", "TEXTAREA",
+                        "TEMPLATE", "MJX-CONTAINER", "MJX-ASSISTIVE-MML", "NOSCRIPT"]);
+  const texts = [];
+  if (!document.body) return "";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let e = node.parentElement; e; e = e.parentElement) {
+        if (skip.has(e.tagName) || e.classList.contains("highlight")) {
+          return NodeFilter.FILTER_REJECT;
+        }
+      }
+      return NodeFilter.FILTER_ACCEPT;
+    },
+  });
+  while (walker.nextNode()) texts.push(walker.currentNode.nodeValue);
+  return texts.join(" ").replace(/\\s+/g, " ");
+}"""
+
+# Resolves once MathJax has typeset the page; null on a page without MathJax.
+TYPESET_JS = """async () => {
+  if (!document.querySelector('script[src*="mathjax"]')) return null;
+  while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await MathJax.startup.promise;
+  return document.querySelectorAll("mjx-container").length;
+}"""
+
+# Formulas MathJax could not read: a TeX error (merror) or an undefined macro, which
+# MathJax's noundefined extension shows in red instead of failing.
+ERRORS_JS = """() => {
+  const errors = [];
+  for (const item of MathJax.startup.document.math) {
+    const mml = MathJax.startup.toMML(item.root);
+    const error = mml.match(/data-mjx-error="([^"]*)"/);
+    const undefinedMacro = mml.match(/<mtext mathcolor="red">(\\\\[^<]*)</);
+    if (error) errors.push(`${error[1]} in ${item.math}`);
+    else if (/<merror/.test(mml)) errors.push(`error in ${item.math}`);
+    if (undefinedMacro) errors.push(`undefined ${undefinedMacro[1]} in ${item.math}`);
+  }
+  return errors;
+}"""
+
+
+def npm_mathjax() -> Path:
+    """The ``mathjax`` package folder (holding es5/), from npm, installed once."""
+    if os.environ.get("KDEHIST_MATHJAX"):
+        folder = Path(os.environ["KDEHIST_MATHJAX"])
+        assert (folder / MATHJAX_ENTRY).is_file(), (
+            f"KDEHIST_MATHJAX: expected a mathjax package folder holding "
+            f"{MATHJAX_ENTRY}, got {folder}"
+        )
+        return folder
+    cache = Path(os.environ.get("KDEHIST_CACHE", Path.home() / ".cache" / "kdehist"))
+    prefix = cache / "npm"
+    folder = prefix / "node_modules" / "mathjax"
+    if not (folder / MATHJAX_ENTRY).is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip(
+                "no npm to install MathJax 3 with (Debian package npm), and "
+                "KDEHIST_MATHJAX does not name an unpacked mathjax package"
+            )
+        prefix.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
+            + ["mathjax@3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0 and (folder / MATHJAX_ENTRY).is_file(), (
+            f"npm install --prefix {prefix} mathjax@3 failed "
+            f"(exit {result.returncode}):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mathjax() -> Path:
+    return npm_mathjax()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def book_server(built_book):
+    """The built HTML on 127.0.0.1 (MathJax's fonts load over http, not file:)."""
+    assert (built_book.html / "book").is_dir(), built_book.log[-5000:]
+    handler = functools.partial(QuietHandler, directory=str(built_book.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", built_book.html
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def book_pages(html: Path) -> list[str]:
+    """Every HTML page of the book, relative to the HTML root."""
+    skip = {"_static", "_sources", "_images", "_sphinx_design_static"}
+    return sorted(
+        str(p.relative_to(html))
+        for p in html.rglob("*.html")
+        if not skip & set(p.relative_to(html).parts)
+    )
+
+
+def snippet(text: str, start: int, end: int, width: int = 60) -> str:
+    return "…" + text[max(0, start - width) : end + width] + "…"
+
+
+def check_pages(chromium: dict, mathjax: Path, url: str, pages: list[str]) -> dict:
+    """Open each page, wait for MathJax, and return {page: [problems]} for bad pages,
+    plus {"(typeset)": count of typeset formulas} so the caller can tell MathJax ran."""
+    from playwright.sync_api import sync_playwright
+
+    problems: dict[str, list[str]] = {}
+    typeset = 0
+
+    def serve(route):
+        request_url = route.request.url
+        if request_url.startswith(url):
+            return route.continue_()
+        if request_url.startswith(MATHJAX_CDN):
+            local = mathjax / request_url.removeprefix(MATHJAX_CDN).split("?")[0]
+            if local.is_file():
+                return route.fulfill(path=local)
+            return route.fulfill(status=404, body=f"not in npm mathjax: {local}")
+        return route.abort()  # the test never leaves the machine
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**chromium)
+        try:
+            context = browser.new_context()
+            context.route("**/*", serve)
+            page = context.new_page()
+            # MathJax's messages only: the theme's own scripts have unrelated errors
+            # (sphinx-thebe declares THEBE_JS_URL twice).
+            console: list[str] = []
+            page.on(
+                "console",
+                lambda m: (
+                    console.append(m.text)
+                    if m.type in ("error", "warning") and MATHJAX_MESSAGE.search(m.text)
+                    else None
+                ),
+            )
+            page.on(
+                "pageerror",
+                lambda e: (
+                    console.append(f"page error: {e} {e.stack}")
+                    if MATHJAX_MESSAGE.search(f"{e} {e.stack}")
+                    else None
+                ),
+            )
+            for name in pages:
+                console.clear()
+                found = []
+                page.goto(f"{url}/{name}", wait_until="load")
+                try:
+                    count = page.wait_for_function(
+                        TYPESET_JS, timeout=TYPESET_S * 1000
+                    ).json_value()
+                except Exception as error:  # Playwright's TimeoutError, say which page
+                    found.append(f"MathJax did not finish typesetting: {error}")
+                    count = 0
+                typeset += count or 0
+                if count is not None:
+                    found += [f"MathJax: {e}" for e in page.evaluate(ERRORS_JS)]
+                found += [f"console: {m}" for m in console]
+                text = page.evaluate(PROSE_TEXT_JS)
+                found += [
+                    f"raw TeX {m.group()!r}: {snippet(text, m.start(), m.end())}"
+                    for m in list(RAW_TEX.finditer(text))[:MAX_SHOWN]
+                ]
+                if found:
+                    problems[name] = found
+            context.close()
+        finally:
+            browser.close()
+    return {"problems": problems, "typeset": typeset}
+
+
+@pytest.mark.slow
+def test_every_page_typesets_without_errors_or_raw_tex(chromium, mathjax, book_server):
+    url, html = book_server
+    pages = book_pages(html)
+    assert any(p.startswith("book/") for p in pages), f"no book pages under {html}"
+    result = check_pages(chromium, mathjax, url, pages)
+    problems = result["problems"]
+    report = "\n".join(
+        f"{page}:\n" + "\n".join(f"  - {p}" for p in found)
+        for page, found in problems.items()
+    )
+    assert not problems, f"maths problems on {len(problems)} page(s):\n{report}"
+    # The book derives its method in equations: none typeset means MathJax never ran.
+    assert result["typeset"] > 100, f"only {result['typeset']} formulas typeset"
+
+
+EQUATION = re.compile(r'id="equation-([^"]+)">\s*<span class="eqno">\(([^)]*)\)')
+EQUATION_LINK = re.compile(r'href="([\w.]*)#equation-([^"]+)">\(([^)]*)\)</a>')
+
+
+@pytest.mark.slow
+def test_equations_carry_the_papers_numbers(built_book):
+    """Equations (1)-(12) each once, numbered as in the paper, and every {eq}
+    reference shows the number of the equation it links to."""
+    numbers: dict[str, str] = {}  # label -> number
+    where: dict[str, list[str]] = {}  # number -> pages
+    links = []
+    for path in sorted((built_book.html / "book").glob("*.html")):
+        text = path.read_text()
+        for label, number in EQUATION.findall(text):
+            numbers[label] = number
+            where.setdefault(number, []).append(path.stem)
+        links += [(path.stem, *link) for link in EQUATION_LINK.findall(text)]
+    assert sorted(where, key=int) == [str(n) for n in range(1, 13)], (
+        f"numbered equations: {where}"
+    )
+    assert all(len(pages) == 1 for pages in where.values()), f"numbered twice: {where}"
+    wrong = [link for link in links if numbers.get(link[2]) != link[3]]
+    assert not wrong, (
+        f"references that show another number than their equation's: {wrong}"
+    )
+    assert len(links) >= 12, f"only {len(links)} {{eq}} references in the book"
