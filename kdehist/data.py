@@ -68,10 +68,13 @@ from torch.utils.data import Dataset
 from ._checks import check_choice, check_positive_int, check_tensor
 from .io import atomic_write_bytes, png_bytes
 from .knees import (  # the renderer; its public names are re-exported
+    GARMENT_PROBABILITY,
     MAX_SIZE,
     MIN_SIZE,
     MONK_SKIN_TONES,
     RENDER_VERSION,
+    SIM_BACKGROUND,
+    SIM_MATERIAL,
     _as_float,
     _batch_length,
     _check_size,
@@ -93,6 +96,9 @@ __all__ = [
     "MIN_SIZE",
     "MAX_SIZE",
     "MONK_SKIN_TONES",
+    "SIM_MATERIAL",
+    "SIM_BACKGROUND",
+    "GARMENT_PROBABILITY",
     "monk_tone",
     "sample_seed",
     "sample_pose",
