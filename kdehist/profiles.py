@@ -27,6 +27,7 @@ __all__ = [
     "PROFILES",
     "PROFILE_SETTINGS",
     "EVALUATION_COUNTS",
+    "PROFILE_TIMINGS",
     "current_profile",
     "profile_settings",
     "evaluation_count",
@@ -75,6 +76,25 @@ EVALUATION_COUNTS: dict[str, int | None] = {
     "cpu": None,
     "gpu": None,
     "paper": None,
+}
+
+#: Each profile's time per training step and per evaluated pair (seconds), for
+#: :func:`kdehist.reproduce.estimate` when it does not time them on the runtime itself,
+#: and where each number comes from. Only the cpu profile's are measured (the committed
+#: runs); the gpu and paper profiles' are estimates until someone runs
+#: ``benchmarks/gpu_check.py`` on a GPU.
+PROFILE_TIMINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        step=0.05, pair=0.005, source="measured on the 2-core development CPU"
+    ),
+    # The committed runs: 1,092-1,645 s for 500 steps on two threads, and 570 s for
+    # 5 runs x 4 evaluations x 784 pairs.
+    "cpu": dict(step=2.6, pair=0.036, source="measured on the 2-core development CPU"),
+    # A T4 in float16: ~2 TFLOP a step at an effective ~5 TFLOP/s; a pair is ~25 GFLOP
+    # of float32 translation plus the border mask and Canny edges on the CPU.
+    "gpu": dict(step=0.4, pair=0.02, source="estimated for a T4, not measured"),
+    # Four times the pixels at a quarter of the batch, in float32.
+    "paper": dict(step=0.5, pair=0.06, source="estimated for a T4, not measured"),
 }
 
 

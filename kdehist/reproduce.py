@@ -915,7 +915,8 @@ def estimate(
     if measure and steps:
         step = time_train_step(timed)
         step_seconds = step["seconds"]
-        step_source = f"timed here, {step['precision']}"
+        precision = {"none": "float32"}.get(step["precision"], step["precision"])
+        step_source = f"timed here, {precision}"
     if measure and pairs:
         pair_seconds = time_evaluation(timed, device=default_device())["seconds"]
         pair_source = "timed here"

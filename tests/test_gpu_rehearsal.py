@@ -189,3 +189,18 @@ def _tensors(value):
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _tensors(item)
+
+
+def test_gpu_check_runs_without_a_gpu_and_says_so(capsys):
+    import json
+
+    from kdehist.gpu_check import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: gpu_check times it instead of rehearsing")
+    assert main(["--steps", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "No GPU here" in out and "estimated for a T4, not measured" in out
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["gpu"] is False and record["precision"] == "fp16"
+    assert record["part3_hours"] > 1
