@@ -93,7 +93,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_parse_override,
         metavar="NAME=VALUE",
-        help="override any TrainConfig field, e.g. --set lambda_hist=20 (repeatable)",
+        help="override any TrainConfig field, e.g. lambda_hist=20 (repeatable)",
     )
     parser.add_argument(
         "--restart", action="store_true", help="start over instead of resuming"

@@ -1,10 +1,10 @@
 """The appendix's reference pages, read in the built HTML (the ``built_book`` fixture of
 conftest.py): the API page without PyTorch's inherited boilerplate, a bibliography
 labelled as the text cites it, a command-line page for every command and option, and a
-glue page that lists every glued number. The label style itself is checked without a
-build."""
+glue page that lists every glued number with its value. The label style and the glue
+reader are also checked without a build."""
 
-import json
+import html
 import re
 import sys
 from pathlib import Path
@@ -84,26 +84,43 @@ def test_command_line_page_documents_every_command_and_option(built_book):
             if not any(name in cli for name in names):
                 missing.append(f"{prog} {names[0]}")
     assert not missing, f"options not on the command-line page: {missing}"
+    # Sphinx's smartquotes turn "--set" in a help text into an en dash and a word.
+    text = re.sub(r"<[^>]+>", "", cli)
+    dashed = re.findall(r".{30}\u2013[a-z].{20}", text)
+    assert not dashed, f"options written with an en dash on the CLI page: {dashed}"
 
 
-def glued_names() -> set[str]:
-    names = set()
-    for path in BOOK.glob("*.ipynb"):
-        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-            for output in cell.get("outputs", []):
-                scrap = output.get("metadata", {}).get("scrapbook", {})
-                if "name" in scrap:
-                    names.add(scrap["name"])
-    return names
+def glued() -> list[tuple[str, str]]:
+    """(name, value) of every number the notebooks glue, as book/_ext reads them."""
+    sys.path.insert(0, str(BOOK / "_ext"))
+    try:
+        from glue_index import glued as read
+    finally:
+        sys.path.remove(str(BOOK / "_ext"))
+    return [pair for path in sorted(BOOK.glob("*.ipynb")) for pair in read(path)]
+
+
+def test_glue_index_reads_the_committed_values():
+    values = dict(glued())
+    assert len(values) > 50, f"only {len(values)} glued names in the notebooks"
+    assert all(values.values()), [n for n, v in values.items() if not v]
+    assert not [v for v in values.values() if v[:1] in "'\""], "values keep quotes"
 
 
 @pytest.mark.slow
 def test_glue_page_lists_every_glued_number(built_book):
     glue = page(built_book, "glue")
-    names = glued_names()
-    assert len(names) > 50, f"only {len(names)} glued names in the notebooks"
-    missing = sorted(n for n in names if f">{n}</span>" not in glue)
-    assert not missing, f"glued names missing from the glue page: {missing}"
+    assert "glue-index" in glue, "no table of glued numbers on the glue page"
+    # The table's text, one row a line, with the typography smartquotes adds undone.
+    table = " ".join(glue[glue.index("glue-index") :].split()).replace("</tr>", "\n")
+    table = html.unescape(re.sub(r"<[^>]+>", " ", table)).replace("\u2019", "'")
+    rows = {" ".join(line.split()) for line in table.splitlines()}
+    missing = [
+        (name, value)
+        for name, value in glued()
+        if not any(row.startswith(f"{name} {' '.join(value.split())} ") for row in rows)
+    ]
+    assert not missing, f"glued numbers missing from the glue page: {missing}"
 
 
 def test_author_year_labels():

@@ -25,7 +25,9 @@ def glued(path: Path) -> list[tuple[str, str]]:
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name is None:
                 continue
-            text = "".join(output.get("data", {}).get("text/plain", ""))
+            data = output.get("data", {})  # keys carry glue's mime prefix
+            plain = [v for k, v in data.items() if k.endswith("text/plain")]
+            text = "".join(plain[0]) if plain else ""
             try:  # glue keeps a string's repr: show the string
                 value = ast.literal_eval(text)
                 text = value if isinstance(value, str) else text
