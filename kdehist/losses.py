@@ -134,7 +134,7 @@ _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 def luminance_gradients(
     images: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-3
 ) -> torch.Tensor:
-    """Sobel gradients ``(B, 2, H, W)`` of each image's luminance, standardised per image.
+    """Sobel gradients ``(B, 2, H, W)`` of each image's luminance, standardised.
 
     Standardising (zero mean, unit standard deviation over ``mask``, or over the whole
     image) makes the gradients blind to a global change of brightness or contrast: a
