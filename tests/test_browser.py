@@ -170,9 +170,8 @@ def test_bins_slider_redraws_the_plot_in_jupyterlab(chromium, lab, tmp_path):
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(
-                tmp_path / "chromium-profile"
-            ),  # fresh: no state from earlier runs
+            # a fresh profile: no state from earlier runs
+            user_data_dir=str(tmp_path / "chromium-profile"),
             **chromium,  # the system's Chromium, headless (tests/conftest.py)
             viewport={"width": 1400, "height": 1000},
         )
@@ -249,9 +248,8 @@ def run_notebook_and_move_the_slider(page, lab: JupyterLabServer) -> None:
     new_bins = int(app.locator(".kdehist-bins .widget-readout").text_content())
     assert 4 <= new_bins < 64
     expect(readout).to_contain_text(f"K = {new_bins},", timeout=REDRAW_S * 1000)
-    page.wait_for_timeout(
-        300
-    )  # let the new image finish decoding before comparing pixels
+    # let the new image finish decoding before comparing pixels
+    page.wait_for_timeout(300)
     assert plot.screenshot() != before_pixels, (
         "the plot looks the same after moving the bins slider"
     )
