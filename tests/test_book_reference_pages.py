@@ -90,21 +90,36 @@ def test_command_line_page_documents_every_command_and_option(built_book):
     assert not dashed, f"options written with an en dash on the CLI page: {dashed}"
 
 
-def glued() -> list[tuple[str, str]]:
-    """(name, value) of every number the notebooks glue, as book/_ext reads them."""
+def glued(path: Path) -> list[tuple[str, str]]:
+    """(name, value) of each number a notebook glues, as book/_ext reads them."""
     sys.path.insert(0, str(BOOK / "_ext"))
     try:
         from glue_index import glued as read
     finally:
         sys.path.remove(str(BOOK / "_ext"))
-    return [pair for path in sorted(BOOK.glob("*.ipynb")) for pair in read(path)]
+    return read(path)
 
 
-def test_glue_index_reads_the_committed_values():
-    values = dict(glued())
-    assert len(values) > 50, f"only {len(values)} glued names in the notebooks"
-    assert all(values.values()), [n for n, v in values.items() if not v]
-    assert not [v for v in values.values() if v[:1] in "'\""], "values keep quotes"
+def all_glued() -> list[tuple[str, str]]:
+    return [pair for path in sorted(BOOK.glob("*.ipynb")) for pair in glued(path)]
+
+
+def test_glued_names_follow_the_convention_of_the_glue_page():
+    pairs = all_glued()
+    assert len(pairs) > 50, f"only {len(pairs)} glued names in the notebooks"
+    names = [name for name, _ in pairs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    assert not twice, f"names glued twice (one name, one value): {twice}"
+    assert all(value for _, value in pairs), [n for n, v in pairs if not v]
+    assert not [v for _, v in pairs if v[:1] in "'\""], "values keep their quotes"
+    # ch<N>_<what>, N the number of the chapter that computes it (book/glue.md).
+    wrong = [
+        (path.name, name)
+        for path in sorted(BOOK.glob("*.ipynb"))
+        for name, _ in glued(path)
+        if not (path.stem[:2].isdigit() and name.startswith(f"ch{int(path.stem[:2])}_"))
+    ]
+    assert not wrong, f"glued names that do not start with their chapter: {wrong}"
 
 
 @pytest.mark.slow
@@ -117,7 +132,7 @@ def test_glue_page_lists_every_glued_number(built_book):
     rows = {" ".join(line.split()) for line in table.splitlines()}
     missing = [
         (name, value)
-        for name, value in glued()
+        for name, value in all_glued()
         if not any(row.startswith(f"{name} {' '.join(value.split())} ") for row in rows)
     ]
     assert not missing, f"glued numbers missing from the glue page: {missing}"
