@@ -2,9 +2,9 @@
 
 **Colour** (eq. 12): every test simulator image with every test reference photo,
 28 × 28 = 784 translations. For each pair, ΔE between the mean L*a*b* colour of the
-generated foreground (under the *input's* mask) and of the reference's foreground (under
-its own mask), in CIE76 and CIEDE2000; also the whole-image variant (backgrounds included),
-because the paper does not say which it used.
+generated foreground (under the *input's* mask) and of the reference's foreground
+(under its own mask), in CIE76 and CIEDE2000; also the whole-image variant (backgrounds
+included), because the paper does not say which it used.
 
 **Shape**, against the oracle of ``kdehist.data.render_real``: the input's pose
 rendered in the reference's tone and look, i.e. what a perfect translator would output.
@@ -13,11 +13,12 @@ rendered in the reference's tone and look, i.e. what a perfect translator would 
   image (:mod:`kdehist.segment`, an FCN-score) and the input's mask, which is also the
   oracle's. This is the shape measure the book's tables lead with;
 - ``shape_iou``: the same IoU with the foreground estimated from the output's border
-  colour (:func:`kdehist.data.border_background_mask`). It confuses shape with background
-  colour (a mid-grey background makes the whole image "foreground"), and is kept only for
-  comparison with the first edition;
+  colour (:func:`kdehist.data.border_background_mask`). It confuses shape with
+  background colour (a mid-grey background makes the whole image "foreground"), and is
+  kept only for comparison with the first edition;
 - ``ssim``: structural similarity of the L* channel with the oracle's;
-- ``edge_f1``: F1 score of Canny edges of L* against the oracle's, with one pixel of slack.
+- ``edge_f1``: F1 score of Canny edges of L* against the oracle's, with one pixel of
+  slack.
 
 A generator that paints skin over the background scores well on ΔE under the input's
 mask but badly on IoU, which is why the two are always reported side by side.
@@ -60,9 +61,11 @@ class TestSet:
     """The test inputs (sim) and references (real), with what the oracle needs.
 
     Attributes:
-        inputs, input_masks: ``(Nx, 3, S, S)`` in [-1, 1] and ``(Nx, 1, S, S)`` in {0, 1}.
+        inputs, input_masks: ``(Nx, 3, S, S)`` in [-1, 1] and ``(Nx, 1, S, S)`` in
+            {0, 1}.
         refs, ref_masks: ``(Ny, 3, S, S)`` and ``(Ny, 1, S, S)``.
-        poses: the ``Nx`` input poses; ``tones``: ``(Ny, 3)`` reference skin albedos (sRGB);
+        poses: the ``Nx`` input poses; ``tones``: ``(Ny, 3)`` reference skin albedos
+            (sRGB);
         looks: the ``Ny`` reference appearances (lighting, background, texture).
     """
 
@@ -80,7 +83,8 @@ class TestSet:
 
 
 def load_test_set(size: int = 64, seed: int = 0, count: int | None = None) -> TestSet:
-    """The synthetic test splits (28 sim, 28 real) at ``size`` pixels, or their first ``count``."""
+    """The synthetic test splits (28 sim, 28 real) at ``size`` pixels, or their first
+    ``count``."""
     from .data import SyntheticKnees
 
     sim = SyntheticKnees("sim", "test", size=size, seed=seed)
@@ -111,10 +115,11 @@ def translate_pairs(
     batch_size: int = 28,
     device="cpu",
 ) -> torch.Tensor:
-    """``G(x_i | h(y_j))`` for every input ``i`` and reference ``j``: ``(Nx, Ny, 3, S, S)`` on the CPU.
+    """``G(x_i | h(y_j))`` for every input ``i`` and reference ``j``:
+    ``(Nx, Ny, 3, S, S)`` on the CPU.
 
-    An unconditioned generator (``generator.conditioned`` false) ignores the reference, so
-    each input is translated once and repeated over the references.
+    An unconditioned generator (``generator.conditioned`` false) ignores the reference,
+    so each input is translated once and repeated over the references.
     """
     generator = generator.to(device).eval()
     nx, ny = len(test.inputs), len(test.refs)
@@ -128,7 +133,8 @@ def translate_pairs(
         return outs[:, None].expand(nx, ny, *outs.shape[1:]).contiguous()
     if bins is None:
         raise ValueError(
-            "bins: expected the generator's hist_bins for a conditioned generator, got None"
+            "bins: expected the generator's hist_bins for a conditioned generator, "
+            "got None"
         )
     hists = soft_histogram(test.refs.to(device), bins, mask=test.ref_masks.to(device))
     out = torch.empty(nx, ny, *test.inputs.shape[1:])
@@ -144,7 +150,8 @@ def translate_pairs(
 
 
 def oracle_pairs(test: TestSet) -> torch.Tensor:
-    """The oracle translations: input ``i``'s pose in reference ``j``'s tone and look, ``(Nx, Ny, 3, S, S)``."""
+    """The oracle translations: input ``i``'s pose in reference ``j``'s tone and look,
+    ``(Nx, Ny, 3, S, S)``."""
     from .data import render_real
 
     nx, ny = len(test.inputs), len(test.refs)
@@ -420,11 +427,13 @@ def _check_pair_arrays(name: str, arrays) -> np.ndarray:
     stacked = np.asarray([np.asarray(a, dtype=np.float64) for a in arrays])
     if stacked.ndim != 3 or 0 in stacked.shape:
         raise ValueError(
-            f"{name}: expected a non-empty list of (Nx, Ny) per-pair arrays, one per seed, got shape {stacked.shape}"
+            f"{name}: expected a non-empty list of (Nx, Ny) per-pair arrays, one per "
+            f"seed, got shape {stacked.shape}"
         )
     if not np.isfinite(stacked).all():
         raise ValueError(
-            f"{name}: expected finite values, got {int((~np.isfinite(stacked)).sum())} non-finite"
+            f"{name}: expected finite values, "
+            f"got {int((~np.isfinite(stacked)).sum())} non-finite"
         )
     return stacked
 
@@ -449,10 +458,11 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """A percentile bootstrap interval of the mean of per-pair values over seeds.
 
-    The 784 pairs of one run are not independent: they share 28 inputs and 28 references.
-    Each replicate therefore resamples, with replacement, the seeds, the test inputs (rows)
-    and the test references (columns), and takes the mean of the resampled grid. With one
-    seed the interval covers only the test images' variation, not the training's.
+    The 784 pairs of one run are not independent: they share 28 inputs and 28
+    references. Each replicate therefore resamples, with replacement, the seeds, the
+    test inputs (rows) and the test references (columns), and takes the mean of the
+    resampled grid. With one seed the interval covers only the test images' variation,
+    not the training's.
 
     Args:
         arrays: one ``(Nx, Ny)`` array per seed (rows: inputs, columns: references).
@@ -478,7 +488,8 @@ def bootstrap_ci(
 def bootstrap_difference_ci(
     arrays_a, arrays_b, level: float = 0.95, replicates: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """A bootstrap interval of ``mean(a) - mean(b)`` for two variants on the same test pairs.
+    """A bootstrap interval of ``mean(a) - mean(b)`` for two variants on the same test
+    pairs.
 
     Both variants are scored on the same inputs and references, so each replicate draws
     one set of rows and columns for both (a paired comparison), and each variant's seeds
@@ -488,7 +499,8 @@ def bootstrap_difference_ci(
     b = _check_pair_arrays("arrays_b", arrays_b)
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(
-            f"arrays_b: expected per-pair arrays of shape {a.shape[1:]} like arrays_a, got {b.shape[1:]}"
+            f"arrays_b: expected per-pair arrays of shape {a.shape[1:]} like "
+            f"arrays_a, got {b.shape[1:]}"
         )
     if not 0 < level < 1:
         raise ValueError(f"level: expected a number in (0, 1), got {level!r}")

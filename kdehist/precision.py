@@ -1,4 +1,4 @@
-"""Where and at which precision training runs: the device, autocast and the gradient scaler."""
+"""Where and at which precision training runs: device, autocast, gradient scaler."""
 
 from __future__ import annotations
 
@@ -45,20 +45,21 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                f"device: expected an available device, got {name!r} but CUDA is not available"
+                f"device: expected an available device, got {name!r} but CUDA is not "
+                "available"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(
-                f"device: expected one of the {torch.cuda.device_count()} CUDA devices (cuda:0 to "
-                f"cuda:{torch.cuda.device_count() - 1}), got {name!r}"
+                f"device: expected one of the {torch.cuda.device_count()} CUDA devices "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}), got {name!r}"
             )
     return device
 
 
 def _cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN has native bfloat16 kernels here (AVX-512 BF16 or AMX). Without them,
-    bf16 autocast falls back to reference convolutions many times slower than float32
-    (``benchmarks/train_step.py`` measures it)."""
+    """Whether oneDNN has native bfloat16 kernels here (AVX-512 BF16 or AMX). Without
+    them, bf16 autocast falls back to reference convolutions many times slower than
+    float32 (``benchmarks/train_step.py`` measures it)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -73,15 +74,16 @@ def _auto_precision(device: torch.device) -> str:
             if rehearsed
             else torch.cuda.get_device_capability(device)
         )
-        # bf16 needs no gradient scaler, but only Ampere (compute capability 8) and newer
-        # run it natively; a T4 (7.5) gets fp16 with a scaler.
+        # bf16 needs no gradient scaler, but only Ampere (compute capability 8) and
+        # newer run it natively; a T4 (7.5) gets fp16 with a scaler.
         return "bf16" if capability[0] >= 8 else "fp16"
     return "bf16" if device.type == "cpu" and _cpu_has_fast_bf16() else "none"
 
 
 def resolve_precision(mode: str, device: torch.device) -> str:
-    """The precision that autocast ``mode`` runs at on ``device``: ``"bf16"``, ``"fp16"`` or
-    ``"none"`` (``"auto"`` resolved), or a ValueError when ``device`` cannot run it.
+    """The precision that autocast ``mode`` runs at on ``device``: ``"bf16"``,
+    ``"fp16"`` or ``"none"`` (``"auto"`` resolved), or a ValueError when ``device``
+    cannot run it.
 
     >>> resolve_precision("none", torch.device("cpu"))
     'none'
@@ -91,13 +93,14 @@ def resolve_precision(mode: str, device: torch.device) -> str:
     rehearsed = device.type == "cpu" and _rehearsed_capability is not None
     if mode == "fp16" and device.type != "cuda" and not rehearsed:
         raise ValueError(
-            f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; use 'bf16' or 'none'"
+            f"autocast: 'fp16' needs a CUDA device, got device {str(device)!r}; "
+            "use 'bf16' or 'none'"
         )
     return mode
 
 
 class Precision:
-    """Autocast and, for float16 on CUDA, a gradient scaler, behind one small interface."""
+    """Autocast and, for float16 on CUDA, a gradient scaler, behind one interface."""
 
     def __init__(self, mode: str, device: torch.device):
         self.device_type = device.type
@@ -116,8 +119,8 @@ class Precision:
                 self.scaler = GradScaler()
 
     def autocast(self):
-        # No autocast object at all in float32: older torch warns about unsupported dtypes
-        # even for a disabled one.
+        # No autocast object at all in float32: older torch warns about unsupported
+        # dtypes even for a disabled one.
         return (
             contextlib.nullcontext()
             if self.dtype is None
