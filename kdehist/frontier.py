@@ -61,7 +61,7 @@ class FrontierRun:
 
     Attributes:
         attempt: ``"lambda_sweep"``, ``"training_path"`` or the attempt's name.
-        settings: :class:`kdehist.train.TrainConfig` overrides (``lambda_hist`` always).
+        settings: :class:`kdehist.config.TrainConfig` overrides (always ``lambda_hist``).
         why: the reason for the run, in one sentence (chapter 10 shows it).
         path: train for ``PATH_LENGTH`` times the steps at a constant learning rate and
             score ``PATH_EVALUATIONS`` checkpoints after step 1.
@@ -115,7 +115,7 @@ FRONTIER_RUNS: dict[str, FrontierRun] = {
 
 
 def frontier_config(name: str, profile: str = "cpu", seed: int = 0):
-    """The :class:`kdehist.train.TrainConfig` of frontier run ``name``.
+    """The :class:`kdehist.config.TrainConfig` of frontier run ``name``.
 
     >>> frontier_config("hist_lambda3", "smoke").lambda_hist
     3.0
@@ -195,7 +195,7 @@ def frontier(
     disconnect) does only what is missing.
 
     Args:
-        profile: a :class:`kdehist.train.TrainConfig` profile.
+        profile: a :class:`kdehist.config.TrainConfig` profile.
         out: the run folder, shared with :func:`kdehist.reproduce.reproduce` (default
             ``runs/<profile>``); run ``name`` with seed ``k`` lives in
             ``out/name/seed<k>``.
@@ -350,7 +350,7 @@ def frontier(
 
 def load_frontier(folder: str | Path) -> dict:
     """The ``frontier.json`` in ``folder``, e.g.
-    :func:`kdehist.reproduce.committed_results` ``("cpu")``."""
+    ``kdehist.reproduce.committed_results("cpu")``."""
     path = Path(folder) / "frontier.json"
     if not path.is_file():
         raise FileNotFoundError(
