@@ -61,7 +61,7 @@ class FrontierRun:
 
     Attributes:
         attempt: ``"lambda_sweep"``, ``"training_path"`` or the attempt's name.
-        settings: :class:`kdehist.config.TrainConfig` overrides (always ``lambda_hist``).
+        settings: :class:`kdehist.config.TrainConfig` overrides (with ``lambda_hist``).
         why: the reason for the run, in one sentence (chapter 10 shows it).
         path: train for ``PATH_LENGTH`` times the steps at a constant learning rate and
             score ``PATH_EVALUATIONS`` checkpoints after step 1.
