@@ -1,4 +1,4 @@
-r"""Training the four variants: one step (eq. 7–11), the loop, checkpoints and resuming.
+r"""Training the four variants: one step (eq. 7–11), the loop, checkpoints, resuming.
 
 The parts live in small modules and are re-exported here: the settings
 (``TrainConfig``, :mod:`kdehist.config`; profiles in :mod:`kdehist.profiles`), the
@@ -15,7 +15,10 @@ Quick start::
     result = train(config, "runs/proposed_both")        # resumes if interrupted
     G, F, config = load_generators(result.checkpoint)   # eval mode, ready to translate
 
-or ``python -m kdehist train --variant proposed_both --profile cpu --out runs/proposed_both``.
+or, in a shell::
+
+    python -m kdehist train --variant proposed_both --profile cpu \
+        --out runs/proposed_both
 
 **Losses.** The generators minimise eq. (7),
 
@@ -24,19 +27,21 @@ or ``python -m kdehist train --variant proposed_both --profile cpu --out runs/pr
 
 with :math:`L_{gan}` the least-squares GAN loss by default (as the CycleGAN reference;
 ``gan_mode="vanilla"`` gives the paper's log-loss, eq. 9), :math:`L_{cycle}` and
-:math:`L_{idt}` the L1 losses of eq. (10) and (11), and :math:`L_{hist}` eq. (6) summed over
-the conditioned generators. **Identity weight convention**: as in the reference, the
-identity weight is ``lambda_cycle * lambda_idt`` (default 10 × 0.5 = 5), not ``lambda_idt``
-alone. Each discriminator minimises half the sum of its real and fake losses (reference).
+:math:`L_{idt}` the L1 losses of eq. (10) and (11), and :math:`L_{hist}` eq. (6) summed
+over the conditioned generators. **Identity weight convention**: as in the reference,
+the identity weight is ``lambda_cycle * lambda_idt`` (default 10 × 0.5 = 5), not
+``lambda_idt`` alone. Each discriminator minimises half the sum of its real and fake
+losses (reference).
 
-**Colour references during training.** Each batch of :class:`kdehist.data.UnpairedLoader`
-holds unpaired ``x`` (sim) and ``y`` (real) and references ``y_ref`` (another real image
-than ``y``) and, when ``F`` is conditioned, ``x_ref``. ``G`` translates ``x`` conditioned on
-``y_ref``'s histogram and ``F`` translates ``y`` conditioned on ``x_ref``'s. Each cycle
-returns to its own colours: ``F(G(x))`` is conditioned on ``x``'s histogram and ``G(F(y))``
-on ``y``'s, and so are the identity terms ``F(x)`` and ``G(y)``. Histograms are
-:func:`kdehist.soft_histogram` with foreground masks: a reference's with its own mask, a
-generated image's with the mask of the input it was made from.
+**Colour references during training.** Each batch of
+:class:`kdehist.data.UnpairedLoader` holds unpaired ``x`` (sim) and ``y`` (real) and
+references ``y_ref`` (another real image than ``y``) and, when ``F`` is conditioned,
+``x_ref``. ``G`` translates ``x`` conditioned on ``y_ref``'s histogram and ``F``
+translates ``y`` conditioned on ``x_ref``'s. Each cycle returns to its own colours:
+``F(G(x))`` is conditioned on ``x``'s histogram and ``G(F(y))`` on ``y``'s, and so are
+the identity terms ``F(x)`` and ``G(y)``. Histograms are :func:`kdehist.soft_histogram`
+with foreground masks: a reference's with its own mask, a generated image's with the
+mask of the input it was made from.
 
 **Optimisation** (reference): Adam, lr 2e-4, betas (0.5, 0.999), one optimiser for both
 generators and one for both discriminators; the learning rate is constant, then decays
@@ -46,14 +51,14 @@ bf16 kernels and float32 on others (bf16 emulation is many times slower), bfloat
 recent GPUs and float16 with a gradient scaler on older ones. Never ``channels_last``
 (its InstanceNorm backward is broken on some builds, and it was slower on CPU).
 
-**Outputs** in ``out_dir``: ``config.json``; ``checkpoint.pt`` (everything needed to resume
-exactly, loadable with ``torch.load(weights_only=True)``), rewritten atomically every
-``checkpoint_every`` steps, at the end and on Ctrl-C, with the one before it kept as
-``checkpoint.prev.pt`` (a resume falls back to it, with a warning, when ``checkpoint.pt`` is
-missing or damaged); ``metrics.jsonl``, one JSON object per logged step (a line cut short
-by a kill is dropped with a warning); ``samples/step_NNNNNN.png`` grids of translations.
-A NaN or infinite loss stops training with :class:`NonFiniteLossError`, naming the step;
-nothing non-finite is ever saved.
+**Outputs** in ``out_dir``: ``config.json``; ``checkpoint.pt`` (everything needed to
+resume exactly, loadable with ``torch.load(weights_only=True)``), rewritten atomically
+every ``checkpoint_every`` steps, at the end and on Ctrl-C, with the one before it kept
+as ``checkpoint.prev.pt`` (a resume falls back to it, with a warning, when
+``checkpoint.pt`` is missing or damaged); ``metrics.jsonl``, one JSON object per logged
+step (a line cut short by a kill is dropped with a warning); ``samples/step_NNNNNN.png``
+grids of translations. A NaN or infinite loss stops training with
+:class:`NonFiniteLossError`, naming the step; nothing non-finite is ever saved.
 """
 
 from __future__ import annotations
@@ -89,8 +94,8 @@ from .io import (
 from .losses import histogram_loss, structure_loss
 from .models import VARIANT_SPECS, CycleGAN, ResnetGenerator, build_cyclegan
 
-# The parts of a run, each in its own module, re-exported here (``from kdehist.train import
-# TrainConfig, ImagePool, read_metrics, ...`` keeps working).
+# The parts of a run, each in its own module, re-exported here (``from kdehist.train
+# import TrainConfig, ImagePool, read_metrics, ...`` keeps working).
 from .config import _BOOKKEEPING, AUTOCAST_MODES, GAN_MODES, TrainConfig  # noqa: F401
 from .losses import gan_loss, l1  # noqa: F401
 from .metrics_log import METRICS_NAME, MetricsLog, _read_metrics_if_any, read_metrics  # noqa: F401
@@ -100,10 +105,11 @@ from .profiles import PROFILE_SETTINGS  # noqa: F401
 from .samples import _preview_batch, save_samples, translate_grid  # noqa: F401
 
 CHECKPOINT_NAME = "checkpoint.pt"
-#: The checkpoint before the last one: kept by every save, used when ``checkpoint.pt`` is
-#: missing (a kill between the two renames of a save) or damaged.
+#: The checkpoint before the last one: kept by every save, used when ``checkpoint.pt``
+#: is missing (a kill between the two renames of a save) or damaged.
 PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
-#: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous one.
+#: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous
+#: one.
 DAMAGED_CHECKPOINT_NAME = "checkpoint.damaged.pt"
 CHECKPOINT_FORMAT = 1
 _CHECKPOINT_KEYS = (
@@ -124,12 +130,13 @@ _RESUME_ADVICE = (
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training diverged: a loss or a weight became NaN or infinite. Nothing non-finite was
-    saved; the message names the step and the last good checkpoint."""
+    """Training diverged: a loss or a weight became NaN or infinite. Nothing non-finite
+    was saved; the message names the step and the last good checkpoint."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) during :func:`train`: the step in progress was finished and saved.
+    """Ctrl-C (SIGINT) during :func:`train`: the step in progress was finished and
+    saved.
 
     Attributes:
         step: the step reached and saved.
@@ -138,7 +145,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, step: int, checkpoint: Path):
         super().__init__(
-            f"interrupted: saved step {step} to {checkpoint}; run the same command again to resume"
+            f"interrupted: saved step {step} to {checkpoint}; "
+            "run the same command again to resume"
         )
         self.step, self.checkpoint = step, checkpoint
 
@@ -147,15 +155,16 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class DomainTensors(NamedTuple):
-    """One domain's training images in memory: ``images`` ``(N, 3, H, W)`` in ``[-1, 1]`` and
-    foreground ``masks`` ``(N, 1, H, W)`` in ``{0, 1}``."""
+    """One domain's training images in memory: ``images`` ``(N, 3, H, W)`` in
+    ``[-1, 1]`` and foreground ``masks`` ``(N, 1, H, W)`` in ``{0, 1}``."""
 
     images: torch.Tensor
     masks: torch.Tensor
 
 
 # The last synthetic training set read, by (image_size, max_images): chunked training
-# (train(..., stop_at=...) called repeatedly, as kdehist.reproduce does) renders it once.
+# (train(..., stop_at=...) called repeatedly, as kdehist.reproduce does) renders it
+# once.
 _synthetic_cache: dict[tuple[int, int | None], tuple[DomainTensors, DomainTensors]] = {}
 
 
@@ -164,14 +173,16 @@ def load_training_data(
 ) -> tuple[DomainTensors, DomainTensors]:
     """The training split of each domain at ``config.image_size``, kept in memory.
 
-    The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of their
-    arguments: kept in memory for the next call, and cached as PNG in ``config.data_cache``
-    when set), or the folders ``config.data_x`` and ``config.data_y`` read with
-    :class:`kdehist.data.ImageFolderDomain`. Only the first ``config.max_images`` images of
-    each domain when that is set. ``progress`` shows a bar while rendering.
+    The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of
+    their arguments: kept in memory for the next call, and cached as PNG in
+    ``config.data_cache`` when set), or the folders ``config.data_x`` and
+    ``config.data_y`` read with :class:`kdehist.data.ImageFolderDomain`. Only the first
+    ``config.max_images`` images of each domain when that is set. ``progress`` shows a
+    bar while rendering.
 
     Raises:
-        FileNotFoundError: a data or mask folder is missing (the message names the field).
+        FileNotFoundError: a data or mask folder is missing (the message names the
+            field).
     """
     check_data_folders(config)
     return _read_training_data(config, progress)
@@ -180,8 +191,8 @@ def load_training_data(
 def _read_training_data(
     config: TrainConfig, progress: bool
 ) -> tuple[DomainTensors, DomainTensors]:
-    """:func:`load_training_data` once :func:`check_data_folders` has passed (train checks
-    the folders before any work, then reads them here)."""
+    """:func:`load_training_data` once :func:`check_data_folders` has passed (train
+    checks the folders before any work, then reads them here)."""
     if config.data_x is None:
         key = (config.image_size, config.max_images)
         if key not in _synthetic_cache:
@@ -216,7 +227,8 @@ def _read_training_data(
 
 
 def check_data_folders(config: TrainConfig) -> None:
-    """Fail early, naming the field, when a configured data or mask folder does not exist."""
+    """Fail early, naming the field, when a configured data or mask folder does not
+    exist."""
     for name in ("data_x", "data_y", "data_x_masks", "data_y_masks"):
         folder = getattr(config, name)
         if folder is not None and not Path(folder).is_dir():
@@ -228,11 +240,11 @@ def check_data_folders(config: TrainConfig) -> None:
 def make_loader(
     config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device
 ) -> UnpairedLoader:
-    """The :class:`kdehist.data.UnpairedLoader` of a run: batch ``t`` is a pure function of
-    ``(seed, t)``, which is what makes resuming exact. ``x_ref`` is drawn only when ``F``
-    is conditioned."""
-    # The whole set moves to the device once (at most ~1 GB at 256 px), so that batches are
-    # gathered and augmented there rather than copied over every step.
+    """The :class:`kdehist.data.UnpairedLoader` of a run: batch ``t`` is a pure function
+    of ``(seed, t)``, which is what makes resuming exact. ``x_ref`` is drawn only when
+    ``F`` is conditioned."""
+    # The whole set moves to the device once (at most ~1 GB at 256 px), so that batches
+    # are gathered and augmented there rather than copied over every step.
     (x, mask_x), (y, mask_y) = (tuple(t.to(device) for t in domain) for domain in data)
     both = VARIANT_SPECS[config.variant].condition_F
     return UnpairedLoader(
@@ -270,19 +282,19 @@ class TrainState:
         torch.manual_seed(config.seed)
         nets = build_nets(config).to(device)
         adam = dict(lr=config.lr, betas=config.betas)
+        segmenter = _frozen_segmenter(device) if config.hist_mask == "output" else None
         return cls(
             config=config,
             nets=nets,
             opt_G=torch.optim.Adam(nets.generator_parameters(), **adam),
             opt_D=torch.optim.Adam(nets.discriminator_parameters(), **adam),
-            # Separate, seeded streams: the pools and the batch order never share randomness.
+            # Separate, seeded streams: the pools and the batch order never share
+            # randomness.
             pool_X=ImagePool(config.pool_size, seed=config.seed + 1),
             pool_Y=ImagePool(config.pool_size, seed=config.seed + 2),
             loader=make_loader(config, data, device),
             precision=Precision(config.autocast, device),
-            segmenter=_frozen_segmenter(device)
-            if config.hist_mask == "output"
-            else None,
+            segmenter=segmenter,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -296,13 +308,12 @@ class TrainState:
             "opt_D": self.opt_D.state_dict(),
             "pool_X": self.pool_X.state_dict(),
             "pool_Y": self.pool_Y.state_dict(),
-            "loader": {
-                **self.loader.state_dict(),
-                "step": self.step,
-            },  # its position is the step
+            # The loader's position is the step.
+            "loader": {**self.loader.state_dict(), "step": self.step},
             "scaler": self.precision.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            # Resolved on the host that trained: both change the weights (checked on resume).
+            # Resolved on the host that trained: both change the weights (checked on
+            # resume).
             "precision": self.precision.mode,
             "threads": torch.get_num_threads(),
         }
@@ -335,11 +346,10 @@ def build_nets(config: TrainConfig) -> CycleGAN:
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Constant ``lr`` until ``decay_start``, then linear decay (reference): at the last step
-    it is ``lr · 2 / (steps - decay_start + 1)``, never 0."""
-    decayed = max(0, step - config.decay_start) / (
-        config.steps - config.decay_start + 1
-    )
+    """Constant ``lr`` until ``decay_start``, then linear decay (reference): at the last
+    step it is ``lr · 2 / (steps - decay_start + 1)``, never 0."""
+    span = config.steps - config.decay_start + 1
+    decayed = max(0, step - config.decay_start) / span
     return config.lr * (1.0 - decayed)
 
 
@@ -352,10 +362,10 @@ def _frozen_segmenter(device: torch.device) -> nn.Module:
 
 
 def own_foreground(segmenter: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The foreground of ``images`` ``(B, 3, H, W)`` as the frozen ``segmenter`` sees it:
-    probabilities ``(B, 1, H, W)``, differentiable with respect to ``images``.
+    """The foreground of ``images`` ``(B, 3, H, W)`` as the frozen ``segmenter`` sees
+    it: probabilities ``(B, 1, H, W)``, differentiable with respect to ``images``.
 
-    The segmenter works at :data:`kdehist.segment.SEGMENTER_SIZE`; other sizes are
+    The segmenter works at ``kdehist.segment.SEGMENTER_SIZE``; other sizes are
     resized there and back (bilinear).
     """
     from .segment import SEGMENTER_SIZE
@@ -385,10 +395,10 @@ def train_step(
 ) -> dict[str, torch.Tensor]:
     """One generator update, then one discriminator update; returns the detached losses.
 
-    ``batch`` is a :class:`kdehist.data.UnpairedLoader` batch: ``x``, ``y``, ``y_ref`` (and
-    ``x_ref`` when ``F`` is conditioned), ``(B, 3, H, W)`` in ``[-1, 1]``, each with its
-    ``*_mask`` ``(B, 1, H, W)``. ``y_ref`` is another real image than ``y``, so the colour
-    target is never the very sample shown to ``D_Y``.
+    ``batch`` is a :class:`kdehist.data.UnpairedLoader` batch: ``x``, ``y``, ``y_ref``
+    (and ``x_ref`` when ``F`` is conditioned), ``(B, 3, H, W)`` in ``[-1, 1]``, each
+    with its ``*_mask`` ``(B, 1, H, W)``. ``y_ref`` is another real image than ``y``, so
+    the colour target is never the very sample shown to ``D_Y``.
     """
     cfg, amp = state.config, state.precision
     G, F, D_X, D_Y = state.nets
@@ -398,8 +408,8 @@ def train_step(
         def hist(key: str) -> torch.Tensor:
             return soft_histogram(batch[key], cfg.hist_bins, mask=batch[f"{key}_mask"])
 
-        # Conditions: G paints x in y_ref's colours, F paints y in x_ref's; the cycle and
-        # identity translations keep their input's own colours.
+        # Conditions: G paints x in y_ref's colours, F paints y in x_ref's; the cycle
+        # and identity translations keep their input's own colours.
         cond_G = (hist("y_ref"), hist("y")) if G.conditioned else (None, None)
         cond_F = (hist("x_ref"), hist("x")) if F.conditioned else (None, None)
     (G_ref, G_own), (F_ref, F_own) = cond_G, cond_F
@@ -415,9 +425,8 @@ def train_step(
             "cycle_X": l1(F(fake_y, F_own), x),
             "cycle_Y": l1(G(fake_x, G_own), y),
         }
-        if (
-            cfg.identity_weight > 0
-        ):  # the reference skips these two forwards when unused
+        # The reference skips these two forwards when unused.
+        if cfg.identity_weight > 0:
             losses["idt_X"] = l1(F(x, F_own), x)
             losses["idt_Y"] = l1(G(y, G_own), y)
         # A fake's histogram over its input's foreground (the paper's), or over its own
@@ -483,7 +492,8 @@ class TrainResult:
 
     @property
     def finished(self) -> bool:
-        """Whether the run reached ``config.steps`` (not stopped early by ``stop_at``)."""
+        """Whether the run reached ``config.steps`` (not stopped early by
+        ``stop_at``)."""
         return self.step >= self.steps
 
 
@@ -500,47 +510,46 @@ def train(
     Args:
         config: the run's settings (``TrainConfig.from_profile``).
         out_dir: folder for the checkpoint, metrics, samples and ``config.json``.
-        resume: continue from an existing checkpoint in ``out_dir`` (default). Its config
-            must equal ``config`` except for bookkeeping fields (periods, device, label),
-            and it must have been trained at the same resolved autocast precision and,
-            on a CPU, with the same number of threads; a finished run returns at once.
-            ``False`` starts over and overwrites.
+        resume: continue from an existing checkpoint in ``out_dir`` (default). Its
+            config must equal ``config`` except for bookkeeping fields (periods, device,
+            label), and it must have been trained at the same resolved autocast
+            precision and, on a CPU, with the same number of threads; a finished run
+            returns at once. ``False`` starts over and overwrites.
         stop_at: stop (with a checkpoint) after this step, as if interrupted there; the
-            learning-rate schedule still runs to ``config.steps``. For training in chunks,
-            e.g. on Colab. Default: run to ``config.steps``.
+            learning-rate schedule still runs to ``config.steps``. For training in
+            chunks, e.g. on Colab. Default: run to ``config.steps``.
         progress: show a tqdm progress bar with running losses.
 
     Returns:
-        :class:`TrainResult` with the checkpoint path, the step reached, the whole metrics
-        log of the run and its training seconds (all sessions, without sampling and
-        checkpointing).
+        :class:`TrainResult` with the checkpoint path, the step reached, the whole
+        metrics log of the run and its training seconds (all sessions, without sampling
+        and checkpointing).
 
     What survives what: every save is atomic and keeps the checkpoint before it as
-    ``checkpoint.prev.pt``. A damaged or missing ``checkpoint.pt`` falls back to it with a
-    warning. Ctrl-C (SIGINT) finishes the step in progress, saves it and raises
-    :class:`TrainingInterrupted` (a ``KeyboardInterrupt``; a second Ctrl-C stops at once).
-    A NaN or infinite loss stops training with :class:`NonFiniteLossError` naming the
-    step, and nothing non-finite is ever saved.
+    ``checkpoint.prev.pt``. A damaged or missing ``checkpoint.pt`` falls back to it with
+    a warning. Ctrl-C (SIGINT) finishes the step in progress, saves it and raises
+    :class:`TrainingInterrupted` (a ``KeyboardInterrupt``; a second Ctrl-C stops at
+    once). A NaN or infinite loss stops training with :class:`NonFiniteLossError` naming
+    the step, and nothing non-finite is ever saved.
 
     Raises:
-        TypeError, ValueError: a bad argument, or a checkpoint that cannot be resumed (the
-            message names it and says what to do); all before any data is loaded.
+        TypeError, ValueError: a bad argument, or a checkpoint that cannot be resumed
+            (the message names it and says what to do); all before any data is loaded.
         FileNotFoundError: a configured data folder is missing.
         NonFiniteLossError: training diverged.
         TrainingInterrupted: Ctrl-C, after saving.
     """
-    # Every configuration error surfaces here, before any data is rendered or step taken.
+    # Every configuration error surfaces here, before any data is rendered or step
+    # taken.
     try:
         device, out_dir, saved, end = _prepare_run(config, out_dir, resume, stop_at)
     except (ValueError, TypeError, OSError) as error:
-        error.before_training = (
-            True  # the command line prints these as one line, exit 2
-        )
+        # The command line prints these as one line, exit 2.
+        error.before_training = True
         raise
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    if (
-        saved is not None and int(saved["step"]) >= end
-    ):  # nothing left to do: skip loading the data
+    # Nothing left to do: skip loading the data.
+    if saved is not None and int(saved["step"]) >= end:
         seconds = float(saved.get("seconds", 0.0))
         return TrainResult(
             checkpoint_path,
@@ -558,7 +567,8 @@ def train(
 def _prepare_run(
     config, out_dir, resume, stop_at
 ) -> tuple[torch.device, Path, dict | None, int]:
-    """Check everything that can be checked before any work; load the checkpoint to resume."""
+    """Check everything that can be checked before any work; load the checkpoint to
+    resume."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
     if not isinstance(resume, bool):
@@ -588,7 +598,8 @@ def _prepare_run(
 
 
 def check_out_dir(out_dir) -> Path:
-    """``out_dir`` as a folder that exists and can be written, or a ValueError naming it."""
+    """``out_dir`` as a folder that exists and can be written, or a ValueError naming
+    it."""
     if not isinstance(out_dir, (str, os.PathLike)):
         raise TypeError(
             f"out_dir: expected a folder path (str or Path), got {_describe(out_dir)}"
@@ -602,7 +613,8 @@ def check_out_dir(out_dir) -> Path:
             pass
     except OSError as error:
         raise ValueError(
-            f"out_dir: expected a writable folder, got {str(path)!r} ({type(error).__name__}: {error.strerror or error})"
+            f"out_dir: expected a writable folder, got {str(path)!r} "
+            f"({type(error).__name__}: {error.strerror or error})"
         ) from None
     return path
 
@@ -612,27 +624,31 @@ def _read_train_checkpoint(path: Path) -> dict:
     saved = load_checkpoint(path, advice=_RESUME_ADVICE)
     if not isinstance(saved, dict):
         raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {_RESUME_ADVICE}"
+            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), "
+            f"got {_describe(saved)}; {_RESUME_ADVICE}"
         )
     missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
     if missing:
         raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train, got one without {missing}; {_RESUME_ADVICE}"
+            f"{path}: expected a checkpoint written by kdehist.train.train, "
+            f"got one without {missing}; {_RESUME_ADVICE}"
         )
     try:
         TrainConfig.from_dict(saved["config"])
         int(saved["step"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(
-            f"{path}: the checkpoint's config or step is not valid ({error}); {_RESUME_ADVICE}"
+            f"{path}: the checkpoint's config or step is not valid "
+            f"({error}); {_RESUME_ADVICE}"
         ) from None
     return saved
 
 
 def _load_resume_checkpoint(out_dir: Path) -> dict | None:
-    """The checkpoint to resume from: ``checkpoint.pt``, or the previous one (with a warning)
-    when it is missing or damaged. The previous one is copied back to ``checkpoint.pt`` so
-    that everything downstream reads a good file; a damaged one is kept aside."""
+    """The checkpoint to resume from: ``checkpoint.pt``, or the previous one (with a
+    warning) when it is missing or damaged. The previous one is copied back to
+    ``checkpoint.pt`` so that everything downstream reads a good file; a damaged one is
+    kept aside."""
     path, previous = out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_CHECKPOINT_NAME
     if path.is_file():
         try:
@@ -655,7 +671,8 @@ def _load_resume_checkpoint(out_dir: Path) -> dict | None:
     with open(previous, "rb") as source:
         _atomic_write(path, lambda handle: shutil.copyfileobj(source, handle))
     warnings.warn(
-        f"{reason}; resuming from the previous checkpoint {previous} (step {int(saved['step'])})",
+        f"{reason}; resuming from the previous checkpoint {previous} "
+        f"(step {int(saved['step'])})",
         stacklevel=3,
     )
     return saved
@@ -663,8 +680,8 @@ def _load_resume_checkpoint(out_dir: Path) -> dict | None:
 
 @contextlib.contextmanager
 def _deferred_sigint():
-    """Turn the first SIGINT (Ctrl-C) into a flag the loop checks at each step boundary; a
-    second one raises at once. Only in the main thread (signals go nowhere else)."""
+    """Turn the first SIGINT (Ctrl-C) into a flag the loop checks at each step boundary;
+    a second one raises at once. Only in the main thread (signals go nowhere else)."""
     flag = {"set": False}
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -676,7 +693,8 @@ def _deferred_sigint():
         flag["set"] = True
         signal.signal(signal.SIGINT, restore)
         print(
-            "\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop at once)",
+            "\ninterrupt: saving a checkpoint after this step "
+            "(Ctrl-C again to stop at once)",
             file=sys.stderr,
             flush=True,
         )
@@ -692,9 +710,10 @@ def _nonfinite_weights(nets: nn.Module) -> list[str]:
     tensors = [
         (name, t) for name, t in nets.state_dict().items() if t.is_floating_point()
     ]
-    if not tensors or bool(
-        torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()
-    ):
+    if not tensors:
+        return []
+    finite = torch.stack([torch.isfinite(t).all() for _, t in tensors])
+    if bool(finite.all()):
         return []
     return [name for name, t in tensors if not bool(torch.isfinite(t).all())]
 
@@ -707,15 +726,15 @@ def _train_loop(
     end: int,
     progress: bool,
 ) -> TrainResult:
-    """The loop itself: build (or restore) the state, then step, log, sample, checkpoint."""
+    """The loop itself: build (or restore) the state, then step, log, sample,
+    checkpoint."""
     from tqdm.auto import tqdm
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     previous_path = out_dir / PREVIOUS_CHECKPOINT_NAME
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = (
-            True  # fixed shapes: let cuDNN pick its fastest kernels
-        )
+        # Fixed shapes: let cuDNN pick its fastest kernels.
+        torch.backends.cudnn.benchmark = True
     data = _read_training_data(config, progress)  # _prepare_run checked the folders
     state = TrainState.create(config, data, device)
     if saved is not None:
@@ -723,10 +742,8 @@ def _train_loop(
         good_step = state.step
     else:
         good_step = None
-        for stale in (
-            previous_path,
-            out_dir / DAMAGED_CHECKPOINT_NAME,
-        ):  # starting over: not this run's
+        # Starting over: not this run's.
+        for stale in (previous_path, out_dir / DAMAGED_CHECKPOINT_NAME):
             if stale.is_file():
                 stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -741,8 +758,8 @@ def _train_loop(
             else "no checkpoint was written"
         )
         return NonFiniteLossError(
-            f"training diverged: {what} at step {step}; stopped without saving it, and {kept}. "
-            f"Try a lower lr, autocast='none' or another seed"
+            f"training diverged: {what} at step {step}; stopped without saving it, "
+            f"and {kept}. Try a lower lr, autocast='none' or another seed"
         )
 
     def check_finite(pending: list) -> None:
@@ -773,19 +790,14 @@ def _train_loop(
                 group["lr"] = lr
             started = time.perf_counter()
             losses = train_step(state, state.loader.batch(state.step))
-            state.seconds += (
-                time.perf_counter() - started
-            )  # training time: no sampling or saving
+            # Training time: no sampling or saving.
+            state.seconds += time.perf_counter() - started
             state.step += 1
             window.append(losses)
-            # One flag per step, left on the device: synchronised only when something is written.
-            pending.append(
-                (
-                    state.step,
-                    torch.stack([v.float() for v in losses.values()]).isfinite().all(),
-                    losses,
-                )
-            )
+            # One flag per step, left on the device: synchronised only when something is
+            # written.
+            finite = torch.stack([v.float() for v in losses.values()]).isfinite().all()
+            pending.append((state.step, finite, losses))
             bar.update(1)
 
             step = state.step
@@ -823,11 +835,10 @@ def _train_loop(
             if save:
                 bad = _nonfinite_weights(state.nets)
                 if bad:
-                    raise diverged(
-                        f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})",
-                        step,
-                    )
-                # The first save of a fresh run replaces nothing of this run: keep no previous.
+                    names = ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
+                    raise diverged(f"non-finite weights ({names})", step)
+                # The first save of a fresh run replaces nothing of this run: keep no
+                # previous.
                 atomic_torch_save(
                     checkpoint_path,
                     state.state_dict(),
@@ -852,14 +863,16 @@ def _train_loop(
 def _check_same_run(
     saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None
 ) -> None:
-    """Refuse to resume with settings that change the weights (the checkpoint names the old ones)."""
+    """Refuse to resume with settings that change the weights (the checkpoint names the
+    old ones)."""
     old, new = TrainConfig.from_dict(saved["config"]).to_dict(), config.to_dict()
     differ = [
         f"{k}: {old.get(k)!r} -> {new[k]!r}"
         for k in new
         if k not in _BOOKKEEPING and old.get(k) != new[k]
     ]
-    # Resolved on the host; checkpoints written before these were recorded are not checked.
+    # Resolved on the host; checkpoints written before these were recorded are not
+    # checked.
     if saved.get("precision") is not None and saved["precision"] != precision:
         differ.append(
             f"resolved autocast precision: {saved['precision']!r} -> {precision!r}"
@@ -872,8 +885,9 @@ def _check_same_run(
         differ.append(f"CPU threads: {int(saved['threads'])} -> {threads}")
     if differ:
         raise ValueError(
-            f"config: expected the settings of the run being resumed ({path}), got changes in {', '.join(differ)}; "
-            f"use another out_dir, or start over with resume=False (--restart on the command line)"
+            f"config: expected the settings of the run being resumed ({path}), "
+            f"got changes in {', '.join(differ)}; use another out_dir, "
+            "or start over with resume=False (--restart on the command line)"
         )
 
 
@@ -881,7 +895,8 @@ def _check_same_run(
 
 
 class GeneratorPair(NamedTuple):
-    """``G``: X → Y and ``F``: Y → X in eval mode, and the config they were trained with."""
+    """``G``: X → Y and ``F``: Y → X in eval mode, and the config they were trained
+    with."""
 
     G: ResnetGenerator
     F: ResnetGenerator
@@ -904,7 +919,8 @@ def load_generators(
     """
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(
-            f"checkpoint: expected a checkpoint path (str or Path), got {_describe(checkpoint)}"
+            "checkpoint: expected a checkpoint path (str or Path), "
+            f"got {_describe(checkpoint)}"
         )
     path = Path(checkpoint)
     previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
@@ -916,12 +932,14 @@ def load_generators(
     saved = load_checkpoint(path, advice=advice)
     if not isinstance(saved, dict):
         raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), got {_describe(saved)}; {advice}"
+            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), "
+            f"got {_describe(saved)}; {advice}"
         )
     for key in ("config", "nets"):
         if key not in saved:
             raise CheckpointError(
-                f"{path}: expected a checkpoint written by kdehist.train.train, got no {key!r} entry; {advice}"
+                f"{path}: expected a checkpoint written by kdehist.train.train, "
+                f"got no {key!r} entry; {advice}"
             )
     try:
         config = TrainConfig.from_dict(saved["config"])
@@ -943,7 +961,8 @@ def load_generators(
         except RuntimeError as error:
             first = str(error).strip().splitlines()[0]
             raise CheckpointError(
-                f"{path}: the weights of {name} do not fit its config ({first}); {advice}"
+                f"{path}: the weights of {name} do not fit its config "
+                f"({first}); {advice}"
             ) from None
     nets.to(device).eval()
     return GeneratorPair(nets.G, nets.F, config)
