@@ -25,7 +25,9 @@ class ConstantTone(torch.nn.Module):
 
     def __init__(self, test, colour):
         super().__init__()
-        self.test, self.colour = test, torch.tensor(colour).reshape(1, 3, 1, 1)
+        self.test = test
+        # A buffer moves with the module: evaluation runs on CUDA when there is one.
+        self.register_buffer("colour", torch.tensor(colour).reshape(1, 3, 1, 1))
 
     def forward(self, x):
         mask = (
