@@ -28,10 +28,11 @@ T4, A100 = (7, 5), (8, 0)
 
 
 def tiny_gpu(**overrides) -> TrainConfig:
-    """The gpu profile (autocast "auto", its periods and schedule) at the smoke size."""
+    """The gpu profile (autocast "auto", its periods and schedule) at the smoke size, on
+    the CPU even where there is a GPU: the rehearsal stands in for one."""
     sizes = dict(
-        image_size=32, ngf=8, n_blocks=2, ndf=8, n_layers=2, hist_bins=16, batch_size=2,
-        steps=6, decay_start=3, pool_size=4, max_images=8, threads=1,
+        device="cpu", image_size=32, ngf=8, n_blocks=2, ndf=8, n_layers=2, hist_bins=16,
+        batch_size=2, steps=6, decay_start=3, pool_size=4, max_images=8, threads=1,
         checkpoint_every=2, sample_every=3, log_every=1,
     )  # fmt: skip
     return TrainConfig.from_profile(
