@@ -195,6 +195,31 @@ def test_committed_results_are_complete_and_consistent():
             )
 
 
+def test_committed_frontier_is_consistent_with_its_arrays():
+    from kdehist.frontier import FRONTIER_RUNS, load_frontier
+    from kdehist.reproduce import read_pairs
+
+    front = load_frontier(RESULTS)
+    assert front["segmenter"]["heldout_iou"] >= 0.95
+    scored = {row["name"] for row in front["runs"]}
+    seeds = {m.split("/seed")[0] for m in front["missing"]}
+    assert scored | seeds <= set(FRONTIER_RUNS)
+    for row in front["runs"]:
+        assert "lambda_hist" in row["settings"]
+        for key in ("delta_e76", "shape_score"):
+            means = [
+                float(
+                    read_pairs(RESULTS / "pairs" / f"{row['name']}_seed{s}.npz")[
+                        key
+                    ].mean()
+                )
+                for s in row["seeds"]
+            ]
+            assert row[f"{key}_seed_means"] == pytest.approx(means, abs=1e-5)
+            lo, hi = row[f"{key}_ci95"]
+            assert lo <= row[f"{key}_mean"] <= hi
+
+
 def test_readme_has_an_open_in_colab_badge_for_every_chapter():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     repository = config["repository"]["url"].removeprefix("https://github.com/")
