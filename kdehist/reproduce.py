@@ -3,12 +3,11 @@
 ``python -m kdehist reproduce --profile cpu`` trains every run that is missing, one per
 variant and seed (in chunks, freezing the generators at a few evaluation steps), scores
 each frozen snapshot with the protocol of :mod:`kdehist.evaluate` (including the
-segmenter's ``shape_score``), then writes ``table2.json`` (means over seeds with bootstrap
-intervals), ``tradeoff.json``, the per-pair arrays ``pairs/<run>_seed<k>.npz``,
-``figure3.png`` and ``figure4.png``
-under the run folder, each atomically. Run it again after an interruption: finished
-training and finished evaluations are reused, and an interrupted training resumes from
-its last checkpoint.
+segmenter's ``shape_score``), then writes ``table2.json`` (means over seeds with
+bootstrap intervals), ``tradeoff.json``, the per-pair arrays
+``pairs/<run>_seed<k>.npz``, ``figure3.png`` and ``figure4.png`` under the run folder,
+each atomically. Run it again after an interruption: finished training and finished
+evaluations are reused, and an interrupted training resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -70,7 +69,8 @@ PAPER_TABLE2 = {
 
 @functools.cache
 def _git_commit() -> str:
-    """The checkout's commit, with ``-dirty`` when the package's code has uncommitted changes.
+    """The checkout's commit, with ``-dirty`` when the package's code has uncommitted
+    changes.
 
     Cached: the first call in a process names the code that process runs, even if the
     checkout moves on while it trains (a long-running queue calls it when it starts).
@@ -110,7 +110,8 @@ def host_cpu() -> str:
 
 
 def run_folder(out: Path, name: str, seed: int) -> Path:
-    """Where run ``name`` with ``seed`` keeps its checkpoint, snapshots and evaluations."""
+    """Where run ``name`` with ``seed`` keeps its checkpoint, snapshots and
+    evaluations."""
     return Path(out) / name / f"seed{seed}"
 
 
@@ -147,7 +148,8 @@ def train_run(
         result = train(config, run, stop_at=step, progress=progress)
         if result.step != step:
             raise ValueError(
-                f"run: expected a checkpoint at step {step} in {run}, got one at step {result.step}; "
+                f"run: expected a checkpoint at step {step} in {run}, "
+                f"got one at step {result.step}; "
                 f"move it away or pass another run folder"
             )
         saved = load_checkpoint(result.checkpoint)
@@ -170,13 +172,12 @@ def train_run(
         return json.loads(provenance_file.read_text())
     last = load_checkpoint(snapshot_path(run, steps[-1]))
     first = load_checkpoint(snapshot_path(run, steps[0]))
+    threads = config.threads if config.threads is not None else torch.get_num_threads()
     provenance = {
         "git_commit": first.get("git_commit", "unknown"),
         "torch": torch.__version__,
         "precision": resolve_precision(config.autocast, resolve_device(config.device)),
-        "threads": config.threads
-        if config.threads is not None
-        else torch.get_num_threads(),
+        "threads": threads,
         "train_seconds": round(float(last["seconds"]), 1),
         "host_cpu": host_cpu(),
         "seed": config.seed,
@@ -186,7 +187,8 @@ def train_run(
 
 
 def evaluation_steps(total: int, count: int = EVALUATIONS) -> list[int]:
-    """``count`` evenly spaced steps ending at ``total`` (fewer when ``total`` is small)."""
+    """``count`` evenly spaced steps ending at ``total`` (fewer when ``total`` is
+    small)."""
     return sorted({max(1, round(total * (k + 1) / count)) for k in range(count)})
 
 
@@ -210,16 +212,14 @@ def _test_set_and_oracle(
 ) -> tuple[TestSet, torch.Tensor]:
     test = load_test_set(size, count=evaluation_count(profile))
     cache = out / f"oracle_{size}px_{len(test.inputs)}x{len(test.refs)}.pt"
+    shape = (len(test.inputs), len(test.refs))
     oracle = None
     if cache.is_file():
         try:
             oracle = load_checkpoint(cache)["oracle"].float() / 127.5 - 1
         except Exception:  # a damaged cache is recomputed, never trusted
             oracle = None
-        if oracle is not None and oracle.shape[:2] != (
-            len(test.inputs),
-            len(test.refs),
-        ):
+        if oracle is not None and oracle.shape[:2] != shape:
             oracle = None
     if oracle is None:
         oracle = oracle_pairs(test)
@@ -234,8 +234,8 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise ValueError(
-            f"{path}: expected a JSON file written by kdehist.reproduce, could not read it ({error}); "
-            f"delete it and run reproduce again"
+            f"{path}: expected a JSON file written by kdehist.reproduce, "
+            f"could not read it ({error}); delete it and run reproduce again"
         ) from None
 
 
@@ -248,15 +248,16 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def read_pairs(path: str | Path) -> dict[str, np.ndarray]:
-    """The per-pair arrays of one run, ``{metric: (Nx, Ny) float64}``, from a ``.npz`` file."""
+    """The per-pair arrays of one run, ``{metric: (Nx, Ny) float64}``, from a ``.npz``
+    file."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k].astype(np.float64) for k in data.files}
     except (OSError, ValueError, EOFError) as error:
         raise ValueError(
-            f"{path}: expected per-pair arrays written by kdehist.reproduce, could not read them "
-            f"({error}); delete the file and run reproduce again"
+            f"{path}: expected per-pair arrays written by kdehist.reproduce, "
+            f"could not read them ({error}); delete the file and run reproduce again"
         ) from None
 
 
@@ -272,15 +273,17 @@ def committed_results(*parts: str) -> Path:
 
 
 def load_results(folder: str | Path) -> dict:
-    """Read what :func:`reproduce` wrote to a results folder (the book's ``book/results/cpu``).
+    """Read what :func:`reproduce` wrote to a results folder (the book's
+    ``book/results/cpu``).
 
-    Returns ``{"table2", "tradeoff", "pairs": {run: {seed: {metric: (Nx, Ny) array}}}, "folder"}``.
+    Returns ``{"table2", "tradeoff", "pairs": {run: {seed: {metric: (Nx, Ny) array}}},
+    "folder"}``.
     """
     folder = Path(folder)
     if not (folder / "table2.json").is_file():
         raise FileNotFoundError(
-            f"folder: expected a results folder written by kdehist.reproduce (with table2.json), "
-            f"got {str(folder)!r}"
+            f"folder: expected a results folder written by kdehist.reproduce "
+            f"(with table2.json), got {str(folder)!r}"
         )
     table2 = _read_json(folder / "table2.json")
     pairs = {
@@ -306,7 +309,8 @@ def evaluate_run(
     segmenter,
     progress: bool = True,
 ):
-    """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final per-pair arrays)``.
+    """Score each snapshot of ``run`` (reusing finished scores): ``(curve, final
+    per-pair arrays)``.
 
     Writes ``eval_stepNNNNNN.json`` (the summary) and ``pairs_stepNNNNNN.npz`` (every
     per-pair metric) beside the snapshots. Runs on the training device (CUDA when
@@ -346,8 +350,8 @@ def evaluate_run(
 
 
 def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
-    """Table 2's row for one run from its seeds' per-pair arrays: per metric the mean over
-    seeds of each seed's mean, the seed means, and for ``INTERVAL_METRICS`` a 95 %
+    """Table 2's row for one run from its seeds' per-pair arrays: per metric the mean
+    over seeds of each seed's mean, the seed means, and for ``INTERVAL_METRICS`` a 95 %
     bootstrap interval (:func:`kdehist.evaluate.bootstrap_ci`)."""
     seeds = sorted(pairs)
     row: dict = {
@@ -403,7 +407,8 @@ def _check_writable(folder: Path, name: str) -> Path:
         (folder / ".kdehist-write-test").unlink()
     except OSError as error:
         raise ValueError(
-            f"{name}: expected a writable folder, got {str(folder)!r} ({error.strerror})"
+            f"{name}: expected a writable folder, "
+            f"got {str(folder)!r} ({error.strerror})"
         ) from None
     return folder
 
@@ -420,12 +425,16 @@ def reproduce(
     """Train what is missing, evaluate every snapshot, and write the results.
 
     Args:
-        profile: a ``kdehist.train.TrainConfig`` profile (``"smoke"``, ``"cpu"``, ...).
-        out: the run folder (default ``runs/<profile>`` under :func:`kdehist.profiles.runs_dir`);
-            run ``name`` with seed ``k`` lives in ``out/name/seed<k>``.
-        runs: names from ``RUNS`` (default ``DEFAULT_RUNS``, the four rows of Table 2).
-        results_dir: also write the results there (the book's ``book/results/<profile>``):
-            ``table2.json``, ``tradeoff.json``, ``pairs/<run>_seed<k>.npz`` and the figures.
+        profile: a ``kdehist.train.TrainConfig`` profile
+            (``"smoke"``, ``"cpu"``, ...).
+        out: the run folder (default ``runs/<profile>`` under
+            :func:`kdehist.profiles.runs_dir`); run ``name`` with seed ``k`` lives in
+            ``out/name/seed<k>``.
+        runs: names from ``RUNS`` (default ``DEFAULT_RUNS``, the four rows of
+            Table 2).
+        results_dir: also write the results there (the book's
+            ``book/results/<profile>``): ``table2.json``, ``tradeoff.json``,
+            ``pairs/<run>_seed<k>.npz`` and the figures.
         progress: show progress.
         seeds: training seeds of every run (default ``SEEDS``, 0, 1 and 2).
         train: train what is missing (default). ``False`` evaluates only the runs whose
@@ -456,9 +465,8 @@ def reproduce(
     }
     out = _check_writable(out if out is not None else runs_dir(profile), "out")
     if results_dir is not None:
-        results_dir = _check_writable(
-            results_dir, "results_dir"
-        )  # before hours of training, not after
+        # Checked before hours of training, not after.
+        results_dir = _check_writable(results_dir, "results_dir")
     size = next(iter(configs.values())).image_size
     test, oracle = _test_set_and_oracle(profile, size, out)
     segmenter, segmenter_record = load_segmenter(progress=progress)
@@ -479,7 +487,8 @@ def reproduce(
         missing = [n for n in names if not any(key[0] == n for key in configs)]
         if missing:
             raise ValueError(
-                f"runs: expected finished training for every run with train=False, got none for {missing} in {out}"
+                f"runs: expected finished training for every run with train=False, "
+                f"got none for {missing} in {out}"
             )
     for (name, seed), config in configs.items():
         run = run_folder(out, name, seed)
@@ -508,12 +517,11 @@ def reproduce(
     for name in names:
         config = next(c for (n, _), c in configs.items() if n == name)
         records = run_records[name]
+        conditioned = VARIANT_SPECS[config.variant].condition_G
         table[name] = {
             **summarize_seeds(pairs[name]),
             "variant": config.variant,
-            "condition": config.condition
-            if VARIANT_SPECS[config.variant].condition_G
-            else None,
+            "condition": config.condition if conditioned else None,
             "step": config.steps,
             "paper_delta_e": PAPER_TABLE2.get(name),
             "precision": sorted({r["precision"] for r in records.values()}),
@@ -628,9 +636,9 @@ def _interval(row: dict, key: str, digits: int) -> str:
 
 
 def table2_markdown(table2: dict, detailed: bool = False) -> str:
-    """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and JIS
-    class, the shape score with its interval and the paper's ΔE; ``detailed`` adds ΔE2000,
-    SSIM and edge F1. The oracle and the tone-blind average close the table."""
+    """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and
+    JIS class, the shape score with its interval and the paper's ΔE; ``detailed`` adds
+    ΔE2000, SSIM and edge F1. The oracle and the tone-blind average close the table."""
     from .figures import LABELS
 
     head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
@@ -642,9 +650,9 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     variants = table2["variants"]
-    for name in [n for n in RUNS if n in variants] + sorted(
-        set(variants) - set(RUNS)
-    ):  # the paper's order
+    # The paper's order, then any run it does not have.
+    order = [n for n in RUNS if n in variants] + sorted(set(variants) - set(RUNS))
+    for name in order:
         row = variants[name]
         cells = [
             LABELS.get(name, name),
@@ -690,23 +698,32 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
 
 
 def readme_results(table2: dict) -> str:
-    """The README's results block: how the numbers were made, then :func:`table2_markdown`."""
+    """The README's results block: how the numbers were made, then
+    :func:`table2_markdown`."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
     minutes = [s / 60 for r in rows for s in r["train_seconds"]]
+    plural = "s" if max(seeds) > 1 else ""
+    caveat = (
+        " (with one seed, an interval covers the test images, not the training)"
+        if min(seeds) == 1
+        else ""
+    )
+    test_pairs = prov["test_pairs"].replace(" x ", " × ")
+    average = table2["baselines"]["average_tone"]["delta_e76_mean"]
     return (
-        f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, float32; "
-        f"{' or '.join(map(str, seeds))} seed{'s' if max(seeds) > 1 else ''} per model; {len(minutes)} models of "
-        f"{min(minutes):.0f}–{max(minutes):.0f} min each on a 2-core {prov['host_cpu']}), "
-        f"mean ΔE76 over {prov['test_pairs'].replace(' x ', ' × ')} pairs between the mean L\\*a\\*b\\* of the "
-        f"generated and the reference foregrounds, and the shape score (segmenter IoU against "
-        f"the input's mask), each with a 95 % bootstrap interval over test inputs, references and seeds"
-        f"{' (with one seed, an interval covers the test images, not the training)' if min(seeds) == 1 else ''}:\n\n"
+        f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
+        f"float32; {' or '.join(map(str, seeds))} seed{plural} per model; "
+        f"{len(minutes)} models of {min(minutes):.0f}–{max(minutes):.0f} min each on a "
+        f"2-core {prov['host_cpu']}), mean ΔE76 over {test_pairs} pairs between the "
+        f"mean L\\*a\\*b\\* of the generated and the reference foregrounds, and the "
+        f"shape score (segmenter IoU against the input's mask), each with a 95 % "
+        f"bootstrap interval over test inputs, references and seeds{caveat}:\n\n"
         f"{table2_markdown(table2)}\n\n"
-        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind translator "
-        f"scores {table2['baselines']['average_tone']['delta_e76_mean']:.1f} here: compare ratios with "
-        f"the paper, not absolute values (chapter 9)."
+        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
+        f"translator scores {average:.1f} here: compare ratios with the paper, not "
+        f"absolute values (chapter 9)."
     )
 
 
@@ -717,12 +734,14 @@ README_START, README_END = (
 
 
 def update_readme(readme: str | Path, results: str | Path) -> bool:
-    """Rewrite the README's results block from ``results/table2.json``; True if it changed."""
+    """Rewrite the README's results block from ``results/table2.json``; True if it
+    changed."""
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise ValueError(
-            f"readme: expected the markers {README_START!r} and {README_END!r} in {readme}"
+            f"readme: expected the markers {README_START!r} and {README_END!r} "
+            f"in {readme}"
         )
     before, rest = text.split(README_START, 1)
     _, after = rest.split(README_END, 1)
@@ -734,7 +753,8 @@ def update_readme(readme: str | Path, results: str | Path) -> bool:
 
 
 def average_tone_baseline(test: TestSet) -> dict:
-    """ΔE76 of a tone-blind ideal: every output has the references' average foreground colour."""
+    """ΔE76 of a tone-blind ideal: every output has the references' average foreground
+    colour."""
     from .color import delta_e_of_means, mean_lab
 
     refs = mean_lab(test.refs, test.ref_masks)
