@@ -217,7 +217,7 @@ def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> 
 def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
     """Chapter 10's frontier: mean ΔE76 against mean shape score of every run, with 95 %
     intervals, Table 2's variants and the oracle on the same axes, and the training path
-    as a line from its first checkpoint.
+    as a line from its first checkpoint. Each point is labelled beside it.
 
     Args:
         frontier: a ``frontier.json`` (:func:`kdehist.frontier.frontier`).
@@ -225,17 +225,17 @@ def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
     """
     fig = Figure(figsize=(7.0, 5.0), layout="constrained")
     ax = fig.subplots()
-    ax.axvspan(0, 3.2, color="#e8f5e9", zorder=0)
+    ax.axvspan(1e-3, 3.2, color="#e8f5e9", zorder=0)
     ax.text(
-        0.15,
-        0.02,
-        "JIS class A or finer",
-        transform=ax.get_xaxis_transform(),
+        0.01,
+        0.01,
+        "JIS class A or finer (ΔE76 < 3.2)",
+        transform=ax.transAxes,
         fontsize=8,
         color="#2e7d32",
     )
 
-    def point(row: dict, label: str, **style) -> None:
+    def point(row: dict, label: str, colour: str, marker: str) -> None:
         x, y = row["delta_e76_mean"], row["shape_score_mean"]
         (xlo, xhi), (ylo, yhi) = row["delta_e76_ci95"], row["shape_score_ci95"]
         ax.errorbar(
@@ -243,17 +243,34 @@ def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
             y,
             xerr=[[x - xlo], [xhi - x]],
             yerr=[[y - ylo], [yhi - y]],
+            fmt=marker,
+            color=colour,
+            ms=6,
             capsize=2,
             lw=1,
-            label=label,
-            **style,
+        )
+        ax.annotate(
+            label,
+            (x, y),
+            xytext=(6, 4),
+            textcoords="offset points",
+            fontsize=8,
+            color=colour,
         )
 
     for name, row in frontier.get("baselines", {}).items():
-        point(row, LABELS.get(name, name), fmt="s", color="#616161", ms=5)
+        seeds = len(row["seeds"])
+        point(
+            row,
+            f"{LABELS.get(name, name)} ({seeds} seed{'s' * (seeds > 1)})",
+            "#616161",
+            "s",
+        )
     markers = {"lambda_sweep": "o", "training_path": "D"}
     for row in frontier.get("runs", []):
-        point(row, row["name"], fmt=markers.get(row["attempt"], "^"), ms=6)
+        if row["name"] in frontier.get("baselines", {}):
+            continue  # Table 2's own run, already drawn
+        point(row, row["name"], "#1565c0", markers.get(row["attempt"], "^"))
     for name in sorted({p["name"] for p in frontier.get("path", [])}):
         path = [p for p in frontier["path"] if p["name"] == name]
         ax.plot(
@@ -263,10 +280,9 @@ def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
             color="#90a4ae",
             lw=1,
             zorder=1,
-            label=f"{name}: training path",
         )
         ax.annotate(
-            f"step {path[0]['step']}",
+            f"{name}, step {path[0]['step']}",
             (path[0]["delta_e76_mean"], path[0]["shape_score_mean"]),
             fontsize=7,
             color="#607d8b",
@@ -278,10 +294,17 @@ def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
             "*",
             color="#f9a825",
             ms=12,
-            label="oracle",
+        )
+        ax.annotate(
+            "oracle",
+            (oracle["delta_e76_mean"], oracle["shape_score_mean"]),
+            xytext=(8, -3),
+            textcoords="offset points",
+            fontsize=8,
         )
     ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(max(lo, 0.3), hi * 1.6)  # room for the labels on the right
     ax.set_xlabel("mean ΔE76 over the test pairs (lower: better colour)")
     ax.set_ylabel("mean shape score (higher: better shape)")
-    ax.legend(fontsize=7, loc="lower right", ncols=2)
     return fig

@@ -79,7 +79,9 @@ FRONTIER_RUNS: dict[str, FrontierRun] = {
         {"lambda_hist": 1.0},
         "A weak colour term: the shape end of the front.",
     ),
-    "hist_lambda3": FrontierRun("lambda_sweep", {"lambda_hist": 3.0}),
+    "hist_lambda3": FrontierRun(
+        "lambda_sweep", {"lambda_hist": 3.0}, "Between the weak term and the paper's."
+    ),
     # λ = 10 is the paper's weight and Table 2's run: its folder is reused.
     "proposed_both": FrontierRun(
         "lambda_sweep",
