@@ -143,3 +143,35 @@ def test_package_leaves_matplotlib_global_state_alone(path):
     assert not found, (
         f"kdehist/{path.name} changes matplotlib's global state:\n" + "\n".join(found)
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_is_captioned_numbered_and_sharp(path):
+    """Each image a cell shows is a numbered figure: one image per cell, with a caption
+    and a name in the cell's ``mystnb.figure`` metadata, at 150 dpi or more."""
+    import base64
+
+    from PIL import Image
+
+    problems = []
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        images = [
+            out["data"]["image/png"]
+            for out in cell.get("outputs", [])
+            if "image/png" in out.get("data", {})
+        ]
+        if not images:
+            continue
+        figure = cell["metadata"].get("mystnb", {}).get("figure", {})
+        if not (figure.get("caption") and figure.get("name")):
+            problems.append(f"cell {index}: no caption or name")
+        if len(images) > 1:
+            problems.append(f"cell {index}: {len(images)} images under one caption")
+        for data in images:
+            with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+                dpi = image.info.get("dpi", (72, 72))[0]
+            if dpi < 149:
+                problems.append(f"cell {index}: {dpi:.0f} dpi")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
