@@ -73,7 +73,7 @@ class FrontierRun:
     path: bool = False
 
 
-#: The frontier runs by name: the λ_hist sweep, the training path and the attempts.
+#: Every frontier run by name (the λ_hist sweep, the training path and the attempts).
 FRONTIER_RUNS: dict[str, FrontierRun] = {
     "hist_lambda1": FrontierRun(
         "lambda_sweep",
