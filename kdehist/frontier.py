@@ -214,7 +214,8 @@ def frontier(
         ``name``, ``attempt``, ``why``, ``settings``, ``seeds``, ``delta_e76_mean``,
         ``delta_e76_ci95``, ``shape_score_mean``, ``shape_score_ci95``, ``jis_class``
         and ``goal``), ``path`` (the training path's checkpoints, with intervals),
-        ``baselines`` (Table 2's rows in the same run folder, when finished),
+        ``baselines`` (Table 2's rows in the same run folder, when finished, each
+        with its ``goal`` too),
         ``missing`` and ``provenance``.
     """
     from .reproduce import (
@@ -292,6 +293,8 @@ def frontier(
         if arrays:
             baselines[name] = _row(arrays)
 
+    for row in baselines.values():
+        row["goal"] = goal(row, baselines)
     rows = []
     for name in names:
         if name not in finals:
