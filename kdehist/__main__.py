@@ -165,9 +165,14 @@ def _run_train(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- reproduce
 
 
-def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
-    from .reproduce import RUNS, SEEDS
-
+def _add_run_arguments(
+    parser: argparse.ArgumentParser,
+    runs: list[str],
+    runs_help: str,
+    seeds: tuple[int, ...],
+    results_help: str,
+) -> None:
+    """The options that ``reproduce`` and ``frontier`` share."""
     parser.add_argument(
         "--profile",
         choices=PROFILES,
@@ -178,27 +183,29 @@ def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default=None, help="run folder (default: runs/<profile>)"
     )
-    parser.add_argument(
-        "--runs",
-        nargs="+",
-        default=None,
-        choices=list(RUNS),
-        help="which runs (default: the four variants of Table 2)",
-    )
+    parser.add_argument("--runs", nargs="+", default=None, choices=runs, help=runs_help)
     parser.add_argument(
         "--seeds",
         nargs="+",
         type=int,
         default=None,
-        help=f"training seeds of every run (default: {' '.join(map(str, SEEDS))})",
+        help=f"training seeds of every run (default: {' '.join(map(str, seeds))})",
     )
-    parser.add_argument(
-        "--results",
-        default=None,
-        help="also write table2.json, tradeoff.json, the per-pair arrays and the "
+    parser.add_argument("--results", default=None, help=results_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    from .reproduce import RUNS, SEEDS
+
+    _add_run_arguments(
+        parser,
+        list(RUNS),
+        "which runs (default: the four variants of Table 2)",
+        SEEDS,
+        "also write table2.json, tradeoff.json, the per-pair arrays and the "
         "figures to this folder",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -244,40 +251,18 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
     from .frontier import FRONTIER_RUNS, FRONTIER_SEEDS
 
-    parser.add_argument(
-        "--profile",
-        choices=PROFILES,
-        default=None,
-        help="size of the runs (default: $KDEHIST_PROFILE, else gpu with CUDA or cpu)",
-    )
-    parser.add_argument(
-        "--out", default=None, help="run folder, shared with reproduce (runs/<profile>)"
-    )
-    parser.add_argument(
-        "--runs",
-        nargs="+",
-        default=None,
-        choices=list(FRONTIER_RUNS),
-        help="which frontier runs (default: all)",
-    )
-    parser.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        default=None,
-        help=f"training seeds (default: {' '.join(map(str, FRONTIER_SEEDS))})",
-    )
-    parser.add_argument(
-        "--results",
-        default=None,
-        help="also write frontier.json and the per-pair arrays here",
+    _add_run_arguments(
+        parser,
+        list(FRONTIER_RUNS),
+        "which frontier runs (default: all)",
+        FRONTIER_SEEDS,
+        "also write frontier.json and the per-pair arrays to this folder",
     )
     parser.add_argument(
         "--no-train",
         action="store_true",
         help="score finished runs only; list the others as missing",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress output")
 
 
 def _run_frontier(args: argparse.Namespace) -> int:

@@ -185,6 +185,23 @@ def _edge_f1(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
+def _colour_differences(
+    out_fg: torch.Tensor, out_whole: torch.Tensor, test: TestSet
+) -> dict[str, np.ndarray]:
+    """ΔE76 and ΔE2000 of each translation's mean L*a*b* (``(Nx · Ny, 3)``, inputs
+    major) against its reference's, over the foregrounds and the whole images."""
+    nx, ny = len(test.inputs), len(test.refs)
+    ref_fg = mean_lab(test.refs, test.ref_masks).repeat(nx, 1)
+    ref_whole = mean_lab(test.refs).repeat(nx, 1)
+    metrics = {
+        "delta_e76": delta_e_of_means(out_fg, ref_fg, "cie76"),
+        "delta_e00": delta_e_of_means(out_fg, ref_fg, "ciede2000"),
+        "delta_e76_whole": delta_e_of_means(out_whole, ref_whole, "cie76"),
+        "delta_e00_whole": delta_e_of_means(out_whole, ref_whole, "ciede2000"),
+    }
+    return {k: v.numpy().reshape(nx, ny) for k, v in metrics.items()}
+
+
 def pair_metrics(
     outputs: torch.Tensor,
     test: TestSet,
@@ -201,16 +218,7 @@ def pair_metrics(
     nx, ny = outputs.shape[:2]
     flat = outputs.reshape(nx * ny, *outputs.shape[2:])
     masks = test.input_masks.repeat_interleave(ny, dim=0)
-    ref_fg = mean_lab(test.refs, test.ref_masks).repeat(nx, 1)
-    ref_whole = mean_lab(test.refs).repeat(nx, 1)
-    out_fg, out_whole = mean_lab(flat, masks), mean_lab(flat)
-    metrics = {
-        "delta_e76": delta_e_of_means(out_fg, ref_fg, "cie76"),
-        "delta_e00": delta_e_of_means(out_fg, ref_fg, "ciede2000"),
-        "delta_e76_whole": delta_e_of_means(out_whole, ref_whole, "cie76"),
-        "delta_e00_whole": delta_e_of_means(out_whole, ref_whole, "ciede2000"),
-    }
-    metrics = {k: v.numpy().reshape(nx, ny) for k, v in metrics.items()}
+    metrics = _colour_differences(mean_lab(flat, masks), mean_lab(flat), test)
     if segmenter is not None:
         from .segment import shape_score
 
@@ -403,15 +411,7 @@ def evaluate_generator(
         bar.update(len(index))
     bar.close()
     out_fg, out_whole = torch.cat(columns["fg"]), torch.cat(columns["whole"])
-    ref_fg = mean_lab(test.refs, test.ref_masks).repeat(nx, 1)
-    ref_whole = mean_lab(test.refs).repeat(nx, 1)
-    metrics = {
-        "delta_e76": delta_e_of_means(out_fg, ref_fg, "cie76"),
-        "delta_e00": delta_e_of_means(out_fg, ref_fg, "ciede2000"),
-        "delta_e76_whole": delta_e_of_means(out_whole, ref_whole, "cie76"),
-        "delta_e00_whole": delta_e_of_means(out_whole, ref_whole, "ciede2000"),
-    }
-    metrics = {k: v.numpy().reshape(nx, ny) for k, v in metrics.items()}
+    metrics = _colour_differences(out_fg, out_whole, test)
     if segmenter is not None:
         metrics["shape_score"] = (
             torch.cat(columns["shape_score"]).double().numpy().reshape(nx, ny)

@@ -231,25 +231,16 @@ def frontier(
         host_cpu,
         read_pairs,
         run_folder,
+        runs_and_seeds,
         snapshot_path,
         train_run,
     )
     from .segment import load_segmenter
     from .train import TrainConfig
 
-    names = list(FRONTIER_RUNS) if runs is None else list(runs)
-    unknown = [n for n in names if n not in FRONTIER_RUNS]
-    if unknown:
-        raise ValueError(
-            f"runs: expected names from {list(FRONTIER_RUNS)}, got {unknown}"
-        )
-    seeds = list(FRONTIER_SEEDS if seeds is None else seeds)
-    if not seeds or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
-    ):
-        raise ValueError(
-            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
-        )
+    names, seeds = runs_and_seeds(
+        runs, seeds, FRONTIER_RUNS, FRONTIER_RUNS, FRONTIER_SEEDS
+    )
     out = _check_writable(out if out is not None else runs_dir(profile), "out")
     if results_dir is not None:
         results_dir = _check_writable(results_dir, "results_dir")

@@ -399,6 +399,29 @@ def _comparisons(pairs: dict[str, dict[int, dict[str, np.ndarray]]]) -> list[dic
     return out
 
 
+def runs_and_seeds(
+    runs, seeds, known: dict, default_runs, default_seeds
+) -> tuple[list[str], list[int]]:
+    """Checked run names (from ``known``; default ``default_runs``) and training seeds
+    (integers >= 0; default ``default_seeds``), as lists.
+
+    >>> runs_and_seeds(None, [2], RUNS, DEFAULT_RUNS, SEEDS)[1]
+    [2]
+    """
+    names = list(default_runs) if runs is None else list(runs)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"runs: expected names from {list(known)}, got {names}")
+    seeds = list(default_seeds if seeds is None else seeds)
+    if not seeds or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
+    ):
+        raise ValueError(
+            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    return names, seeds
+
+
 def _check_writable(folder: Path, name: str) -> Path:
     folder = Path(folder)
     try:
@@ -447,17 +470,7 @@ def reproduce(
     from .segment import load_segmenter
     from .train import TrainConfig
 
-    names = list(DEFAULT_RUNS) if runs is None else list(runs)
-    unknown = [n for n in names if n not in RUNS]
-    if unknown:
-        raise ValueError(f"runs: expected names from {list(RUNS)}, got {unknown}")
-    seeds = list(SEEDS if seeds is None else seeds)
-    if not seeds or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
-    ):
-        raise ValueError(
-            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
-        )
+    names, seeds = runs_and_seeds(runs, seeds, RUNS, DEFAULT_RUNS, SEEDS)
     configs = {
         (n, s): TrainConfig.from_profile(profile, seed=s, **RUNS[n])
         for n in names
@@ -895,17 +908,7 @@ def estimate(
     from .timing import time_evaluation, time_train_step
     from .train import TrainConfig, resolve_device
 
-    names = list(DEFAULT_RUNS) if runs is None else list(runs)
-    unknown = [n for n in names if n not in RUNS]
-    if unknown or not names:
-        raise ValueError(f"runs: expected names from {list(RUNS)}, got {names}")
-    seeds = list(SEEDS if seeds is None else seeds)
-    if not seeds or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
-    ):
-        raise ValueError(
-            f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}"
-        )
+    names, seeds = runs_and_seeds(runs, seeds, RUNS, DEFAULT_RUNS, SEEDS)
     if out is None:  # reproduce's default, without creating it
         out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
     configs = {
