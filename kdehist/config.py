@@ -53,7 +53,7 @@ class TrainConfig:
 
     Profiles (``kdehist.profiles.PROFILE_SETTINGS``): ``"smoke"`` (32², seconds, for
     tests), ``"cpu"`` (64², the book's committed results: 500 steps in float32 on
-    two threads, 15–25 min per model on a 2-core CPU), ``"gpu"`` (128², a Colab
+    two threads, tens of minutes per model on a 2-core CPU), ``"gpu"`` (128², a Colab
     T4/L4 run; its timings are estimates) and ``"paper"`` (256², 200 epochs: the
     CycleGAN reference's default, since the paper does not state its training
     length). The defaults below are the ``"cpu"`` profile's, except ``autocast`` and

@@ -1,7 +1,7 @@
 """Run profiles in one place: names, training settings, test-set sizes and folders.
 
 ``smoke`` runs in seconds (tests and nbval), ``cpu`` produces the book's committed
-results on a 2-core CPU (15–25 minutes per model), ``gpu`` is a Colab-sized run, and
+results on a 2-core CPU (tens of minutes per model), ``gpu`` is a Colab-sized run, and
 ``paper`` is the paper's 256² setting, trained for 200 epochs: the CycleGAN reference's
 default, since the paper does not state its training length. The profile comes from the
 ``KDEHIST_PROFILE`` environment variable; when it is unset the default is ``gpu`` if
