@@ -26,6 +26,7 @@ __all__ = [
     "figure4",
     "delta_e_distribution",
     "frontier_figure",
+    "training_path_figure",
 ]
 
 #: Resolution of written figures (the book shows them at page width).
@@ -307,4 +308,71 @@ def frontier_figure(frontier: dict, oracle: dict | None = None) -> Figure:
     ax.set_xlim(max(lo, 0.3), hi * 1.6)  # room for the labels on the right
     ax.set_xlabel("mean ΔE76 over the test pairs (lower: better colour)")
     ax.set_ylabel("mean shape score (higher: better shape)")
+    return fig
+
+
+def training_path_figure(frontier: dict) -> Figure:
+    """The training path of chapter 10: mean ΔE76 and mean shape score against the
+    training step, with 95 % intervals (bands) and each seed (thin lines), and the
+    goal's lines (JIS class A's bound; 95 % of CycleGAN+SN's shape score).
+
+    Args:
+        frontier: a ``frontier.json`` with a ``path``
+            (:func:`kdehist.frontier.frontier`).
+    """
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    names = sorted({p["name"] for p in frontier.get("path", [])})
+    keys = [
+        ("delta_e76", "mean ΔE76 (lower: better colour)"),
+        ("shape_score", "mean shape score (higher: better shape)"),
+    ]
+    for ax, (key, label) in zip(axes, keys):
+        for name in names:
+            path = [p for p in frontier["path"] if p["name"] == name]
+            steps = [p["step"] for p in path]
+            ax.fill_between(
+                steps,
+                [p[f"{key}_ci95"][0] for p in path],
+                [p[f"{key}_ci95"][1] for p in path],
+                color="#90caf9",
+                alpha=0.5,
+                lw=0,
+                label="95 % interval",
+            )
+            for k, seed in enumerate(path[0]["seeds"]):
+                ax.plot(
+                    steps,
+                    [p[f"{key}_seed_means"][k] for p in path],
+                    "-",
+                    color="#1565c0",
+                    lw=0.7,
+                    alpha=0.6,
+                    label="each seed" if k == 0 else None,
+                )
+            ax.plot(
+                steps,
+                [p[f"{key}_mean"] for p in path],
+                "o-",
+                color="#0d47a1",
+                ms=3,
+                lw=1.6,
+                label=f"{name}, mean over seeds",
+            )
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+    axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
+    axes[0].set_yscale("log")
+    sn = frontier.get("baselines", {}).get("cyclegan_sn")
+    if sn is not None:
+        tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)
+        axes[1].axhline(
+            (1 - tolerance) * sn["shape_score_mean"],
+            color="#2e7d32",
+            ls="--",
+            lw=1,
+            label=f"goal: {1 - tolerance:.0%} of CycleGAN + SN's",
+        )
+    for ax in axes:
+        ax.legend(fontsize=7)
     return fig

@@ -37,6 +37,7 @@ __all__ = [
     "FrontierRun",
     "FRONTIER_RUNS",
     "FRONTIER_SEEDS",
+    "best_run",
     "frontier",
     "frontier_config",
     "frontier_steps",
@@ -204,7 +205,8 @@ def frontier(
             ``out/name/seed<k>``.
         runs: names from :data:`FRONTIER_RUNS` (default: all).
         results_dir: also write ``frontier.json`` and ``pairs/<run>_seed<k>.npz`` there.
-        seeds: training seeds (default :data:`FRONTIER_SEEDS`).
+        seeds: training seeds (default :data:`FRONTIER_SEEDS`; Table 2's own run,
+            ``proposed_both``, keeps Table 2's seeds).
         train: train what is missing (default); ``False`` scores finished runs only and
             lists the others under ``"missing"``.
         progress: print progress.
@@ -216,7 +218,9 @@ def frontier(
         and ``goal``), ``path`` (the training path's checkpoints, with intervals),
         ``baselines`` (Table 2's rows in the same run folder, when finished, each
         with its ``goal`` too),
-        ``missing`` and ``provenance``.
+        ``best`` (:func:`best_run`), ``missing`` and ``provenance``. With
+        ``results_dir``, also ``frontier_samples.png``: the best run's translations
+        beside the paper's ``proposed_both`` and CycleGAN+SN's.
     """
     from .reproduce import (
         DEFAULT_RUNS,
@@ -238,13 +242,20 @@ def frontier(
     from .segment import load_segmenter
     from .train import TrainConfig
 
+    seeds_given = seeds is not None
     names, seeds = runs_and_seeds(
         runs, seeds, FRONTIER_RUNS, FRONTIER_RUNS, FRONTIER_SEEDS
     )
+    # Table 2's own run (λ = 10) keeps Table 2's seeds, so both tables show one row.
+    run_seeds = {
+        n: list(SEEDS) if n in RUNS and not seeds_given else seeds for n in names
+    }
     out = _check_writable(out if out is not None else runs_dir(profile), "out")
     if results_dir is not None:
         results_dir = _check_writable(results_dir, "results_dir")
-    configs = {(n, s): frontier_config(n, profile, s) for n in names for s in seeds}
+    configs = {
+        (n, s): frontier_config(n, profile, s) for n in names for s in run_seeds[n]
+    }
     size = next(iter(configs.values())).image_size
     test, oracle = _test_set_and_oracle(profile, size, out)
     segmenter, segmenter_record = load_segmenter(progress=progress)
@@ -292,7 +303,7 @@ def frontier(
             continue
         row = _row(finals[name])
         run = FRONTIER_RUNS[name]
-        settings = {**run.settings, "steps": configs[(name, seeds[0])].steps}
+        settings = {**run.settings, "steps": configs[(name, run_seeds[name][0])].steps}
         rows.append(
             {
                 "name": name,
@@ -305,7 +316,7 @@ def frontier(
         )
     path = []
     for name, by_seed in paths.items():
-        steps = frontier_steps(name, configs[(name, seeds[0])])
+        steps = frontier_steps(name, configs[(name, run_seeds[name][0])])
         for index, step in enumerate(steps):
             row = _row({seed: arrays[index] for seed, arrays in by_seed.items()})
             path.append({"name": name, "step": step, **row})
@@ -325,6 +336,7 @@ def frontier(
         "runs": rows,
         "path": path,
         "baselines": baselines,
+        "best": best_run(rows),
         "missing": missing,
         "provenance": {
             "git_commit": _git_commit(),
@@ -335,6 +347,24 @@ def frontier(
     folders = [out] + ([results_dir] if results_dir is not None else [])
     for folder in folders:
         atomic_write_json(Path(folder) / "frontier.json", result)
+    shown = [result["best"], "proposed_both", "cyclegan_sn"]
+    if results_dir is not None and result["best"] is not None:
+        from .figures import figure3, png_bytes
+
+        columns = {}
+        for name in dict.fromkeys(shown):  # the best run may be proposed_both itself
+            config = configs.get((name, min(run_seeds.get(name, SEEDS))))
+            if config is None:  # a Table 2 variant that is not a frontier run
+                config = TrainConfig.from_profile(profile, **RUNS[name])
+            done = [s for s in SEEDS if finished(name, s, [config.steps])]
+            if done:
+                columns[name] = snapshot_path(
+                    run_folder(out, name, done[0]), config.steps
+                )
+        atomic_write_bytes(
+            Path(results_dir) / "frontier_samples.png",
+            png_bytes(figure3(columns, test)),
+        )
     if results_dir is not None:
         for name, by_seed in finals.items():
             for seed, arrays in by_seed.items():
@@ -343,6 +373,26 @@ def frontier(
                     _npz_bytes(arrays),
                 )
     return result
+
+
+def best_run(rows: list[dict]) -> str | None:
+    """The frontier run closest to the goal: of the runs at JIS class A or finer, the
+    one with the highest mean shape score; if none is, the one with the lowest mean
+    ΔE76.
+
+    >>> best_run([{"name": "a", "delta_e76_mean": 2.0, "shape_score_mean": 0.80},
+    ...           {"name": "b", "delta_e76_mean": 3.1, "shape_score_mean": 0.90},
+    ...           {"name": "c", "delta_e76_mean": 9.0, "shape_score_mean": 0.99}])
+    'b'
+    >>> best_run([{"name": "c", "delta_e76_mean": 9.0, "shape_score_mean": 0.99}])
+    'c'
+    """
+    if not rows:
+        return None
+    class_a = [r for r in rows if jis_class(r["delta_e76_mean"]) in CLASS_A_OR_FINER]
+    if class_a:
+        return max(class_a, key=lambda r: r["shape_score_mean"])["name"]
+    return min(rows, key=lambda r: r["delta_e76_mean"])["name"]
 
 
 def load_frontier(folder: str | Path) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdehist.config import TrainConfig
-from kdehist.figures import frontier_figure, png_bytes
+from kdehist.figures import frontier_figure, png_bytes, training_path_figure
 from kdehist.frontier import (
     FRONTIER_RUNS,
     frontier,
@@ -148,6 +148,8 @@ def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     assert lo <= row["delta_e76_mean"] <= hi
     assert 0 <= row["shape_score_ci95"][0] <= row["shape_score_mean"] <= 1
     assert first["segmenter"]["heldout_iou"] >= 0.95
+    assert first["best"] == "hist_lambda1"  # the only run, so the closest to the goal
+    assert (results / "frontier_samples.png").read_bytes().startswith(b"\x89PNG")
     arrays = np.load(results / "pairs" / "hist_lambda1_seed0.npz")
     assert arrays["delta_e76"].ndim == 2 and "shape_score" in arrays
     assert load_frontier(results)["runs"][0]["delta_e76_mean"] == row["delta_e76_mean"]
@@ -189,3 +191,28 @@ def test_frontier_json_is_plain_json(tmp_path):
     )
     assert result["runs"] == [] and result["missing"] == ["hist_lambda1/seed0"]
     json.loads((tmp_path / "frontier.json").read_text())
+
+
+def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
+    result = frontier(
+        "smoke", out=tmp_path, runs=["constant_lr"], seeds=[0, 1], progress=False
+    )
+    steps = frontier_steps("constant_lr", frontier_config("constant_lr", "smoke"))
+    path = result["path"]
+    assert [p["step"] for p in path] == steps and steps[0] == 1
+    for point in path:
+        assert point["seeds"] == [0, 1] and len(point["delta_e76_seed_means"]) == 2
+        lo, hi = point["delta_e76_ci95"]
+        assert lo <= point["delta_e76_mean"] <= hi
+    # The run's row is its last checkpoint.
+    assert result["runs"][0]["delta_e76_mean"] == pytest.approx(
+        path[-1]["delta_e76_mean"]
+    )
+    assert png_bytes(training_path_figure(result)).startswith(b"\x89PNG")
+
+
+def test_table2s_own_run_keeps_table2s_seeds(tmp_path):
+    result = frontier(
+        "smoke", out=tmp_path, runs=["proposed_both"], train=False, progress=False
+    )
+    assert result["missing"] == [f"proposed_both/seed{s}" for s in (0, 1, 2)]
