@@ -7,7 +7,7 @@ try to move it, and writes ``frontier.json`` beside Table 2:
 - a **λ_hist sweep** of ``proposed_both`` (1, 3, 10, 30; λ = 10 is Table 2's run,
   reused);
 - the **training path** of ``proposed_both`` at a constant learning rate for three times
-  the profile's steps, scored at eleven checkpoints from step 1;
+  the profile's steps, scored at thirteen checkpoints from step 1;
 - **attempts** to move the front, each with the reason it might work
   (:data:`FRONTIER_RUNS`).
 
@@ -48,8 +48,9 @@ __all__ = [
 FRONTIER_SEEDS = (0, 1)
 #: The training path: this many times the profile's steps, at a constant learning rate.
 PATH_LENGTH = 3
-#: Checkpoints of the training path after step 1.
-PATH_EVALUATIONS = 10
+#: Checkpoints of the training path after step 1: every 125 steps in the cpu profile,
+#: Table 2's spacing, so step 500 (where Table 2's runs stop) is one of them.
+PATH_EVALUATIONS = 12
 #: The goal: a shape score within this fraction of the baseline's.
 SHAPE_TOLERANCE = 0.05
 #: The goal's colour: JIS class A or finer (a mean ΔE76 below A's upper bound, 3.2).
@@ -163,6 +164,31 @@ def _row(arrays: dict[int, dict[str, np.ndarray]]) -> dict:
     return row
 
 
+def _path_change(
+    name: str, by_seed: dict[int, list[dict]], steps: list[int], start: int, end: int
+) -> list[dict]:
+    """How ΔE76 and the shape score of one run change from step ``start`` to ``end``:
+    the mean difference and a bootstrap interval of the per-pair differences (paired
+    by seed, input and reference, since it is the same model at two steps)."""
+    a, b = steps.index(start), steps.index(end)
+    changes = []
+    for key in ("delta_e76", "shape_score"):
+        differences = [arrays[b][key] - arrays[a][key] for arrays in by_seed.values()]
+        lo, hi = bootstrap_ci(differences)
+        changes.append(
+            {
+                "name": name,
+                "metric": key,
+                "from_step": start,
+                "to_step": end,
+                "difference": float(np.mean([d.mean() for d in differences])),
+                "ci95": [lo, hi],
+                "resolved": not lo <= 0 <= hi,
+            }
+        )
+    return changes
+
+
 def goal(row: dict, baselines: dict[str, dict]) -> dict:
     """Whether ``row`` meets the frontier goal: mean ΔE76 in JIS class A and a mean
     ``shape_score`` within ``SHAPE_TOLERANCE`` of ``baselines["cyclegan_sn"]``'s
@@ -216,8 +242,10 @@ def frontier(
         ``name``, ``attempt``, ``why``, ``settings``, ``seeds``, ``delta_e76_mean``,
         ``delta_e76_ci95``, ``shape_score_mean``, ``shape_score_ci95``, ``jis_class``
         and ``goal``), ``path`` (the training path's checkpoints, with intervals),
-        ``baselines`` (Table 2's rows in the same run folder, when finished, each
-        with its ``goal`` too),
+        ``path_changes`` (the path's change in ΔE76 and shape score from its first
+        checkpoint after step 1, and from the profile's own length, to its end, with
+        intervals), ``baselines`` (Table 2's rows in the same run folder, when
+        finished, each with its ``goal`` too),
         ``best`` (:func:`best_run`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
         beside the paper's ``proposed_both`` and CycleGAN+SN's.
@@ -314,12 +342,16 @@ def frontier(
                 "goal": goal(row, baselines),
             }
         )
-    path = []
+    path, path_changes = [], []
     for name, by_seed in paths.items():
         steps = frontier_steps(name, configs[(name, run_seeds[name][0])])
         for index, step in enumerate(steps):
             row = _row({seed: arrays[index] for seed, arrays in by_seed.items()})
             path.append({"name": name, "step": step, **row})
+        profile_steps = TrainConfig.from_profile(profile).steps
+        for start in dict.fromkeys([steps[1], profile_steps]):
+            if start in steps[:-1]:
+                path_changes += _path_change(name, by_seed, steps, start, steps[-1])
     result = {
         "profile": profile,
         "segmenter": {
@@ -335,6 +367,7 @@ def frontier(
         },
         "runs": rows,
         "path": path,
+        "path_changes": path_changes,
         "baselines": baselines,
         "best": best_run(rows),
         "missing": missing,

@@ -209,6 +209,23 @@ def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
         path[-1]["delta_e76_mean"]
     )
     assert png_bytes(training_path_figure(result)).startswith(b"\x89PNG")
+    # Its change to the end, from the first checkpoint and from the profile's length.
+    by_step = {p["step"]: p for p in path}
+    profile_steps = TrainConfig.from_profile("smoke").steps
+    changes = result["path_changes"]
+    assert {(c["from_step"], c["metric"]) for c in changes} == {
+        (start, key)
+        for start in (steps[1], profile_steps)
+        for key in ("delta_e76", "shape_score")
+    }
+    for change in changes:
+        key = change["metric"]
+        expected = by_step[steps[-1]][f"{key}_mean"]
+        expected -= by_step[change["from_step"]][f"{key}_mean"]
+        assert change["difference"] == pytest.approx(expected)
+        lo, hi = change["ci95"]
+        assert lo <= change["difference"] <= hi
+        assert change["resolved"] == (not lo <= 0 <= hi)
 
 
 def test_table2s_own_run_keeps_table2s_seeds(tmp_path):
