@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .color import jis_class
-from .evaluate import bootstrap_ci
+from .evaluate import bootstrap_ci, bootstrap_difference_ci
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import runs_dir
 
@@ -44,6 +44,8 @@ __all__ = [
     "goal",
 ]
 
+#: The paper's model, which every frontier run is compared with.
+PAPER = "proposed_both"
 #: Seeds of every frontier run.
 FRONTIER_SEEDS = (0, 1)
 #: The training path: this many times the profile's steps, at a constant learning rate.
@@ -189,6 +191,31 @@ def _path_change(
     return changes
 
 
+def _versus(
+    arrays: dict[int, dict[str, np.ndarray]],
+    paper: dict[int, dict[str, np.ndarray]] | None,
+) -> dict | None:
+    """A run against the paper's ``proposed_both`` on the same test pairs: per metric
+    the difference of means (run minus paper) and a paired bootstrap interval
+    (:func:`kdehist.evaluate.bootstrap_difference_ci`); ``None`` without the paper's
+    arrays."""
+    if paper is None:
+        return None
+    versus = {}
+    for key in ("delta_e76", "shape_score"):
+        a = [arrays[s][key] for s in sorted(arrays)]
+        b = [paper[s][key] for s in sorted(paper)]
+        lo, hi = bootstrap_difference_ci(a, b)
+        versus[key] = {
+            "difference": float(
+                np.mean([x.mean() for x in a]) - np.mean([x.mean() for x in b])
+            ),
+            "ci95": [lo, hi],
+            "resolved": not lo <= 0 <= hi,
+        }
+    return versus
+
+
 def goal(row: dict, baselines: dict[str, dict]) -> dict:
     """Whether ``row`` meets the frontier goal: mean ΔE76 in JIS class A and a mean
     ``shape_score`` within ``SHAPE_TOLERANCE`` of ``baselines["cyclegan_sn"]``'s
@@ -240,8 +267,9 @@ def frontier(
     Returns:
         The ``frontier.json`` content: ``segmenter``, ``runs`` (one row per run with
         ``name``, ``attempt``, ``why``, ``settings``, ``seeds``, ``delta_e76_mean``,
-        ``delta_e76_ci95``, ``shape_score_mean``, ``shape_score_ci95``, ``jis_class``
-        and ``goal``), ``path`` (the training path's checkpoints, with intervals),
+        ``delta_e76_ci95``, ``shape_score_mean``, ``shape_score_ci95``, ``jis_class``,
+        ``goal`` and ``versus_paper``, its paired difference from Table 2's
+        ``proposed_both``), ``path`` (the training path's checkpoints, with intervals),
         ``path_changes`` (the path's change in ΔE76 and shape score from its first
         checkpoint after step 1, and from the profile's own length, to its end, with
         intervals), ``baselines`` (Table 2's rows in the same run folder, when
@@ -311,6 +339,7 @@ def frontier(
 
     # Table 2's variants, on the same axes, with every seed of theirs that is finished.
     baselines: dict[str, dict] = {}
+    baseline_arrays: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     for name in DEFAULT_RUNS:
         config = TrainConfig.from_profile(profile, **RUNS[name])
         steps = evaluation_steps(config.steps)
@@ -322,6 +351,7 @@ def frontier(
                 arrays[seed] = read_pairs(pairs)
         if arrays:
             baselines[name] = _row(arrays)
+            baseline_arrays[name] = arrays
 
     for row in baselines.values():
         row["goal"] = goal(row, baselines)
@@ -340,6 +370,9 @@ def frontier(
                 "settings": settings,
                 **row,
                 "goal": goal(row, baselines),
+                "versus_paper": None
+                if name == PAPER
+                else _versus(finals[name], baseline_arrays.get(PAPER)),
             }
         )
     path, path_changes = [], []

@@ -14,12 +14,12 @@ def test_ch8_last_learning_rate_of_the_cpu_profile():
     assert learning_rate(249, config) == learning_rate(0, config) == 2e-4
 
 
-def test_ch10_a_constant_learning_rate_run_with_ten_evaluations():
+def test_ch10_a_constant_learning_rate_run_with_twelve_evaluations():
     config = TrainConfig.from_profile(
         "cpu", variant="proposed_both", steps=1500, decay_start=1500
     )
     assert learning_rate(0, config) == learning_rate(1499, config)
-    assert evaluation_steps(config.steps, count=10) == list(range(150, 1501, 150))
+    assert evaluation_steps(config.steps, count=12) == list(range(125, 1501, 125))
     # Overriding steps alone would decay over the second half, as the solution warns.
     assert TrainConfig.from_profile("cpu", steps=1500).decay_start == 750
 

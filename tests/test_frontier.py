@@ -228,8 +228,24 @@ def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
         assert change["resolved"] == (not lo <= 0 <= hi)
 
 
-def test_table2s_own_run_keeps_table2s_seeds(tmp_path):
+def test_table2s_own_run_keeps_table2s_seeds_and_runs_are_compared_with_it(tmp_path):
     result = frontier(
         "smoke", out=tmp_path, runs=["proposed_both"], train=False, progress=False
     )
     assert result["missing"] == [f"proposed_both/seed{s}" for s in (0, 1, 2)]
+
+    result = frontier(
+        "smoke", out=tmp_path, runs=["proposed_both", "hist_lambda30"], progress=False
+    )
+    paper, run = result["runs"]
+    assert paper["seeds"] == [0, 1, 2] and run["seeds"] == [0, 1]
+    table2 = result["baselines"]["proposed_both"]
+    assert paper["delta_e76_mean"] == table2["delta_e76_mean"]  # one row, two tables
+    assert paper["versus_paper"] is None
+    for key in ("delta_e76", "shape_score"):
+        versus = run["versus_paper"][key]
+        expected = run[f"{key}_mean"] - table2[f"{key}_mean"]
+        assert versus["difference"] == pytest.approx(expected)
+        lo, hi = versus["ci95"]
+        assert lo <= versus["difference"] <= hi
+        assert versus["resolved"] == (not lo <= 0 <= hi)
