@@ -40,6 +40,7 @@ __all__ = [
     "best_run",
     "frontier",
     "frontier_config",
+    "frontier_markdown",
     "frontier_steps",
     "goal",
 ]
@@ -459,6 +460,64 @@ def best_run(rows: list[dict]) -> str | None:
     if class_a:
         return max(class_a, key=lambda r: r["shape_score_mean"])["name"]
     return min(rows, key=lambda r: r["delta_e76_mean"])["name"]
+
+
+def frontier_markdown(front: dict, baselines: bool = False) -> str:
+    """The frontier's scored runs as a Markdown table (the README's and chapter 10's):
+    per run its attempt, λ_hist, steps, seeds, ΔE76 and shape score with 95 %
+    intervals, the paired difference from the paper's ``proposed_both`` and the goal;
+    ``baselines`` adds Table 2's variants; then the runs not trained yet."""
+    from .figures import LABELS
+
+    def interval(mean: float, ci: list[float], digits: int, sign: str = "") -> str:
+        lo, hi = ci
+        return f"{mean:{sign}.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
+
+    lines = [
+        "| run | attempt | λ_hist | steps | seeds | ΔE76 [95 % CI] | JIS class "
+        "| shape score [95 % CI] | ΔE76 − paper's | shape − paper's | goal |",
+        "|" + "---|" * 11,
+    ]
+    for row in front["runs"]:
+        versus = row.get("versus_paper")
+        cells = [
+            f"`{row['name']}`",
+            row["attempt"].replace("_", " "),
+            f"{row['settings']['lambda_hist']:g}",
+            str(row["settings"]["steps"]),
+            str(len(row["seeds"])),
+            interval(row["delta_e76_mean"], row["delta_e76_ci95"], 2),
+            row["jis_class"],
+            interval(row["shape_score_mean"], row["shape_score_ci95"], 3),
+        ]
+        for key, digits in (("delta_e76", 2), ("shape_score", 3)):
+            cells.append(
+                interval(versus[key]["difference"], versus[key]["ci95"], digits, "+")
+                if versus
+                else "(the paper's run)"
+            )
+        cells.append("met" if row["goal"]["met"] else "not met")
+        lines.append("| " + " | ".join(cells) + " |")
+    shown = {row["name"] for row in front["runs"]}
+    for name, row in front["baselines"].items() if baselines else ():
+        if name in shown:  # Table 2's own run is the sweep's λ_hist = 10
+            continue
+        cells = [
+            f"{LABELS.get(name, name)} (Table 2)",
+            "–",
+            "–",
+            "–",
+            str(len(row["seeds"])),
+            interval(row["delta_e76_mean"], row["delta_e76_ci95"], 2),
+            row["jis_class"],
+            interval(row["shape_score_mean"], row["shape_score_ci95"], 3),
+            "–",
+            "–",
+            "met" if row["goal"]["met"] else "not met",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    missing = ", ".join(front["missing"]) or "none"
+    return "\n".join(lines) + f"\n\nNot trained yet: {missing}."
 
 
 def load_frontier(folder: str | Path) -> dict:

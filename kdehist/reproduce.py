@@ -710,9 +710,10 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
     return "\n".join(lines)
 
 
-def readme_results(table2: dict) -> str:
+def readme_results(table2: dict, front: dict | None = None) -> str:
     """The README's results block: how the numbers were made, then
-    :func:`table2_markdown`."""
+    :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
+    (:func:`kdehist.frontier.frontier_markdown`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
@@ -737,6 +738,21 @@ def readme_results(table2: dict) -> str:
         f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
         f"translator scores {average:.1f} here: compare ratios with the paper, not "
         f"absolute values (chapter 9)."
+    ) + ("" if front is None else _readme_frontier(front))
+
+
+def _readme_frontier(front: dict) -> str:
+    from .frontier import SHAPE_TOLERANCE, frontier_markdown
+
+    met = [row["name"] for row in front["runs"] if row["goal"]["met"]]
+    return (
+        "\n\nThe shape/colour frontier (chapter 10): `proposed_both` with one change "
+        "each, same profile, scored the same way; the last columns are the paired "
+        "difference from the paper's run. The goal, JIS class A with a shape score "
+        f"within {SHAPE_TOLERANCE * 100:g} % of CycleGAN + SN's, is "
+        + (f"met by {', '.join(met)}" if met else "met by no frontier run")
+        + ":\n\n"
+        + frontier_markdown(front)
     )
 
 
@@ -758,7 +774,11 @@ def update_readme(readme: str | Path, results: str | Path) -> bool:
         )
     before, rest = text.split(README_START, 1)
     _, after = rest.split(README_END, 1)
-    block = readme_results(_read_json(Path(results) / "table2.json"))
+    front = Path(results) / "frontier.json"
+    block = readme_results(
+        _read_json(Path(results) / "table2.json"),
+        _read_json(front) if front.is_file() else None,
+    )
     new = f"{before}{README_START}\n{block}\n{README_END}{after}"
     if new != text:
         atomic_write_bytes(readme, new.encode())
