@@ -275,7 +275,7 @@ def frontier(
         checkpoint after step 1, and from the profile's own length, to its end, with
         intervals), ``baselines`` (Table 2's rows in the same run folder, when
         finished, each with its ``goal`` too),
-        ``best`` (:func:`best_run`), ``missing`` and ``provenance``. With
+        ``best`` (:func:`kdehist.frontier.best_run`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
         beside the paper's ``proposed_both`` and CycleGAN+SN's.
     """
