@@ -274,8 +274,8 @@ def frontier(
         ``path_changes`` (the path's change in ΔE76 and shape score from its first
         checkpoint after step 1, and from the profile's own length, to its end, with
         intervals), ``baselines`` (Table 2's rows in the same run folder, when
-        finished, each with its ``goal`` too),
-        ``best`` (:func:`kdehist.frontier.best_run`), ``missing`` and ``provenance``. With
+        finished, each with its ``goal`` too), ``best``
+        (:func:`kdehist.frontier.best_run`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
         beside the paper's ``proposed_both`` and CycleGAN+SN's.
     """
@@ -462,60 +462,55 @@ def best_run(rows: list[dict]) -> str | None:
     return min(rows, key=lambda r: r["delta_e76_mean"])["name"]
 
 
-def frontier_markdown(front: dict, baselines: bool = False) -> str:
+def frontier_markdown(
+    front: dict, baselines: bool = False, differences: bool = True
+) -> str:
     """The frontier's scored runs as a Markdown table (the README's and chapter 10's):
-    per run its attempt, λ_hist, steps, seeds, ΔE76 and shape score with 95 %
-    intervals, the paired difference from the paper's ``proposed_both`` and the goal;
-    ``baselines`` adds Table 2's variants; then the runs not trained yet."""
+    per run its λ_hist, steps, seeds, ΔE76 and shape score with 95 % intervals, JIS
+    class and goal; ``differences`` adds the paired difference from the paper's
+    ``proposed_both``, ``baselines`` Table 2's variants. The runs not trained yet
+    follow the table."""
     from .figures import LABELS
 
     def interval(mean: float, ci: list[float], digits: int, sign: str = "") -> str:
         lo, hi = ci
         return f"{mean:{sign}.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
 
-    lines = [
-        "| run | attempt | λ_hist | steps | seeds | ΔE76 [95 % CI] | JIS class "
-        "| shape score [95 % CI] | ΔE76 − paper's | shape − paper's | goal |",
-        "|" + "---|" * 11,
-    ]
-    for row in front["runs"]:
+    def cells(name: str, row: dict, settings: dict | None) -> list[str]:
         versus = row.get("versus_paper")
-        cells = [
-            f"`{row['name']}`",
-            row["attempt"].replace("_", " "),
-            f"{row['settings']['lambda_hist']:g}",
-            str(row["settings"]["steps"]),
+        out = [
+            name,
+            f"{settings['lambda_hist']:g}" if settings else "–",
+            str(settings["steps"]) if settings else "–",
             str(len(row["seeds"])),
             interval(row["delta_e76_mean"], row["delta_e76_ci95"], 2),
             row["jis_class"],
             interval(row["shape_score_mean"], row["shape_score_ci95"], 3),
         ]
-        for key, digits in (("delta_e76", 2), ("shape_score", 3)):
-            cells.append(
+        for key, digits in (
+            (("delta_e76", 2), ("shape_score", 3)) if differences else ()
+        ):
+            out.append(
                 interval(versus[key]["difference"], versus[key]["ci95"], digits, "+")
                 if versus
-                else "(the paper's run)"
+                else "–"
             )
-        cells.append("met" if row["goal"]["met"] else "not met")
-        lines.append("| " + " | ".join(cells) + " |")
+        return out + ["met" if row["goal"]["met"] else "not met"]
+
+    head = ["run", "λ_hist", "steps", "seeds", "ΔE76 [95 % CI]", "JIS class"]
+    head += ["shape score [95 % CI]"]
+    head += ["ΔE76 − paper's", "shape − paper's"] if differences else []
+    head += ["goal"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in front["runs"]:
+        lines.append(
+            "| " + " | ".join(cells(f"`{row['name']}`", row, row["settings"])) + " |"
+        )
     shown = {row["name"] for row in front["runs"]}
     for name, row in front["baselines"].items() if baselines else ():
-        if name in shown:  # Table 2's own run is the sweep's λ_hist = 10
-            continue
-        cells = [
-            f"{LABELS.get(name, name)} (Table 2)",
-            "–",
-            "–",
-            "–",
-            str(len(row["seeds"])),
-            interval(row["delta_e76_mean"], row["delta_e76_ci95"], 2),
-            row["jis_class"],
-            interval(row["shape_score_mean"], row["shape_score_ci95"], 3),
-            "–",
-            "–",
-            "met" if row["goal"]["met"] else "not met",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+        if name not in shown:  # Table 2's own run is the sweep's λ_hist = 10
+            label = f"{LABELS.get(name, name)} (Table 2)"
+            lines.append("| " + " | ".join(cells(label, row, None)) + " |")
     missing = ", ".join(front["missing"]) or "none"
     return "\n".join(lines) + f"\n\nNot trained yet: {missing}."
 

@@ -151,7 +151,7 @@ def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     assert first["segmenter"]["heldout_iou"] >= 0.95
     assert first["best"] == "hist_lambda1"  # the only run, so the closest to the goal
     table = frontier_markdown(first, baselines=True)
-    assert "| `hist_lambda1` | lambda sweep | 1 | 4 | 1 |" in table
+    assert "| `hist_lambda1` | 1 | 4 | 1 |" in table
     assert (results / "frontier_samples.png").read_bytes().startswith(b"\x89PNG")
     arrays = np.load(results / "pairs" / "hist_lambda1_seed0.npz")
     assert arrays["delta_e76"].ndim == 2 and "shape_score" in arrays
