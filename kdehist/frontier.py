@@ -277,7 +277,8 @@ def frontier(
         finished, each with its ``goal`` too), ``best``
         (:func:`kdehist.frontier.best_run`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
-        beside the paper's ``proposed_both`` and CycleGAN+SN's.
+        beside the paper's ``proposed_both`` and CycleGAN+SN's, and the per-pair arrays
+        of the path's checkpoints (:func:`path_pairs_name`).
     """
     from .reproduce import (
         DEFAULT_RUNS,
@@ -439,7 +440,25 @@ def frontier(
                     Path(results_dir) / "pairs" / f"{name}_seed{seed}.npz",
                     _npz_bytes(arrays),
                 )
+        # The path's checkpoints too, so that its changes can be recomputed.
+        for name, by_seed in paths.items():
+            steps = frontier_steps(name, configs[(name, run_seeds[name][0])])
+            for seed, per_step in by_seed.items():
+                for step, arrays in zip(steps, per_step):
+                    atomic_write_bytes(
+                        Path(results_dir) / "pairs" / path_pairs_name(name, seed, step),
+                        _npz_bytes(arrays),
+                    )
     return result
+
+
+def path_pairs_name(name: str, seed: int, step: int) -> str:
+    """The file of a training path's per-pair arrays at one checkpoint.
+
+    >>> path_pairs_name("constant_lr", 0, 125)
+    'constant_lr_seed0_step000125.npz'
+    """
+    return f"{name}_seed{seed}_step{step:06d}.npz"
 
 
 def best_run(rows: list[dict]) -> str | None:

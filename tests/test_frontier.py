@@ -17,6 +17,7 @@ from kdehist.frontier import (
     frontier_steps,
     goal,
     load_frontier,
+    path_pairs_name,
 )
 from kdehist.losses import luminance_gradients, structure_loss
 from kdehist.segment import KneeSegmenter
@@ -197,12 +198,22 @@ def test_frontier_json_is_plain_json(tmp_path):
 
 
 def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
+    results = tmp_path / "results"
     result = frontier(
-        "smoke", out=tmp_path, runs=["constant_lr"], seeds=[0, 1], progress=False
+        "smoke",
+        out=tmp_path / "runs",
+        runs=["constant_lr"],
+        seeds=[0, 1],
+        results_dir=results,
+        progress=False,
     )
     steps = frontier_steps("constant_lr", frontier_config("constant_lr", "smoke"))
     path = result["path"]
     assert [p["step"] for p in path] == steps and steps[0] == 1
+    for point in path:  # every checkpoint's per-pair arrays are written
+        for seed in (0, 1):
+            name = path_pairs_name("constant_lr", seed, point["step"])
+            assert (results / "pairs" / name).is_file()
     for point in path:
         assert point["seeds"] == [0, 1] and len(point["delta_e76_seed_means"]) == 2
         lo, hi = point["delta_e76_ci95"]

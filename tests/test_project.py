@@ -198,8 +198,10 @@ def test_committed_results_are_complete_and_consistent():
 
 
 def test_committed_frontier_is_consistent_with_its_arrays():
-    from kdehist.frontier import FRONTIER_RUNS, load_frontier
+    from kdehist.frontier import FRONTIER_RUNS, load_frontier, path_pairs_name
     from kdehist.reproduce import read_pairs
+
+    pairs = RESULTS / "pairs"
 
     front = load_frontier(RESULTS)
     assert front["segmenter"]["heldout_iou"] >= 0.95
@@ -220,6 +222,26 @@ def test_committed_frontier_is_consistent_with_its_arrays():
             assert row[f"{key}_seed_means"] == pytest.approx(means, abs=1e-5)
             lo, hi = row[f"{key}_ci95"]
             assert lo <= row[f"{key}_mean"] <= hi
+    for point in front["path"]:
+        for key in ("delta_e76", "shape_score"):
+            means = [
+                float(
+                    read_pairs(
+                        pairs / path_pairs_name(point["name"], s, point["step"])
+                    )[key].mean()
+                )
+                for s in point["seeds"]
+            ]
+            assert point[f"{key}_seed_means"] == pytest.approx(means, abs=1e-5)
+    for change in front["path_changes"]:
+        start, end = (
+            {p["step"]: p for p in front["path"] if p["name"] == change["name"]}[s]
+            for s in (change["from_step"], change["to_step"])
+        )
+        key = change["metric"]
+        assert change["difference"] == pytest.approx(
+            end[f"{key}_mean"] - start[f"{key}_mean"], abs=1e-5
+        )
 
 
 def test_readme_has_an_open_in_colab_badge_for_every_chapter():
