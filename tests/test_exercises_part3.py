@@ -34,3 +34,33 @@ def test_ch9_a_pair_bootstrap_is_too_narrow_on_the_committed_arrays():
     )
     lo, hi = bootstrap_ci([values])
     assert hi - lo > naive[1] - naive[0]
+
+
+def test_ch10_the_front_by_intervals_contains_the_front_by_means():
+    from kdehist.frontier import load_frontier
+
+    front = load_frontier(committed_results("cpu"))
+    points = {row["name"]: row for row in front["runs"]} | front["baselines"]
+
+    def beats(b, a, sure):
+        if sure:  # better even at the ends of both intervals
+            return (
+                b["delta_e76_ci95"][1] < a["delta_e76_ci95"][0]
+                and b["shape_score_ci95"][0] > a["shape_score_ci95"][1]
+            )
+        return (
+            b["delta_e76_mean"] < a["delta_e76_mean"]
+            and b["shape_score_mean"] > a["shape_score_mean"]
+        )
+
+    by_means = {
+        n
+        for n, a in points.items()
+        if not any(beats(b, a, False) for b in points.values())
+    }
+    by_intervals = {
+        n
+        for n, a in points.items()
+        if not any(beats(b, a, True) for b in points.values())
+    }
+    assert by_means and by_means <= by_intervals
