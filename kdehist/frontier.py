@@ -415,7 +415,7 @@ def frontier(
     folders = [out] + ([results_dir] if results_dir is not None else [])
     for folder in folders:
         atomic_write_json(Path(folder) / "frontier.json", result)
-    shown = [result["best"], "proposed_both", "cyclegan_sn"]
+    shown = [result["best"], PAPER, "cyclegan_sn"]
     if results_dir is not None and result["best"] is not None:
         from .figures import figure3, png_bytes
 
