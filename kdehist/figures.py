@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from .color import JIS_CLASSES, mean_lab
 
@@ -215,6 +216,14 @@ def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> 
     return fig
 
 
+def _plain_log_axis(axis, ticks=(0.5, 1, 2, 5, 10, 20, 40)) -> None:
+    """Label a log-scaled ``axis`` with plain numbers (5, 10, 40), not powers of ten."""
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def frontier_figure(
     frontier: dict, oracle: dict | None = None, zoom: tuple[float, float] = (2.0, 6.0)
 ) -> Figure:
@@ -243,19 +252,23 @@ def frontier_figure(
         color="#2e7d32",
     )
 
-    def label(ax, text: str, x: float, y: float, colour: str) -> None:
+    def label(ax, text: str, x: float, y: float, colour: str, dy: float = 4) -> None:
         ax.annotate(
             text,
             (x, y),
-            xytext=(6, 4),
+            xytext=(6, dy),
             textcoords="offset points",
             fontsize=8,
             color=colour,
         )
 
+    shown: list[tuple[float, float]] = []  # the right panel's intervals (shape)
+    outside: list[tuple] = []  # the left panel's labels: (y, x, text, colour)
+
     def point(row: dict, text: str, colour: str, marker: str) -> None:
         x, y = row["delta_e76_mean"], row["shape_score_mean"]
         (xlo, xhi), (ylo, yhi) = row["delta_e76_ci95"], row["shape_score_ci95"]
+        inside = zoom[0] <= x <= zoom[1]
         for ax in (wide, near):
             ax.errorbar(
                 x,
@@ -267,20 +280,34 @@ def frontier_figure(
                 ms=6,
                 capsize=2,
                 lw=1,
+                # The crowded right panel names its points in a legend.
+                label=text if ax is near and inside else None,
             )
-        label(near if zoom[0] <= x <= zoom[1] else wide, text, x, y, colour)
+        if inside:
+            shown.append((ylo, yhi))
+        else:
+            outside.append((y, x, text, colour))
 
-    for name, row in frontier.get("baselines", {}).items():
+    def seeds_text(row: dict) -> str:
         seeds = len(row["seeds"])
-        text = f"{LABELS.get(name, name)} ({seeds} seed{'s' * (seeds > 1)})"
-        point(row, text, "#616161", "s")
+        return f"{seeds} seed{'s' * (seeds > 1)}"
+
+    greys = iter(["#424242", "#757575", "#9e9e9e", "#bdbdbd"])
+    for name, row in frontier.get("baselines", {}).items():
+        text = f"{LABELS.get(name, name)} ({seeds_text(row)})"
+        point(row, text, next(greys, "#616161"), "s")
     markers = {"lambda_sweep": "o", "training_path": "D"}
+    colours = iter(
+        ["#1565c0", "#c62828", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457"]
+    )
     for row in frontier.get("runs", []):
         if row["name"] in frontier.get("baselines", {}):
             continue  # Table 2's own run, already drawn
-        seeds = len(row["seeds"])
-        text = f"{row['name']} ({seeds} seed{'s' * (seeds > 1)})"
-        point(row, text, "#1565c0", markers.get(row["attempt"], "^"))
+        text = f"{row['name']} ({seeds_text(row)})"
+        point(row, text, next(colours, "#1565c0"), markers.get(row["attempt"], "^"))
+    # From the top down, alternately above and below: neighbours' labels do not overlap.
+    for k, (y, x, text, colour) in enumerate(sorted(outside, reverse=True)):
+        label(wide, text, x, y, colour, dy=(4, -10)[k % 2])
     for name in sorted({p["name"] for p in frontier.get("path", [])}):
         path = [p for p in frontier["path"] if p["name"] == name]
         for ax in (wide, near):
@@ -292,6 +319,7 @@ def frontier_figure(
                 lw=1,
                 ms=3,
                 zorder=1,
+                label=f"{name}'s training path" if ax is near else None,
             )
         first = path[0]
         label(
@@ -311,12 +339,12 @@ def frontier_figure(
         )
         label(wide, "oracle", oracle["delta_e76_mean"], oracle["shape_score_mean"], "k")
     sn = frontier.get("baselines", {}).get("cyclegan_sn")
+    floors = []  # the goal's shape floor, kept in view in the right panel
     if sn is not None:
         tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)
+        floors.append((1 - tolerance) * sn["shape_score_mean"])
         for ax in (wide, near):
-            ax.axhline(
-                (1 - tolerance) * sn["shape_score_mean"], color="#2e7d32", ls="--", lw=1
-            )
+            ax.axhline(floors[0], color="#2e7d32", ls="--", lw=1)
         near.text(
             0.99,
             0.01,
@@ -327,12 +355,18 @@ def frontier_figure(
             color="#2e7d32",
         )
     wide.set_xscale("log")
+    _plain_log_axis(wide.xaxis)
     lo, hi = wide.get_xlim()
     wide.set_xlim(max(lo, 0.3), hi * 1.6)  # room for the labels on the right
     wide.set_xlabel("mean ΔE76 (log; lower: better colour)")
     wide.set_ylabel("mean shape score (higher: better shape)")
     wide.set_title("every run", fontsize=10)
     near.set_xlim(*zoom)
+    if shown:
+        low = min([lo for lo, _ in shown] + floors)
+        high = max(hi for _, hi in shown)
+        near.set_ylim(low - 0.01, high + 0.01)
+    near.legend(fontsize=7, loc="center right")
     near.set_xlabel("mean ΔE76 (lower: better colour)")
     near.set_title(f"the conditioned runs (ΔE76 {zoom[0]:g}–{zoom[1]:g})", fontsize=10)
     return fig
@@ -390,6 +424,7 @@ def training_path_figure(frontier: dict) -> Figure:
         ax.set_ylabel(label)
     axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
     axes[0].set_yscale("log")
+    _plain_log_axis(axes[0].yaxis, (2, 3, 5, 10, 20, 40))
     sn = frontier.get("baselines", {}).get("cyclegan_sn")
     if sn is not None:
         tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)

@@ -253,3 +253,29 @@ def test_readme_has_an_open_in_colab_badge_for_every_chapter():
         assert f"colab-badge.svg)]({link})" in readme, (
             f"README.md: expected an Open in Colab badge for {path.name}"
         )
+
+
+def test_committed_frontier_figures_are_legible():
+    from kdehist.figures import frontier_figure, png_bytes, training_path_figure
+    from kdehist.frontier import load_frontier
+
+    front = load_frontier(RESULTS)
+    fig = frontier_figure(front, zoom=(2.0, 6.0))
+    png_bytes(fig, dpi=40)  # draws, so the tick labels exist
+    wide, near = fig.axes[:2]
+    # Plain numbers on the log axis, not "10^1".
+    labels = [t.get_text() for t in wide.get_xticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels), labels
+    # The crowded panel names each of its points in the legend instead.
+    named = {t.get_text().split(" (")[0] for t in near.get_legend().get_texts()}
+    inside = {r["name"] for r in front["runs"] if 2.0 <= r["delta_e76_mean"] <= 6.0}
+    assert inside - {"proposed_both"} <= named
+    low, high = near.get_ylim()
+    assert all(
+        low <= r["shape_score_ci95"][0] for r in front["runs"] if r["name"] in inside
+    )
+
+    path = training_path_figure(front)
+    png_bytes(path, dpi=40)
+    labels = [t.get_text() for t in path.axes[0].get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels), labels
