@@ -32,13 +32,20 @@ __all__ = [
 
 #: Resolution of written figures (the book shows them at page width).
 DPI = 160
-#: Column titles of Figure 3.
+#: Display names: Table 2's variants and the frontier's runs (Figure 3's columns,
+#: Table 2's rows).
 LABELS = {
     "proposed_both": "proposed (both)",
     "proposed_one": "proposed (one)",
     "cyclegan_sn": "CycleGAN + SN",
     "cyclegan": "CycleGAN",
     "proposed_both_concat": "proposed (both, concat)",
+    "hist_lambda1": "proposed (both), λ_hist 1",
+    "hist_lambda3": "proposed (both), λ_hist 3",
+    "hist_lambda30": "proposed (both), λ_hist 30",
+    "constant_lr": "proposed (both), 3× steps, constant rate",
+    "own_foreground_hist": "proposed (both), own-foreground histogram",
+    "luminance_structure": "proposed (both), + luminance structure",
 }
 
 

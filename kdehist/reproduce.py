@@ -648,10 +648,14 @@ def _interval(row: dict, key: str, digits: int) -> str:
     return f"{row[f'{key}_mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def table2_markdown(table2: dict, detailed: bool = False) -> str:
+def table2_markdown(
+    table2: dict, detailed: bool = False, named: dict | None = None
+) -> str:
     """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and
     JIS class, the shape score with its interval and the paper's ΔE; ``detailed`` adds
-    ΔE2000, SSIM and edge F1. The oracle and the tone-blind average close the table."""
+    ΔE2000, SSIM and edge F1. ``named`` (a ``frontier.json``'s ``named``,
+    :func:`kdehist.frontier.named_variant`) adds the frontier's named variant after the
+    paper's, marked as ours. The oracle and the tone-blind average close the table."""
     from .figures import LABELS
 
     head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
@@ -662,13 +666,19 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
         + ["paper's ΔE"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    variants = table2["variants"]
-    # The paper's order, then any run it does not have.
+    variants = dict(table2["variants"])
+    # The paper's order, then any run it does not have, then the named variant.
     order = [n for n in RUNS if n in variants] + sorted(set(variants) - set(RUNS))
+    labels = {name: LABELS.get(name, name) for name in order}
+    if named is not None:
+        variants[named["name"]] = named
+        order.append(named["name"])
+        steps = named["settings"]["steps"]
+        labels[named["name"]] = f"*ours:* {named['label']} ({steps} steps)"
     for name in order:
         row = variants[name]
         cells = [
-            LABELS.get(name, name),
+            labels[name],
             str(len(row["seeds"])),
             _interval(row, "delta_e76", 2),
             jis_class(row["delta_e76_mean"]),
@@ -712,7 +722,8 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
 
 def readme_results(table2: dict, front: dict | None = None) -> str:
     """The README's results block: how the numbers were made, then
-    :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
+    :func:`table2_markdown` (with the frontier's named variant, if any), then (given a
+    ``frontier.json``) the frontier's runs
     (:func:`kdehist.frontier.frontier_markdown`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
@@ -726,6 +737,9 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
     )
     test_pairs = prov["test_pairs"].replace(" x ", " × ")
     average = table2["baselines"]["average_tone"]["delta_e76_mean"]
+    from .frontier import named_summary
+
+    named = None if front is None else front.get("named")
     return (
         f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
         f"float32; {' or '.join(map(str, seeds))} seed{plural} per model; "
@@ -734,8 +748,9 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
         f"mean L\\*a\\*b\\* of the generated and the reference foregrounds, and the "
         f"shape score (segmenter IoU against the input's mask), each with a 95 % "
         f"bootstrap interval over test inputs, references and seeds{caveat}:\n\n"
-        f"{table2_markdown(table2)}\n\n"
-        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
+        f"{table2_markdown(table2, named=named)}\n\n"
+        + ("" if named is None else f"{named_summary(named)}\n\n")
+        + f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
         f"translator scores {average:.1f} here: compare ratios with the paper, not "
         f"absolute values (chapter 9)."
     ) + ("" if front is None else _readme_frontier(front))
