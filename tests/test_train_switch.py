@@ -183,3 +183,35 @@ def test_use_drive_keeps_a_runs_folder_set_by_hand(tmp_path, monkeypatch, fake_c
     monkeypatch.setenv("KDEHIST_RUNS", str(tmp_path / "drive" / "MyDrive" / "mine"))
     assert kdehist.colab.use_drive() == tmp_path / "drive" / "MyDrive" / "mine"
     assert (tmp_path / "drive" / "MyDrive" / "mine").is_dir()
+
+
+@pytest.mark.slow
+def test_switched_on_frontier_trains_and_chapter_ten_reads_it(
+    tmp_path, smoke_runtime, monkeypatch, capsys
+):
+    """Chapter 10 with ``TRAIN_FRONTIER = True``: every frontier run trains (one seed
+    each, in the smoke profile), and the rest of the chapter runs on what it wrote,
+    with no Table 2 baselines in the run folder."""
+    import kdehist.frontier
+
+    nbformat = pytest.importorskip("nbformat")
+    monkeypatch.setattr(kdehist.frontier, "FRONTIER_SEEDS", (0,))
+    nb = nbformat.read(ROOT / "book" / "10_tradeoff.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    start = next(i for i, s in enumerate(code) if "kdehist.current_profile()" in s)
+    switch = next(i for i, s in enumerate(code) if "\nTRAIN_FRONTIER = False\n" in s)
+    code[switch] = code[switch].replace(
+        "\nTRAIN_FRONTIER = False\n", "\nTRAIN_FRONTIER = True\n"
+    )
+    namespace = {"__name__": "__main__"}
+    for k, source in enumerate(code[start:], start):
+        exec(compile(source, f"<10_tradeoff cell {k}>", "exec"), namespace)
+    results = tmp_path / "runs" / "smoke" / "results"
+    assert namespace["FRONTIER_RESULTS"] == results
+    front = namespace["front"]
+    assert front["missing"] == []
+    assert {row["name"] for row in front["runs"]} == set(kdehist.frontier.FRONTIER_RUNS)
+    assert (results / "frontier.json").is_file()
+    assert front["path"] and front["path"][0]["step"] == 1
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
