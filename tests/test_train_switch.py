@@ -207,7 +207,7 @@ def test_switched_on_frontier_trains_and_chapter_ten_reads_it(
     for k, source in enumerate(code[start:], start):
         exec(compile(source, f"<10_tradeoff cell {k}>", "exec"), namespace)
     results = tmp_path / "runs" / "smoke" / "results"
-    assert namespace["FRONTIER_RESULTS"] == results
+    assert Path(namespace["FRONTIER_RESULTS"]).resolve() == results.resolve()
     front = namespace["front"]
     assert front["missing"] == []
     assert {row["name"] for row in front["runs"]} == set(kdehist.frontier.FRONTIER_RUNS)
