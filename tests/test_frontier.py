@@ -240,6 +240,21 @@ def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
         lo, hi = change["ci95"]
         assert lo <= change["difference"] <= hi
         assert change["resolved"] == (not lo <= 0 <= hi)
+    # Each seed's largest fall of the shape score, after step 1.
+    falls = result["path_falls"]
+    assert [f["seed"] for f in falls] == [0, 1]
+    for fall in falls:
+        k = fall["seed"]
+        shape = [p["shape_score_seed_means"][k] for p in path]
+        largest = max(
+            shape[a] - shape[b]
+            for a in range(1, len(path))
+            for b in range(a + 1, len(path))
+        )
+        assert fall["shape_score"]["from"] - fall["shape_score"]["to"] == pytest.approx(
+            largest, abs=1e-6
+        )
+        assert 1 < fall["from_step"] < fall["to_step"]
 
 
 def test_table2s_own_run_keeps_table2s_seeds_and_runs_are_compared_with_it(tmp_path):

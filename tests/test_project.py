@@ -242,6 +242,25 @@ def test_committed_frontier_is_consistent_with_its_arrays():
         assert change["difference"] == pytest.approx(
             end[f"{key}_mean"] - start[f"{key}_mean"], abs=1e-5
         )
+    # Each seed's largest fall of the shape score is the largest, and its numbers are
+    # the arrays'.
+    for fall in front["path_falls"]:
+        name, seed = fall["name"], fall["seed"]
+        points = [p for p in front["path"] if p["name"] == name]
+        k = points[0]["seeds"].index(seed)
+        shape = {p["step"]: p["shape_score_seed_means"][k] for p in points}
+        steps = sorted(shape)[1:]  # after step 1
+        largest = max(shape[a] - shape[b] for a in steps for b in steps if b > a)
+        a, b = fall["from_step"], fall["to_step"]
+        assert shape[a] - shape[b] == pytest.approx(largest, abs=1e-6)
+        for key in ("shape_score", "delta_e76"):
+            before, after = (
+                read_pairs(pairs / path_pairs_name(name, seed, step))[key]
+                for step in (a, b)
+            )
+            assert fall[key]["difference"] == pytest.approx(
+                float((after - before).mean()), abs=1e-5
+            )
 
 
 def test_readme_has_an_open_in_colab_badge_for_every_chapter():
