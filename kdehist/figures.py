@@ -373,7 +373,8 @@ def frontier_figure(
         low = min([lo for lo, _ in shown] + floors)
         high = max(hi for _, hi in shown)
         near.set_ylim(low - 0.01, high + 0.01)
-    near.legend(fontsize=7, loc="center right")
+    if near.get_legend_handles_labels()[1]:
+        near.legend(fontsize=7, loc="center right")
     near.set_xlabel("mean ΔE76 (lower: better colour)")
     near.set_title(f"the conditioned runs (ΔE76 {zoom[0]:g}–{zoom[1]:g})", fontsize=10)
     return fig

@@ -571,8 +571,11 @@ def named_summary(named: dict) -> str:
     run = FRONTIER_RUNS[named["name"]]
     steps = f"{named['settings']['steps']} steps"
     settings = [steps + (" at a constant learning rate" if run.path else "")]
+    symbols = {"lambda_hist": "λ_hist", "lambda_structure": "λ_structure"}
     settings += [
-        f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+        f"{symbols.get(key, key)} = {value:g}"
+        if isinstance(value, float)
+        else f"{key} = {value}"
         for key, value in run.settings.items()
     ]
     versus = named["versus_paper"]
@@ -593,13 +596,22 @@ def named_summary(named: dict) -> str:
         + ", ".join(settings)
         + f"; {seeds} seed{'s' * (seeds > 1)}. Paired against the paper's "
         f"proposed_both on the same test pairs: ΔE76 {change('delta_e76', 2)}; shape "
-        f"score {change('shape_score', 3)}. " + seeds_alone(named)
+        f"score {change('shape_score', 3)}. Seed by seed, " + seeds_alone(named)
     )
 
 
 def seeds_alone(row: dict) -> str:
     """Which seeds of a scored run (a ``frontier.json`` row, or its ``named``) meet the
-    goal on their own, with their means, in one sentence."""
+    goal on their own, with their means: the rest of a sentence.
+
+    >>> text = seeds_alone({"seeds": [0, 1], "delta_e76_seed_means": [2.65, 3.43],
+    ...                     "shape_score_seed_means": [0.954, 0.858],
+    ...                     "goal": {"met_by_seed": [True, False]}})
+    >>> print(text[:77])
+    seed 0 (ΔE76 2.65, shape 0.954) meets it; seed 1 (ΔE76 3.43, shape 0.858) mi
+    >>> text.endswith("met on the mean over seeds, not by every model.")
+    True
+    """
     alone = [
         f"seed {seed} (ΔE76 {de:.2f}, shape {shape:.3f}) "
         + ("meets it" if met else "misses it")
@@ -611,15 +623,11 @@ def seeds_alone(row: dict) -> str:
         )
     ]
     met = sum(row["goal"]["met_by_seed"])
-    return (
-        "On its own, "
-        + "; ".join(alone)
-        + (
-            ": every seed meets the goal."
-            if met == len(alone)
-            else f": {met} of {len(alone)} seeds meet the goal, so it is met on the "
-            "mean over seeds, not by every model."
-        )
+    return "; ".join(alone) + (
+        ": every seed meets the goal on its own."
+        if met == len(alone)
+        else f": {met} of {len(alone)} seeds meet the goal on their own, so it is "
+        "met on the mean over seeds, not by every model."
     )
 
 
