@@ -391,8 +391,8 @@ def training_path_figure(frontier: dict) -> Figure:
         frontier: a ``frontier.json`` with a ``path``
             (:func:`kdehist.frontier.frontier`).
     """
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(7.5, 7.5), layout="constrained")  # stacked: legible
+    axes = fig.subplots(2, 1, sharex=True)
     names = sorted({p["name"] for p in frontier.get("path", [])})
     keys = [
         ("delta_e76", "mean ΔE76 (lower: better colour)"),
@@ -411,15 +411,15 @@ def training_path_figure(frontier: dict) -> Figure:
                 lw=0,
                 label="95 % interval",
             )
+            seed_colours = ["#ef6c00", "#6a1b9a", "#00838f", "#ad1457"]
             for k, seed in enumerate(path[0]["seeds"]):
                 ax.plot(
                     steps,
                     [p[f"{key}_seed_means"][k] for p in path],
-                    "-",
-                    color="#1565c0",
-                    lw=0.7,
-                    alpha=0.6,
-                    label="each seed" if k == 0 else None,
+                    "--",
+                    color=seed_colours[k % len(seed_colours)],
+                    lw=1.1,
+                    label=f"seed {seed}",
                 )
             ax.plot(
                 steps,
@@ -430,8 +430,8 @@ def training_path_figure(frontier: dict) -> Figure:
                 lw=1.6,
                 label=f"{name}, mean over seeds",
             )
-        ax.set_xlabel("training step")
         ax.set_ylabel(label)
+    axes[1].set_xlabel("training step")
     axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
     axes[0].set_yscale("log")
     _plain_log_axis(axes[0].yaxis, (2, 3, 5, 10, 20, 40))
@@ -446,5 +446,5 @@ def training_path_figure(frontier: dict) -> Figure:
             label=f"goal: {1 - tolerance:.0%} of CycleGAN + SN's",
         )
     for ax in axes:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     return fig

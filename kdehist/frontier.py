@@ -667,7 +667,7 @@ def frontier_markdown(
         verdict = "met" if row["goal"]["met"] else "not met"
         by_seed = row["goal"].get("met_by_seed", [])
         if len(by_seed) > 1:  # a mean can meet it while a seed misses it
-            verdict += f" (by {sum(by_seed)} of {len(by_seed)} seeds alone)"
+            verdict += f" ({sum(by_seed)}/{len(by_seed)} seeds)"
         return out + [verdict]
 
     head = ["run", "λ_hist", "steps", "seeds", "ΔE76 [95 % CI]", "JIS class"]
