@@ -384,7 +384,7 @@ def frontier_figure(
 
 def training_path_figure(frontier: dict) -> Figure:
     """The training path of chapter 10: mean ΔE76 and mean shape score against the
-    training step, with 95 % intervals (bands) and each seed (thin lines), and the
+    training step, with 95 % intervals (bands) and each seed (dashed), and the
     goal's lines (JIS class A's bound; 95 % of CycleGAN+SN's shape score).
 
     Args:
