@@ -606,9 +606,9 @@ def seeds_alone(row: dict) -> str:
 
     >>> text = seeds_alone({"seeds": [0, 1], "delta_e76_seed_means": [2.65, 3.43],
     ...                     "shape_score_seed_means": [0.954, 0.858],
-    ...                     "goal": {"met_by_seed": [True, False]}})
-    >>> print(text[:77])
-    seed 0 (ΔE76 2.65, shape 0.954) meets it; seed 1 (ΔE76 3.43, shape 0.858) mi
+    ...                     "goal": {"met": True, "met_by_seed": [True, False]}})
+    >>> print(text.split(":")[0])
+    seed 0 (ΔE76 2.65, shape 0.954) meets it; seed 1 (ΔE76 3.43, shape 0.858) misses it
     >>> text.endswith("met on the mean over seeds, not by every model.")
     True
     """
@@ -623,12 +623,16 @@ def seeds_alone(row: dict) -> str:
         )
     ]
     met = sum(row["goal"]["met_by_seed"])
-    return "; ".join(alone) + (
-        ": every seed meets the goal on its own."
-        if met == len(alone)
-        else f": {met} of {len(alone)} seeds meet the goal on their own, so it is "
-        "met on the mean over seeds, not by every model."
-    )
+    if met == len(alone):
+        ending = ": every seed meets the goal on its own."
+    elif row["goal"]["met"]:
+        ending = (
+            f": {met} of {len(alone)} seeds meet the goal on their own, so it is met "
+            "on the mean over seeds, not by every model."
+        )
+    else:
+        ending = f": {met} of {len(alone)} seeds meet the goal on their own."
+    return "; ".join(alone) + ending
 
 
 def frontier_markdown(
