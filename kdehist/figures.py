@@ -244,7 +244,7 @@ def frontier_figure(
     Args:
         frontier: a ``frontier.json`` (:func:`kdehist.frontier.frontier`).
         oracle: Table 2's oracle row (``delta_e76_mean``, ``shape_score_mean``), if any.
-        zoom: the ΔE76 range of the right panel.
+        zoom: the ΔE76 range of the close-up (bottom panel).
     """
     # Stacked, not side by side: at the book's page width the labels stay legible.
     fig = Figure(figsize=(7.5, 10.0), layout="constrained")
@@ -270,8 +270,8 @@ def frontier_figure(
             color=colour,
         )
 
-    shown: list[tuple[float, float]] = []  # the right panel's intervals (shape)
-    outside: list[tuple] = []  # the left panel's labels: (y, x, text, colour)
+    shown: list[tuple[float, float]] = []  # the close-up's intervals (shape)
+    outside: list[tuple] = []  # the top panel's labels: (y, x, text, colour)
 
     def point(row: dict, text: str, colour: str, marker: str) -> None:
         x, y = row["delta_e76_mean"], row["shape_score_mean"]
@@ -288,7 +288,7 @@ def frontier_figure(
                 ms=6,
                 capsize=2,
                 lw=1,
-                # The crowded right panel names its points in a legend.
+                # The crowded close-up names its points in a legend.
                 label=text if ax is near and inside else None,
             )
         if inside:
@@ -347,7 +347,7 @@ def frontier_figure(
         )
         label(wide, "oracle", oracle["delta_e76_mean"], oracle["shape_score_mean"], "k")
     sn = frontier.get("baselines", {}).get("cyclegan_sn")
-    floors = []  # the goal's shape floor, kept in view in the right panel
+    floors = []  # the goal's shape floor, kept in view in the close-up
     if sn is not None:
         tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)
         floors.append((1 - tolerance) * sn["shape_score_mean"])

@@ -725,6 +725,8 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
     :func:`table2_markdown` (with the frontier's named variant, if any), then (given a
     ``frontier.json``) the frontier's runs
     (:func:`kdehist.frontier.frontier_markdown`)."""
+    from .frontier import named_summary
+
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
@@ -737,8 +739,6 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
     )
     test_pairs = prov["test_pairs"].replace(" x ", " × ")
     average = table2["baselines"]["average_tone"]["delta_e76_mean"]
-    from .frontier import named_summary
-
     named = None if front is None else front.get("named")
     return (
         f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
