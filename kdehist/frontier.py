@@ -38,6 +38,7 @@ __all__ = [
     "FRONTIER_RUNS",
     "FRONTIER_SEEDS",
     "best_run",
+    "confirmation_summary",
     "frontier",
     "frontier_config",
     "frontier_markdown",
@@ -329,8 +330,10 @@ def frontier(
         finished, each with its ``goal`` too), ``best``
         (:func:`kdehist.frontier.best_run`), ``named`` (:func:`named_variant`: the
         best run with two or more seeds as a Table 2 row, if it meets the goal),
-        ``missing`` and
-        ``provenance``. With
+        ``confirmation`` (the named variant's run with Table 2's remaining seeds,
+        trained after it was chosen: ``name``, ``chosen_on``, the finished ``seeds``,
+        the ``pending`` ones and whether it is ``still_named``;
+        :func:`confirmation_summary`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
         beside the paper's ``proposed_both`` and CycleGAN+SN's, and the per-pair arrays
         of the path's checkpoints (:func:`path_pairs_name`).
@@ -380,12 +383,15 @@ def frontier(
     finals: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     paths: dict[str, dict[int, list[dict[str, np.ndarray]]]] = {}
     missing, records = [], {}
-    for (name, seed), config in configs.items():
+
+    def score(name: str, seed: int) -> None:
+        """Train (if ``train``) and score one seed of one run into ``finals``."""
+        config = configs.setdefault((name, seed), frontier_config(name, profile, seed))
         steps = frontier_steps(name, config)
         run = run_folder(out, name, seed)
         if not (train or finished(name, seed, steps)):
             missing.append(f"{name}/seed{seed}")
-            continue
+            return
         records[f"{name}/seed{seed}"] = train_run(config, run, progress, steps=steps)
         _, final = evaluate_run(run, steps, test, oracle, segmenter, progress)
         finals.setdefault(name, {})[seed] = final
@@ -393,6 +399,9 @@ def frontier(
             paths.setdefault(name, {})[seed] = [
                 read_pairs(run / f"pairs_step{step:06d}.npz") for step in steps
             ]
+
+    for name, seed in list(configs):
+        score(name, seed)
 
     # Table 2's variants, on the same axes, with every seed of theirs that is finished.
     baselines: dict[str, dict] = {}
@@ -412,26 +421,54 @@ def frontier(
 
     for row in baselines.values():
         row["goal"] = goal(row, baselines)
-    rows = []
-    for name in names:
-        if name not in finals:
-            continue
-        row = _row(finals[name])
-        run = FRONTIER_RUNS[name]
-        settings = {**run.settings, "steps": configs[(name, run_seeds[name][0])].steps}
-        rows.append(
-            {
-                "name": name,
-                "attempt": run.attempt,
-                "why": run.why,
-                "settings": settings,
-                **row,
-                "goal": goal(row, baselines),
-                "versus_paper": None
-                if name == PAPER
-                else _versus(finals[name], baseline_arrays.get(PAPER)),
+
+    def frontier_rows() -> list[dict]:
+        rows = []
+        for name in names:
+            if name not in finals:
+                continue
+            row = _row(finals[name])
+            run = FRONTIER_RUNS[name]
+            settings = {
+                **run.settings,
+                "steps": configs[(name, run_seeds[name][0])].steps,
             }
-        )
+            rows.append(
+                {
+                    "name": name,
+                    "attempt": run.attempt,
+                    "why": run.why,
+                    "settings": settings,
+                    **row,
+                    "goal": goal(row, baselines),
+                    "versus_paper": None
+                    if name == PAPER
+                    else _versus(finals[name], baseline_arrays.get(PAPER)),
+                }
+            )
+        return rows
+
+    rows = frontier_rows()
+    named = named_variant(rows, finals)
+    # The named variant is chosen on FRONTIER_SEEDS. Table 2's remaining seeds, trained
+    # only after the choice, then confirm or undo it, so that the variant rests on as
+    # many seeds as the paper's rows and on seeds that played no part in choosing it.
+    confirmation = None
+    if named is not None and not seeds_given:
+        chosen = named["name"]
+        extra = [s for s in SEEDS if s not in run_seeds[chosen]]
+        for seed in extra:
+            score(chosen, seed)
+        confirmation = {
+            "name": chosen,
+            "chosen_on": list(run_seeds[chosen]),
+            "seeds": [s for s in extra if s in finals[chosen]],
+            "pending": [s for s in extra if s not in finals[chosen]],
+        }
+        if confirmation["seeds"]:
+            rows = frontier_rows()
+            named = named_variant(rows, finals)
+            confirmation["still_named"] = named is not None and named["name"] == chosen
     path, path_changes, path_falls = [], [], []
     for name, by_seed in paths.items():
         steps = frontier_steps(name, configs[(name, run_seeds[name][0])])
@@ -466,7 +503,8 @@ def frontier(
         "path_falls": path_falls,
         "baselines": baselines,
         "best": best_run(rows),
-        "named": named_variant(rows, finals),
+        "named": named,
+        "confirmation": confirmation,
         "missing": missing,
         "provenance": {
             "git_commit": _git_commit(),
@@ -572,10 +610,12 @@ def named_variant(
     }
 
 
-def named_summary(named: dict) -> str:
-    """What the named variant (:func:`named_variant`) is and how it differs from the
-    paper's run, paired on the same test pairs: the README's and chapter 9's paragraph
-    under Table 2."""
+def named_summary(front: dict) -> str:
+    """What the named variant of a ``frontier.json`` (:func:`named_variant`) is, how it
+    differs from the paper's run, paired on the same test pairs, and what the seeds
+    trained after choosing it say (:func:`confirmation_summary`): the README's and
+    chapter 9's paragraph under Table 2."""
+    named = front["named"]
     run = FRONTIER_RUNS[named["name"]]
     steps = f"{named['settings']['steps']} steps"
     settings = [steps + (" at a constant learning rate" if run.path else "")]
@@ -604,8 +644,83 @@ def named_summary(named: dict) -> str:
         + ", ".join(settings)
         + f"; {seeds} seed{'s' * (seeds > 1)}. Paired against the paper's "
         f"proposed_both on the same test pairs: ΔE76 {change('delta_e76', 2)}; shape "
-        f"score {change('shape_score', 3)}. Seed by seed, " + seeds_alone(named)
+        f"score {change('shape_score', 3)}. Seed by seed, "
+        + seeds_alone(named)
+        + " "
+        + confirmation_summary(front)
+    ).rstrip()
+
+
+def confirmation_summary(front: dict) -> str:
+    """What the seeds trained after the named variant was chosen say about the choice
+    (``front["confirmation"]``, written by :func:`frontier`): a sentence, or ``""``
+    when no run was named.
+
+    >>> front = {"confirmation": {"name": "b", "chosen_on": [0, 1], "seeds": [2],
+    ...                           "pending": [], "still_named": True},
+    ...          "runs": [{"name": "b", "seeds": [0, 1, 2],
+    ...                    "delta_e76_seed_means": [3.0, 2.9, 3.1],
+    ...                    "shape_score_seed_means": [0.92, 0.91, 0.90],
+    ...                    "goal": {"met": True, "met_by_seed": [True, True, True]}}]}
+    >>> text = confirmation_summary(front)
+    >>> for sentence in text.split(". "):  # doctest: +NORMALIZE_WHITESPACE
+    ...     print(sentence)
+    b was chosen on seeds 0 and 1
+    Seed 2, trained only after the choice to confirm or undo it, meets the goal on its
+    own (ΔE76 3.10, shape 0.900), and b stays the named variant, now on 3 seeds.
+    """
+    confirmation = front.get("confirmation")
+    if not confirmation:
+        return ""
+    name = confirmation["name"]
+
+    def listed(seeds: list[int]) -> str:
+        words = [str(s) for s in seeds]
+        return " and ".join(
+            [", ".join(words[:-1]), words[-1]] if len(words) > 1 else words
+        )
+
+    plural = "s" * (len(confirmation["chosen_on"]) > 1)
+    text = f"{name} was chosen on seed{plural} {listed(confirmation['chosen_on'])}."
+    if not confirmation["seeds"]:
+        pending = confirmation["pending"]
+        return text + (
+            f" Seed{'s' * (len(pending) > 1)} {listed(pending)}, to confirm or undo "
+            "the choice, " + ("are" if len(pending) > 1 else "is") + " not trained yet."
+        )
+    row = next(r for r in front["runs"] if r["name"] == name)
+    alone = []
+    for seed in confirmation["seeds"]:
+        k = row["seeds"].index(seed)
+        alone.append(
+            ("meets" if row["goal"]["met_by_seed"][k] else "misses")
+            + f" the goal on its own (ΔE76 {row['delta_e76_seed_means'][k]:.2f}, "
+            f"shape {row['shape_score_seed_means'][k]:.3f})"
+        )
+    many = len(confirmation["seeds"]) > 1
+    text += (
+        f" Seed{'s' * many} {listed(confirmation['seeds'])}, trained only after the "
+        "choice to confirm or undo it"
     )
+    if many:
+        text += ": " + "; ".join(
+            f"seed {seed} {what}" for seed, what in zip(confirmation["seeds"], alone)
+        )
+    else:
+        text += ", " + alone[0]
+    if confirmation["still_named"]:
+        text += (
+            f", and {name} stays the named variant, now on {len(row['seeds'])} seeds."
+        )
+    else:
+        text += (
+            f", and with {'them' if many else 'it'} {name} "
+            + ("still meets" if row["goal"]["met"] else "no longer meets")
+            + " the goal on its means and is no longer the named variant."
+        )
+    if confirmation["pending"]:
+        text += f" Seed(s) {listed(confirmation['pending'])} are not trained yet."
+    return text
 
 
 def seeds_alone(row: dict) -> str:

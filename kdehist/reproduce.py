@@ -749,7 +749,7 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
         f"shape score (segmenter IoU against the input's mask), each with a 95 % "
         f"bootstrap interval over test inputs, references and seeds{caveat}:\n\n"
         f"{table2_markdown(table2, named=named)}\n\n"
-        + ("" if named is None else f"{named_summary(named)}\n\n")
+        + ("" if named is None else f"{named_summary(front)}\n\n")
         + f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
         f"translator scores {average:.1f} here: compare ratios with the paper, not "
         f"absolute values (chapter 9)."

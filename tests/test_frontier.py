@@ -278,3 +278,53 @@ def test_table2s_own_run_keeps_table2s_seeds_and_runs_are_compared_with_it(tmp_p
         lo, hi = versus["ci95"]
         assert lo <= versus["difference"] <= hi
         assert versus["resolved"] == (not lo <= 0 <= hi)
+
+
+def test_the_named_variant_gets_table2s_other_seeds_after_it_is_chosen(
+    tmp_path, monkeypatch
+):
+    """Once a run is named (on FRONTIER_SEEDS), the frontier trains Table 2's remaining
+    seeds of it and scores the choice again; without training they are pending."""
+    import kdehist.frontier
+
+    chosen_on = []
+
+    def name_the_first(rows, finals):  # stands in for a run that met the goal
+        chosen_on.append(sorted(finals[rows[0]["name"]]))
+        return {"name": rows[0]["name"]}
+
+    monkeypatch.setattr(kdehist.frontier, "named_variant", name_the_first)
+    out = tmp_path / "runs"
+    result = frontier("smoke", out=out, runs=["hist_lambda1"], progress=False)
+    [row] = result["runs"]
+    assert chosen_on == [[0, 1], [0, 1, 2]]  # chosen on two seeds, then re-chosen
+    assert row["seeds"] == [0, 1, 2] and len(row["goal"]["met_by_seed"]) == 3
+    assert result["confirmation"] == {
+        "name": "hist_lambda1",
+        "chosen_on": [0, 1],
+        "seeds": [2],
+        "pending": [],
+        "still_named": True,
+    }
+    assert result["missing"] == []
+
+    for path in (out / "hist_lambda1" / "seed2" / "snapshots").glob("*.pt"):
+        path.unlink()
+    again = frontier(
+        "smoke", out=out, runs=["hist_lambda1"], train=False, progress=False
+    )
+    assert again["confirmation"]["seeds"] == [] and again["missing"] == [
+        "hist_lambda1/seed2"
+    ]
+    assert again["runs"][0]["seeds"] == [0, 1]
+    text = kdehist.frontier.confirmation_summary(again)
+    assert text == (
+        "hist_lambda1 was chosen on seeds 0 and 1. Seed 2, to confirm or undo the "
+        "choice, is not trained yet."
+    )
+    # With explicit seeds nothing is added: the caller chose them.
+    chosen_on.clear()
+    explicit = frontier(
+        "smoke", out=out, runs=["hist_lambda1"], seeds=[0], progress=False
+    )
+    assert explicit["confirmation"] is None and explicit["runs"][0]["seeds"] == [0]

@@ -330,3 +330,30 @@ def test_committed_named_variant_is_the_best_run_meeting_the_goal():
         assert f"{named['delta_e76_mean']:.2f} [" in ours[0]
     else:
         assert named is None
+
+
+def test_committed_confirmation_seeds_follow_the_choice():
+    """The named variant's run carries Table 2's remaining seeds, trained after the
+    choice, and the record of them agrees with the runs."""
+    from kdehist.frontier import FRONTIER_SEEDS, load_frontier
+    from kdehist.reproduce import SEEDS
+
+    front = load_frontier(RESULTS)
+    confirmation = front.get("confirmation")
+    if confirmation is None:
+        assert front.get("named") is None
+        return
+    row = next(r for r in front["runs"] if r["name"] == confirmation["name"])
+    assert confirmation["chosen_on"] == list(FRONTIER_SEEDS)
+    assert sorted(confirmation["seeds"] + confirmation["pending"]) == sorted(
+        set(SEEDS) - set(FRONTIER_SEEDS)
+    )
+    assert row["seeds"] == sorted(confirmation["chosen_on"] + confirmation["seeds"])
+    assert all(
+        f"{row['name']}/seed{s}" in front["missing"] for s in confirmation["pending"]
+    )
+    if confirmation["seeds"]:
+        named = front.get("named")
+        assert confirmation["still_named"] == (
+            named is not None and named["name"] == row["name"]
+        )
