@@ -266,7 +266,7 @@ def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_frontier(args: argparse.Namespace) -> int:
-    from .frontier import frontier
+    from .frontier import confirmation_summary, frontier
 
     try:
         result = frontier(
@@ -288,6 +288,10 @@ def _run_frontier(args: argparse.Namespace) -> int:
             f"{row['jis_class']:>8} {row['shape_score_mean']:6.3f} "
             f"[{slo:.3f}, {shi:.3f}] {'met' if row['goal']['met'] else 'not met'}"
         )
+    if result["named"] is not None:
+        print("named variant:", result["named"]["name"])
+    if result["confirmation"] is not None:
+        print(confirmation_summary(result))
     if result["missing"]:
         print("not trained yet:", " ".join(result["missing"]))
     return 0

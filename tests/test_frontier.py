@@ -328,3 +328,23 @@ def test_the_named_variant_gets_table2s_other_seeds_after_it_is_chosen(
         "smoke", out=out, runs=["hist_lambda1"], seeds=[0], progress=False
     )
     assert explicit["confirmation"] is None and explicit["runs"][0]["seeds"] == [0]
+
+
+def test_frontier_command_scores_what_is_done_and_names_what_is_not(tmp_path, capsys):
+    from kdehist.__main__ import main
+
+    out = tmp_path / "runs"
+    argv = ["frontier", "--profile", "smoke", "--no-progress", "--out", str(out)]
+    assert main([*argv, "--runs", "hist_lambda1", "--seeds", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "hist_lambda1" in printed and "not trained yet" not in printed
+    assert main([*argv, "--runs", "hist_lambda1", "hist_lambda3", "--no-train"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip().endswith(
+        "not trained yet: hist_lambda1/seed1 hist_lambda3/seed0 hist_lambda3/seed1"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--runs", "hist_lambda7"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--runs: invalid choice: 'hist_lambda7'" in err
+    assert "Traceback" not in err
