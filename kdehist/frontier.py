@@ -651,6 +651,16 @@ def named_summary(front: dict) -> str:
     ).rstrip()
 
 
+def listing(items) -> str:
+    """Items in prose: ``a``, ``a and b``, ``a, b and c``.
+
+    >>> listing([0, 1, 2]), listing(["hist_lambda3"])
+    ('0, 1 and 2', 'hist_lambda3')
+    """
+    words = [str(item) for item in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
 def confirmation_summary(front: dict) -> str:
     """What the seeds trained after the named variant was chosen say about the choice
     (``front["confirmation"]``, written by :func:`frontier`): a sentence, or ``""``
@@ -674,18 +684,12 @@ def confirmation_summary(front: dict) -> str:
         return ""
     name = confirmation["name"]
 
-    def listed(seeds: list[int]) -> str:
-        words = [str(s) for s in seeds]
-        return " and ".join(
-            [", ".join(words[:-1]), words[-1]] if len(words) > 1 else words
-        )
-
     plural = "s" * (len(confirmation["chosen_on"]) > 1)
-    text = f"{name} was chosen on seed{plural} {listed(confirmation['chosen_on'])}."
+    text = f"{name} was chosen on seed{plural} {listing(confirmation['chosen_on'])}."
     if not confirmation["seeds"]:
         pending = confirmation["pending"]
         return text + (
-            f" Seed{'s' * (len(pending) > 1)} {listed(pending)}, to confirm or undo "
+            f" Seed{'s' * (len(pending) > 1)} {listing(pending)}, to confirm or undo "
             "the choice, " + ("are" if len(pending) > 1 else "is") + " not trained yet."
         )
     row = next(r for r in front["runs"] if r["name"] == name)
@@ -699,7 +703,7 @@ def confirmation_summary(front: dict) -> str:
         )
     many = len(confirmation["seeds"]) > 1
     text += (
-        f" Seed{'s' * many} {listed(confirmation['seeds'])}, trained only after the "
+        f" Seed{'s' * many} {listing(confirmation['seeds'])}, trained only after the "
         "choice to confirm or undo it"
     )
     if many:
@@ -719,7 +723,7 @@ def confirmation_summary(front: dict) -> str:
             + " the goal on its means and is no longer the named variant."
         )
     if confirmation["pending"]:
-        text += f" Seed(s) {listed(confirmation['pending'])} are not trained yet."
+        text += f" Seed(s) {listing(confirmation['pending'])} are not trained yet."
     return text
 
 

@@ -757,7 +757,7 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
 
 
 def _readme_frontier(front: dict) -> str:
-    from .frontier import SHAPE_TOLERANCE, frontier_markdown
+    from .frontier import SHAPE_TOLERANCE, frontier_markdown, listing
 
     met = [row["name"] for row in front["runs"] if row["goal"]["met"]]
     return (
@@ -766,7 +766,7 @@ def _readme_frontier(front: dict) -> str:
         "difference from the paper's run. The goal, JIS class A with a shape score "
         f"within {SHAPE_TOLERANCE * 100:g} % of CycleGAN + SN's, is "
         + (
-            f"met on the mean over seeds by {', '.join(met)}"
+            f"met on the mean over seeds by {listing(met)}"
             if met
             else "met by no frontier run"
         )
