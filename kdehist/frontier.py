@@ -38,6 +38,7 @@ __all__ = [
     "FRONTIER_RUNS",
     "FRONTIER_SEEDS",
     "best_run",
+    "compare_runs",
     "confirmation_summary",
     "frontier",
     "frontier_config",
@@ -817,6 +818,34 @@ def frontier_markdown(
             lines.append("| " + " | ".join(cells(label, row, None)) + " |")
     missing = ", ".join(front["missing"]) or "none"
     return "\n".join(lines) + f"\n\nNot trained yet: {missing}."
+
+
+def compare_runs(folder: str | Path, name: str, other: str) -> dict:
+    """Frontier run ``name`` against run ``other`` on the same test pairs, from the
+    per-pair arrays that :func:`frontier` wrote to ``folder/pairs``: per metric
+    (``delta_e76``, ``shape_score``) the difference of means (``name`` minus
+    ``other``), its paired 95 % bootstrap interval over inputs, references and seeds,
+    and whether the interval excludes zero. Both runs' rows must be in the folder's
+    ``frontier.json``, with their seeds.
+
+    Raises:
+        ValueError: ``name`` or ``other`` is not a scored run of the folder.
+    """
+    from .reproduce import read_pairs
+
+    rows = {row["name"]: row for row in load_frontier(folder)["runs"]}
+    arrays = {}
+    for argument, run in (("name", name), ("other", other)):
+        if run not in rows:
+            raise ValueError(
+                f"{argument}: expected a scored run of {str(folder)!r} "
+                f"({', '.join(rows)}), got {run!r}"
+            )
+        arrays[run] = {
+            seed: read_pairs(Path(folder) / "pairs" / f"{run}_seed{seed}.npz")
+            for seed in rows[run]["seeds"]
+        }
+    return _versus(arrays[name], arrays[other])
 
 
 def load_frontier(folder: str | Path) -> dict:

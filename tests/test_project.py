@@ -357,3 +357,15 @@ def test_committed_confirmation_seeds_follow_the_choice():
         assert confirmation["still_named"] == (
             named is not None and named["name"] == row["name"]
         )
+
+
+def test_compare_runs_recomputes_the_committed_paired_differences():
+    from kdehist.frontier import PAPER, compare_runs, load_frontier
+
+    for row in load_frontier(RESULTS)["runs"]:
+        if row["name"] != PAPER:
+            assert compare_runs(RESULTS, row["name"], PAPER) == row["versus_paper"]
+    same = compare_runs(RESULTS, "hist_lambda1", "hist_lambda1")
+    assert same["shape_score"]["difference"] == 0 and not same["delta_e76"]["resolved"]
+    with pytest.raises(ValueError, match="other: expected a scored run of .* got 'x'"):
+        compare_runs(RESULTS, "hist_lambda1", "x")
