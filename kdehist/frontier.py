@@ -673,12 +673,12 @@ def confirmation_summary(front: dict) -> str:
     ...                    "delta_e76_seed_means": [3.0, 2.9, 3.1],
     ...                    "shape_score_seed_means": [0.92, 0.91, 0.90],
     ...                    "goal": {"met": True, "met_by_seed": [True, True, True]}}]}
-    >>> text = confirmation_summary(front)
-    >>> for sentence in text.split(". "):  # doctest: +NORMALIZE_WHITESPACE
-    ...     print(sentence)
-    b was chosen on seeds 0 and 1
-    Seed 2, trained only after the choice to confirm or undo it, meets the goal on its
-    own (ΔE76 3.10, shape 0.900), and b stays the named variant, now on 3 seeds.
+    >>> for part in confirmation_summary(front).split(", "):
+    ...     print(part)
+    b was chosen on seeds 0 and 1. Seed 2
+    trained only after the choice to confirm or undo it
+    meets the goal on its own
+    and b stays the named variant.
     """
     confirmation = front.get("confirmation")
     if not confirmation:
@@ -693,15 +693,13 @@ def confirmation_summary(front: dict) -> str:
             f" Seed{'s' * (len(pending) > 1)} {listing(pending)}, to confirm or undo "
             "the choice, " + ("are" if len(pending) > 1 else "is") + " not trained yet."
         )
+    # The seeds' own means are in the sentence before (seeds_alone): only the verdicts.
     row = next(r for r in front["runs"] if r["name"] == name)
-    alone = []
-    for seed in confirmation["seeds"]:
-        k = row["seeds"].index(seed)
-        alone.append(
-            ("meets" if row["goal"]["met_by_seed"][k] else "misses")
-            + f" the goal on its own (ΔE76 {row['delta_e76_seed_means'][k]:.2f}, "
-            f"shape {row['shape_score_seed_means'][k]:.3f})"
-        )
+    verdicts = [
+        ("meets" if row["goal"]["met_by_seed"][row["seeds"].index(seed)] else "misses")
+        + " the goal on its own"
+        for seed in confirmation["seeds"]
+    ]
     many = len(confirmation["seeds"]) > 1
     text += (
         f" Seed{'s' * many} {listing(confirmation['seeds'])}, trained only after the "
@@ -709,14 +707,12 @@ def confirmation_summary(front: dict) -> str:
     )
     if many:
         text += ": " + "; ".join(
-            f"seed {seed} {what}" for seed, what in zip(confirmation["seeds"], alone)
+            f"seed {seed} {what}" for seed, what in zip(confirmation["seeds"], verdicts)
         )
     else:
-        text += ", " + alone[0]
+        text += ", " + verdicts[0]
     if confirmation["still_named"]:
-        text += (
-            f", and {name} stays the named variant, now on {len(row['seeds'])} seeds."
-        )
+        text += f", and {name} stays the named variant."
     else:
         text += (
             f", and with {'them' if many else 'it'} {name} "
