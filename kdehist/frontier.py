@@ -333,7 +333,8 @@ def frontier(
         best run with two or more seeds as a Table 2 row, if it meets the goal),
         ``confirmation`` (the named variant's run with Table 2's remaining seeds,
         trained after it was chosen: ``name``, ``chosen_on``, the finished ``seeds``,
-        the ``pending`` ones and whether it is ``still_named``;
+        the ``pending`` ones and whether it is ``still_named``, ``None`` until one is
+        trained; ``confirmation`` is ``None`` with explicit ``seeds`` or no named run;
         :func:`confirmation_summary`), ``missing`` and ``provenance``. With
         ``results_dir``, also ``frontier_samples.png``: the best run's translations
         beside the paper's ``proposed_both`` and CycleGAN+SN's, and the per-pair arrays
@@ -465,6 +466,7 @@ def frontier(
             "chosen_on": list(run_seeds[chosen]),
             "seeds": [s for s in extra if s in finals[chosen]],
             "pending": [s for s in extra if s not in finals[chosen]],
+            "still_named": None,  # until a confirming seed is trained
         }
         if confirmation["seeds"]:
             rows = frontier_rows()
@@ -668,17 +670,11 @@ def confirmation_summary(front: dict) -> str:
     when no run was named.
 
     >>> front = {"confirmation": {"name": "b", "chosen_on": [0, 1], "seeds": [2],
-    ...                           "pending": [], "still_named": True},
-    ...          "runs": [{"name": "b", "seeds": [0, 1, 2],
-    ...                    "delta_e76_seed_means": [3.0, 2.9, 3.1],
-    ...                    "shape_score_seed_means": [0.92, 0.91, 0.90],
-    ...                    "goal": {"met": True, "met_by_seed": [True, True, True]}}]}
-    >>> for part in confirmation_summary(front).split(", "):
-    ...     print(part)
-    b was chosen on seeds 0 and 1. Seed 2
-    trained only after the choice to confirm or undo it
-    meets the goal on its own
-    and b stays the named variant.
+    ...                           "pending": [], "still_named": True}}
+    >>> for sentence in confirmation_summary(front).split(". "):
+    ...     print(sentence)
+    b was chosen on seeds 0 and 1
+    Seed 2, trained only after that choice, confirms it: b stays the named variant.
     """
     confirmation = front.get("confirmation")
     if not confirmation:
@@ -687,41 +683,29 @@ def confirmation_summary(front: dict) -> str:
 
     plural = "s" * (len(confirmation["chosen_on"]) > 1)
     text = f"{name} was chosen on seed{plural} {listing(confirmation['chosen_on'])}."
-    if not confirmation["seeds"]:
-        pending = confirmation["pending"]
-        return text + (
-            f" Seed{'s' * (len(pending) > 1)} {listing(pending)}, to confirm or undo "
-            "the choice, " + ("are" if len(pending) > 1 else "is") + " not trained yet."
-        )
-    # The seeds' own means are in the sentence before (seeds_alone): only the verdicts.
-    row = next(r for r in front["runs"] if r["name"] == name)
-    verdicts = [
-        ("meets" if row["goal"]["met_by_seed"][row["seeds"].index(seed)] else "misses")
-        + " the goal on its own"
-        for seed in confirmation["seeds"]
-    ]
-    many = len(confirmation["seeds"]) > 1
-    text += (
-        f" Seed{'s' * many} {listing(confirmation['seeds'])}, trained only after the "
-        "choice to confirm or undo it"
+    pending, trained = confirmation["pending"], confirmation["seeds"]
+    waiting = (
+        f" Seed{'s' * (len(pending) > 1)} {listing(pending)}, which would confirm or "
+        "undo it, " + ("are" if len(pending) > 1 else "is") + " not trained yet."
     )
-    if many:
-        text += ": " + "; ".join(
-            f"seed {seed} {what}" for seed, what in zip(confirmation["seeds"], verdicts)
-        )
-    else:
-        text += ", " + verdicts[0]
+    if not trained:
+        return text + waiting
+    # Each seed's own verdict is in seeds_alone's sentence; this says what they decided.
+    one = len(trained) == 1
+    text += (
+        f" Seed{'s' * (not one)} {listing(trained)}, trained only after that choice, "
+        + ("confirm" if confirmation["still_named"] else "undo")
+        + ("s" if one else "")
+        + " it: "
+    )
     if confirmation["still_named"]:
-        text += f", and {name} stays the named variant."
+        text += f"{name} stays the named variant."
     else:
-        text += (
-            f", and with {'them' if many else 'it'} {name} "
-            + ("still meets" if row["goal"]["met"] else "no longer meets")
-            + " the goal on its means and is no longer the named variant."
+        now = front.get("named")
+        text += f"{name} is no longer the named variant" + (
+            f"; {now['name']} is." if now else "; no run is named now."
         )
-    if confirmation["pending"]:
-        text += f" Seed(s) {listing(confirmation['pending'])} are not trained yet."
-    return text
+    return text + (waiting if pending else "")
 
 
 def seeds_alone(row: dict) -> str:

@@ -319,8 +319,8 @@ def test_the_named_variant_gets_table2s_other_seeds_after_it_is_chosen(
     assert again["runs"][0]["seeds"] == [0, 1]
     text = kdehist.frontier.confirmation_summary(again)
     assert text == (
-        "hist_lambda1 was chosen on seeds 0 and 1. Seed 2, to confirm or undo the "
-        "choice, is not trained yet."
+        "hist_lambda1 was chosen on seeds 0 and 1. Seed 2, which would confirm or "
+        "undo it, is not trained yet."
     )
     # With explicit seeds nothing is added: the caller chose them.
     chosen_on.clear()
