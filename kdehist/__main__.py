@@ -16,6 +16,15 @@ Commands:
 
                  python -m kdehist frontier --profile cpu --results book/results/cpu
 
+    readme     rewrite the README's results block from the committed json::
+
+                 python -m kdehist readme
+
+    gpu-check  time this runtime (a GPU, or a rehearsal on the CPU) and project the
+               hours Part III takes::
+
+                 python -m kdehist gpu-check
+
 Each command is a ``(add_arguments, run)`` pair registered in ``COMMANDS``, so a new one
 (e.g. ``reproduce``) is one more entry.
 """
@@ -196,11 +205,12 @@ def _add_run_arguments(
 
 
 def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
-    from .reproduce import RUNS, SEEDS
+    from .experiments import SEEDS
+    from .reproduce import TABLE2_RUNS
 
     _add_run_arguments(
         parser,
-        list(RUNS),
+        list(TABLE2_RUNS),
         "which runs (default: the four variants of Table 2)",
         SEEDS,
         "also write table2.json, tradeoff.json, the per-pair arrays and the "
@@ -249,7 +259,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
-    from .frontier import FRONTIER_RUNS, FRONTIER_SEEDS
+    from .experiments import FRONTIER_SEEDS
+    from .frontier import FRONTIER_RUNS
 
     _add_run_arguments(
         parser,
@@ -266,7 +277,7 @@ def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_frontier(args: argparse.Namespace) -> int:
-    from .frontier import confirmation_summary, frontier
+    from .frontier import frontier
 
     try:
         result = frontier(
@@ -288,13 +299,48 @@ def _run_frontier(args: argparse.Namespace) -> int:
             f"{row['jis_class']:>8} {row['shape_score_mean']:6.3f} "
             f"[{slo:.3f}, {shi:.3f}] {'met' if row['goal']['met'] else 'not met'}"
         )
-    if result["named"] is not None:
-        print("named variant:", result["named"]["name"])
-    if result["confirmation"] is not None:
-        print(confirmation_summary(result))
     if result["missing"]:
         print("not trained yet:", " ".join(result["missing"]))
     return 0
+
+
+# ------------------------------------------------------------------- readme, gpu-check
+
+
+def _add_readme_arguments(parser: argparse.ArgumentParser) -> None:
+    from .runs import committed_results
+
+    parser.add_argument(
+        "--readme-file", default="README.md", help="the README (default: README.md)"
+    )
+    parser.add_argument(
+        "--results",
+        default=str(committed_results("cpu")),
+        help="the folder holding table2.json (default: the committed cpu results)",
+    )
+
+
+def _run_readme(args: argparse.Namespace) -> int:
+    from .report import update_readme
+
+    try:
+        changed = update_readme(args.readme_file, args.results)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{args.readme_file} " + ("updated" if changed else "already matches"))
+    return 0
+
+
+def _add_gpu_check_arguments(parser: argparse.ArgumentParser) -> None:
+    from .gpu_check import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_gpu_check(args: argparse.Namespace) -> int:
+    from .gpu_check import run
+
+    return run(args)
 
 
 # -------------------------------------------------------------------------- entry point
@@ -327,10 +373,20 @@ COMMANDS: dict[
         _add_frontier_arguments,
         _run_frontier,
     ),
+    "readme": (
+        "rewrite the README's results block from the committed json",
+        _add_readme_arguments,
+        _run_readme,
+    ),
+    "gpu-check": (
+        "time this runtime and project the hours Part III takes",
+        _add_gpu_check_arguments,
+        _run_gpu_check,
+    ),
 }
 
 
-_PROG = "python -m kdehist"
+_PROG = "kdehist"
 
 
 def build_parser() -> argparse.ArgumentParser:

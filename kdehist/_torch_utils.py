@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["torch_threads"]
+__all__ = ["requires_grad", "torch_threads"]
 
 
 @contextmanager
@@ -34,3 +34,9 @@ def torch_threads(count: int | None) -> Iterator[None]:
     finally:
         if count is not None and torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+def requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    """Switch gradients of every parameter of ``module`` on or off."""
+    for p in module.parameters():
+        p.requires_grad_(flag)

@@ -7,14 +7,21 @@ The profiles themselves (their overrides of the defaults below) live in
 from __future__ import annotations
 
 import dataclasses
-import math
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ._checks import _describe, check_choice, check_positive_float, check_positive_int
+from ._checks import (
+    _describe,
+    _scalar,
+    check_choice,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+)
 from .knees import MAX_SIZE, MIN_SIZE
 from .losses import LOSS_KINDS
 from .models import CONDITIONS, VARIANT_SPECS, VARIANTS
@@ -31,7 +38,7 @@ _MASK_FOLDERS = {"data_x_masks": "data_x", "data_y_masks": "data_y"}
 # Fields that change only the bookkeeping, not the weights: they may differ on resume.
 # Data folders may move between machines (e.g. a Colab Drive mount). ``threads`` is not
 # one: 1 and 2 CPU threads give different weights.
-_BOOKKEEPING = (
+BOOKKEEPING = (
     "profile",
     "device",
     "checkpoint_every",
@@ -43,6 +50,20 @@ _BOOKKEEPING = (
     "data_y_masks",
     "data_cache",
 )
+
+
+def _near_fields(unknown: list[str], fields: list[str]) -> str:
+    """For each unknown name, the fields with a similar name (difflib's matches)."""
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), fields, n=3)
+        if close:
+            hints.append(f"{name!r}: did you mean {' or '.join(map(repr, close))}?")
+        else:
+            hints.append(f"no field is named like {name!r}")
+    if any(hint.startswith("no field") for hint in hints):
+        hints.append("help(TrainConfig) lists the fields")
+    return "; ".join(hints)
 
 
 @dataclass
@@ -166,19 +187,23 @@ class TrainConfig:
                     f"{name}: expected None without {images} "
                     f"(synthetic data has exact masks), got {getattr(self, name)!r}"
                 )
+        # Each check returns a Python int, stored back: a NumPy or 0-d tensor integer
+        # becomes a plain int, as to_dict's JSON needs.
         if self.max_images is not None:
             # a reference must be another image
-            check_positive_int("max_images", self.max_images, minimum=2)
+            self.max_images = check_positive_int(
+                "max_images", self.max_images, minimum=2
+            )
         for name in ("ngf", "ndf", "n_layers", "hist_bins", "batch_size", "steps"):
-            check_positive_int(name, getattr(self, name))
+            setattr(self, name, check_positive_int(name, getattr(self, name)))
         if self.threads is not None:
-            check_positive_int("threads", self.threads)
+            self.threads = check_positive_int("threads", self.threads)
         for name in ("checkpoint_every", "sample_every", "log_every"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("n_blocks", self.n_blocks, minimum=0)
-        check_positive_int("pool_size", self.pool_size, minimum=0)
-        check_positive_int("seed", self.seed, minimum=0)
-        check_positive_int("image_size", self.image_size)
+            setattr(self, name, check_positive_int(name, getattr(self, name)))
+        self.n_blocks = check_positive_int("n_blocks", self.n_blocks, minimum=0)
+        self.pool_size = check_positive_int("pool_size", self.pool_size, minimum=0)
+        self.seed = check_positive_int("seed", self.seed, minimum=0)
+        self.image_size = check_positive_int("image_size", self.image_size)
         # The generator halves the size twice and doubles it back; the PatchGAN needs
         # 3 * 2**n_layers pixels for one output; the datasets render 32 to 512 pixels.
         smallest = max(MIN_SIZE, 3 * 2**self.n_layers)
@@ -189,7 +214,9 @@ class TrainConfig:
                 f"{MAX_SIZE} (a generator with two downsamplings, a discriminator "
                 f"with n_layers={self.n_layers}), got {self.image_size}"
             )
-        check_positive_int("decay_start", self.decay_start, minimum=0)
+        self.decay_start = check_positive_int(
+            "decay_start", self.decay_start, minimum=0
+        )
         if self.decay_start > self.steps:
             raise ValueError(
                 f"decay_start: expected at most steps={self.steps}, "
@@ -206,17 +233,20 @@ class TrainConfig:
             or not isinstance(betas, (tuple, list))
             or len(betas) != 2
             or any(
-                isinstance(b, bool) or not isinstance(b, (int, float)) for b in betas
+                isinstance(b, bool) or not isinstance(b, (int, float))
+                for b in map(_scalar, betas)
             )
         ):
             raise TypeError(
                 f"betas: expected a pair of numbers in [0, 1), got {_describe(betas)}"
             )
-        self.betas = tuple(float(b) for b in betas)
+        self.betas = tuple(float(_scalar(b)) for b in betas)
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
         check_choice("hist_mask", self.hist_mask, HIST_MASKS)
-        check_positive_int("hist_warmup", self.hist_warmup, minimum=0)
+        self.hist_warmup = check_positive_int(
+            "hist_warmup", self.hist_warmup, minimum=0
+        )
         for name in (
             "lambda_gan",
             "lambda_cycle",
@@ -224,16 +254,7 @@ class TrainConfig:
             "lambda_hist",
             "lambda_structure",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(
-                    f"{name}: expected a finite number >= 0, got {_describe(value)}"
-                )
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"{name}: expected a finite number >= 0, got {value!r}"
-                )
-            setattr(self, name, float(value))
+            setattr(self, name, check_nonnegative_float(name, getattr(self, name)))
         for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
@@ -280,15 +301,20 @@ class TrainConfig:
 
         Raises:
             ValueError: unknown profile, variant or field value.
-            TypeError: an override that is not a field (the message lists the fields).
+            TypeError: an override that is not a field (the message names the fields
+                with a similar name, if any).
+
+        >>> TrainConfig.from_profile("smoke", stepz=3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: overrides: ... TrainConfig ('stepz': did you mean 'steps'?), got...
         """
         check_choice("name", name, PROFILES)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(fields))
         if unknown:
-            names = ", ".join(sorted(fields))
+            hints = _near_fields(unknown, fields)
             raise TypeError(
-                f"overrides: expected fields of TrainConfig ({names}), got {unknown}"
+                f"overrides: expected fields of TrainConfig ({hints}), got {unknown}"
             )
         settings = {
             **PROFILE_SETTINGS[name],
@@ -296,7 +322,7 @@ class TrainConfig:
             "variant": variant,
             **overrides,
         }
-        steps = settings.get("steps")
+        steps = _scalar(settings.get("steps"))
         if (
             "steps" in overrides
             and "decay_start" not in overrides

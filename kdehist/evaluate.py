@@ -40,6 +40,7 @@ from skimage.metrics import structural_similarity
 from ._checks import check_positive_int
 from .color import delta_e_of_means, jis_class, mean_lab, to_lab, JIS_CLASSES
 from .histogram import soft_histogram
+from .stats import bootstrap_ci, bootstrap_difference_ci  # noqa: F401  (moved)
 
 __all__ = [
     "TestSet",
@@ -421,94 +422,3 @@ def evaluate_generator(
         metrics["ssim"] = torch.cat(columns["ssim"]).numpy().reshape(nx, ny)
         metrics["edge_f1"] = np.asarray(columns["edge_f1"], float).reshape(nx, ny)
     return summarize(metrics), metrics, outputs
-
-
-def _check_pair_arrays(name: str, arrays) -> np.ndarray:
-    stacked = np.asarray([np.asarray(a, dtype=np.float64) for a in arrays])
-    if stacked.ndim != 3 or 0 in stacked.shape:
-        raise ValueError(
-            f"{name}: expected a non-empty list of (Nx, Ny) per-pair arrays, one per "
-            f"seed, got shape {stacked.shape}"
-        )
-    if not np.isfinite(stacked).all():
-        raise ValueError(
-            f"{name}: expected finite values, "
-            f"got {int((~np.isfinite(stacked)).sum())} non-finite"
-        )
-    return stacked
-
-
-def _bootstrap_indices(rng: np.random.Generator, seeds: int, nx: int, ny: int):
-    return (
-        rng.integers(seeds, size=seeds),
-        rng.integers(nx, size=nx),
-        rng.integers(ny, size=ny),
-    )
-
-
-def _resampled_mean(
-    stacked: np.ndarray, s: np.ndarray, i: np.ndarray, j: np.ndarray
-) -> float:
-    # Row and column means of the resampled grid: the mean over (s, i, j) of A[s, i, j].
-    return float(stacked[s][:, i][:, :, j].mean())
-
-
-def bootstrap_ci(
-    arrays, level: float = 0.95, replicates: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """A percentile bootstrap interval of the mean of per-pair values over seeds.
-
-    The 784 pairs of one run are not independent: they share 28 inputs and 28
-    references. Each replicate therefore resamples, with replacement, the seeds, the
-    test inputs (rows) and the test references (columns), and takes the mean of the
-    resampled grid. With one seed the interval covers only the test images' variation,
-    not the training's.
-
-    Args:
-        arrays: one ``(Nx, Ny)`` array per seed (rows: inputs, columns: references).
-        level: coverage, in (0, 1). Default 0.95.
-        replicates: bootstrap replicates. Default 2000.
-        seed: seeds the resampling, so the interval is reproducible.
-
-    Returns:
-        ``(lo, hi)``.
-    """
-    stacked = _check_pair_arrays("arrays", arrays)
-    if not 0 < level < 1:
-        raise ValueError(f"level: expected a number in (0, 1), got {level!r}")
-    rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-    values = [
-        _resampled_mean(stacked, *_bootstrap_indices(rng, *stacked.shape))
-        for _ in range(check_positive_int("replicates", replicates))
-    ]
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def bootstrap_difference_ci(
-    arrays_a, arrays_b, level: float = 0.95, replicates: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """A bootstrap interval of ``mean(a) - mean(b)`` for two variants on the same test
-    pairs.
-
-    Both variants are scored on the same inputs and references, so each replicate draws
-    one set of rows and columns for both (a paired comparison), and each variant's seeds
-    independently. An interval that contains 0 means the data cannot tell them apart.
-    """
-    a = _check_pair_arrays("arrays_a", arrays_a)
-    b = _check_pair_arrays("arrays_b", arrays_b)
-    if a.shape[1:] != b.shape[1:]:
-        raise ValueError(
-            f"arrays_b: expected per-pair arrays of shape {a.shape[1:]} like "
-            f"arrays_a, got {b.shape[1:]}"
-        )
-    if not 0 < level < 1:
-        raise ValueError(f"level: expected a number in (0, 1), got {level!r}")
-    rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-    values = []
-    for _ in range(check_positive_int("replicates", replicates)):
-        sa, i, j = _bootstrap_indices(rng, *a.shape)
-        sb = rng.integers(b.shape[0], size=b.shape[0])
-        values.append(_resampled_mean(a, sa, i, j) - _resampled_mean(b, sb, i, j))
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)

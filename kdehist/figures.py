@@ -16,7 +16,12 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from .checkpoint import load_generators
 from .color import JIS_CLASSES, mean_lab
+from .experiments import EXPERIMENTS, TABLE2, colour, label
+from .histogram import soft_histogram
+from .metrics_log import read_metrics
+from .stats import moving_average
 
 __all__ = [
     "png_bytes",
@@ -28,25 +33,17 @@ __all__ = [
     "delta_e_distribution",
     "frontier_figure",
     "training_path_figure",
+    "training_losses_figure",
+    "jis_shares_figure",
+    "table2_paths_figure",
+    "sample_grids_figure",
 ]
 
 #: Resolution of written figures (the book shows them at page width).
 DPI = 160
-#: Display names: Table 2's variants and the frontier's runs (Figure 3's columns,
-#: Table 2's rows).
-LABELS = {
-    "proposed_both": "proposed (both)",
-    "proposed_one": "proposed (one)",
-    "cyclegan_sn": "CycleGAN + SN",
-    "cyclegan": "CycleGAN",
-    "proposed_both_concat": "proposed (both, concat)",
-    "hist_lambda1": "proposed (both), λ_hist 1",
-    "hist_lambda3": "proposed (both), λ_hist 3",
-    "hist_lambda30": "proposed (both), λ_hist 30",
-    "constant_lr": "proposed (both), 3× steps, constant rate",
-    "own_foreground_hist": "proposed (both), own-foreground histogram",
-    "luminance_structure": "proposed (both), + luminance structure",
-}
+#: Display names, from the registry (kept here for one version: use
+#: :func:`kdehist.experiments.label`).
+LABELS = {name: experiment.label for name, experiment in EXPERIMENTS.items()}
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
@@ -86,9 +83,6 @@ def translate_selected(
 ) -> torch.Tensor:
     """The generator ``G`` of ``checkpoint`` on the given (input, reference) pairs:
     ``(P, 3, S, S)``."""
-    from .histogram import soft_histogram
-    from .train import load_generators
-
     G, _, config = load_generators(checkpoint)
     x = torch.stack([test.inputs[i] for i, _ in pairs])
     if not G.conditioned:
@@ -128,7 +122,7 @@ def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
         _show(axes[r, 0], test.inputs[i], "input" if r == 0 else None)
         _show(axes[r, 1], test.refs[j], "reference" if r == 0 else None)
         for c, (name, images) in enumerate(outputs.items()):
-            _show(axes[r, 2 + c], images[r], LABELS.get(name, name) if r == 0 else None)
+            _show(axes[r, 2 + c], images[r], label(name) if r == 0 else None)
     return fig
 
 
@@ -188,7 +182,7 @@ def delta_e_distribution(values: dict[str, np.ndarray], upper: float = 40.0) -> 
                     color="#444",
                 )
     rng = np.random.default_rng(0)
-    for k, (label, data) in enumerate(values.items()):
+    for k, (_, data) in enumerate(values.items()):
         data = np.asarray(data, dtype=float).ravel()
         clipped = np.minimum(data, upper)
         ax.scatter(
@@ -260,20 +254,20 @@ def frontier_figure(
         color="#2e7d32",
     )
 
-    def label(ax, text: str, x: float, y: float, colour: str, dy: float = 4) -> None:
+    def annotate(ax, text: str, x: float, y: float, tint: str, dy: float = 4) -> None:
         ax.annotate(
             text,
             (x, y),
             xytext=(6, dy),
             textcoords="offset points",
             fontsize=8,
-            color=colour,
+            color=tint,
         )
 
     shown: list[tuple[float, float]] = []  # the close-up's intervals (shape)
     outside: list[tuple] = []  # the top panel's labels: (y, x, text, colour)
 
-    def point(row: dict, text: str, colour: str, marker: str) -> None:
+    def point(row: dict, text: str, tint: str, marker: str) -> None:
         x, y = row["delta_e76_mean"], row["shape_score_mean"]
         (xlo, xhi), (ylo, yhi) = row["delta_e76_ci95"], row["shape_score_ci95"]
         inside = zoom[0] <= x <= zoom[1]
@@ -284,7 +278,7 @@ def frontier_figure(
                 xerr=[[x - xlo], [xhi - x]],
                 yerr=[[y - ylo], [yhi - y]],
                 fmt=marker,
-                color=colour,
+                color=tint,
                 ms=6,
                 capsize=2,
                 lw=1,
@@ -294,28 +288,23 @@ def frontier_figure(
         if inside:
             shown.append((ylo, yhi))
         else:
-            outside.append((y, x, text, colour))
+            outside.append((y, x, text, tint))
 
     def seeds_text(row: dict) -> str:
         seeds = len(row["seeds"])
         return f"{seeds} seed{'s' * (seeds > 1)}"
 
-    greys = iter(["#424242", "#757575", "#9e9e9e", "#bdbdbd"])
     for name, row in frontier.get("baselines", {}).items():
-        text = f"{LABELS.get(name, name)} ({seeds_text(row)})"
-        point(row, text, next(greys, "#616161"), "s")
+        point(row, f"{label(name)} ({seeds_text(row)})", colour(name), "s")
     markers = {"lambda_sweep": "o", "training_path": "D"}
-    colours = iter(
-        ["#1565c0", "#c62828", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457"]
-    )
     for row in frontier.get("runs", []):
         if row["name"] in frontier.get("baselines", {}):
             continue  # Table 2's own run, already drawn
-        text = f"{row['name']} ({seeds_text(row)})"
-        point(row, text, next(colours, "#1565c0"), markers.get(row["attempt"], "^"))
+        text = f"{label(row['name'])} ({seeds_text(row)})"
+        point(row, text, colour(row["name"]), markers.get(row["attempt"], "^"))
     # From the top down, alternately above and below: neighbours' labels do not overlap.
-    for k, (y, x, text, colour) in enumerate(sorted(outside, reverse=True)):
-        label(wide, text, x, y, colour, dy=(4, -10)[k % 2])
+    for k, (y, x, text, tint) in enumerate(sorted(outside, reverse=True)):
+        annotate(wide, text, x, y, tint, dy=(4, -10)[k % 2])
     for name in sorted({p["name"] for p in frontier.get("path", [])}):
         path = [p for p in frontier["path"] if p["name"] == name]
         for ax in (wide, near):
@@ -327,12 +316,12 @@ def frontier_figure(
                 lw=1,
                 ms=3,
                 zorder=1,
-                label=f"{name}'s training path" if ax is near else None,
+                label=f"{label(name)}: training path" if ax is near else None,
             )
         first = path[0]
-        label(
+        annotate(
             wide,
-            f"{name}, step {first['step']}",
+            f"training path, step {first['step']}",
             first["delta_e76_mean"],
             first["shape_score_mean"],
             "#607d8b",
@@ -345,7 +334,9 @@ def frontier_figure(
             color="#f9a825",
             ms=12,
         )
-        label(wide, "oracle", oracle["delta_e76_mean"], oracle["shape_score_mean"], "k")
+        annotate(
+            wide, "oracle", oracle["delta_e76_mean"], oracle["shape_score_mean"], "k"
+        )
     sn = frontier.get("baselines", {}).get("cyclegan_sn")
     floors = []  # the goal's shape floor, kept in view in the close-up
     if sn is not None:
@@ -398,7 +389,7 @@ def training_path_figure(frontier: dict) -> Figure:
         ("delta_e76", "mean ΔE76 (lower: better colour)"),
         ("shape_score", "mean shape score (higher: better shape)"),
     ]
-    for ax, (key, label) in zip(axes, keys):
+    for ax, (key, axis_label) in zip(axes, keys):
         for name in names:
             path = [p for p in frontier["path"] if p["name"] == name]
             steps = [p["step"] for p in path]
@@ -428,9 +419,9 @@ def training_path_figure(frontier: dict) -> Figure:
                 color="#0d47a1",
                 ms=3,
                 lw=1.6,
-                label=f"{name}, mean over seeds",
+                label=f"{label(name)}, mean over seeds",
             )
-        ax.set_ylabel(label)
+        ax.set_ylabel(axis_label)
     axes[1].set_xlabel("training step")
     axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
     axes[0].set_yscale("log")
@@ -447,4 +438,124 @@ def training_path_figure(frontier: dict) -> Figure:
         )
     for ax in axes:
         ax.legend(fontsize=8)
+    return fig
+
+
+
+def training_losses_figure(results, names=TABLE2, seed: int = 0) -> Figure:
+    """Chapter 8's loss curves of Table 2's runs (one seed, smoothed over ten log
+    entries), from the training logs of a results folder (``training/<run>_seed<k>``).
+    Each run has its colour of the whole book; a panel shows the runs that have its
+    loss (the histogram loss only the conditioned ones)."""
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    panels = [
+        ("gan_G", "adversarial loss of G"),
+        ("cycle_X", "cycle loss, X → Y → X"),
+        ("hist_G", "histogram loss of G, eq. (6)"),
+        ("D_Y", "discriminator D_Y"),
+    ]
+    for name in names:
+        log = read_metrics(Path(results) / "training" / f"{name}_seed{seed}")
+        steps = [entry["step"] for entry in log]
+        for ax, (key, title) in zip(axes, panels):
+            if key in log[0]:
+                values = moving_average([entry[key] for entry in log], 10)
+                ax.plot(steps, values, label=label(name), color=colour(name), lw=1.5)
+            ax.set_title(title, fontsize=10)
+    for ax in axes:
+        ax.set_xlim(left=0)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=7)
+    for ax in axes[2:]:
+        ax.set_xlabel("step")
+    return fig
+
+
+def jis_shares_figure(rows: dict, names=TABLE2) -> Figure:
+    """Chapter 9's share of the test pairs in each JIS class, per run (Table 2's
+    ``jis_shares``), as stacked bars."""
+    from matplotlib import colormaps
+
+    classes = [name for name, _, _ in JIS_CLASSES]
+    shades = colormaps["viridis"](np.linspace(0.95, 0.05, len(classes)))
+    fig = Figure(figsize=(7.5, 2.6), layout="constrained")
+    ax = fig.subplots()
+    for k, name in enumerate(names):
+        left = 0.0
+        for c, shade in zip(classes, shades):
+            share = rows[name]["jis_shares"][c]
+            ax.barh(k, share, left=left, color=shade, label=c if k == 0 else None)
+            left += share
+    ax.set_yticks(range(len(names)), [label(n) for n in names])
+    ax.set_xlabel("share of the pairs")
+    ax.legend(
+        ncol=len(classes),
+        fontsize=8,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        title="JIS class of ΔE76",
+    )
+    return fig
+
+
+#: The shape measures of :func:`table2_paths_figure`, with their axis labels.
+SHAPE_MEASURES = (
+    ("shape_score_mean", "shape score"),
+    ("ssim_mean", "SSIM of L*"),
+    ("edge_f1_mean", "edge F1"),
+    ("shape_iou_mean", "mask IoU from border colour"),
+)
+
+
+def table2_paths_figure(curves: dict, oracle: dict, names=TABLE2) -> Figure:
+    """Chapter 10's paths of Table 2's runs through training: mean ΔE76 against each
+    shape measure at every evaluation step (``tradeoff.json``'s ``runs``), each seed
+    faint, the mean over seeds bold with an arrow to its last step, and the oracle's
+    value of each measure."""
+    fig = Figure(figsize=(9, 7.6), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (key, text) in zip(axes, SHAPE_MEASURES):
+        for name in names:
+            runs = list(curves[name].values())
+            tint = colour(name)
+            for run in runs:
+                ax.plot(
+                    [p[key] for p in run],
+                    [p["delta_e76_mean"] for p in run],
+                    "-",
+                    color=tint,
+                    lw=0.8,
+                    alpha=0.3,
+                )
+            shape = np.mean([[p[key] for p in run] for run in runs], axis=0)
+            de = np.mean([[p["delta_e76_mean"] for p in run] for run in runs], axis=0)
+            ax.plot(shape, de, "o-", color=tint, lw=1.8, ms=4, label=label(name))
+            ax.annotate(
+                "",
+                xy=(shape[-1], de[-1]),
+                xytext=(shape[-2], de[-2]),
+                arrowprops=dict(arrowstyle="->", color=tint, lw=1.8),
+            )
+        ax.axvline(oracle[key], color="grey", ls=":", label="oracle")
+        ax.set_xlabel(f"{text} (right: shape kept)")
+        ax.set_ylabel("ΔE76 (down: colour matched)")
+        ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis, (2, 3, 5, 10, 20, 30, 50))
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def sample_grids_figure(folder) -> Figure:
+    """The trainer's sample grids of one run (``samples/step_NNNNNN.png`` under
+    ``folder``), stacked with their steps: chapter 8's view of a model over training."""
+    from PIL import Image
+
+    samples = sorted(Path(folder).glob("samples/step_*.png"))
+    fig = Figure(figsize=(9, 3.6 * len(samples)), layout="constrained")
+    for ax, path in zip(fig.subplots(len(samples), 1, squeeze=False).ravel(), samples):
+        with Image.open(path) as image:
+            ax.imshow(np.asarray(image), interpolation="nearest")
+        ax.set_title(f"step {int(path.stem.split('_')[1])}", fontsize=10)
+        ax.axis("off")
     return fig

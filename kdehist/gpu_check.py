@@ -85,14 +85,17 @@ def gpu_check(profile: str = "gpu", steps: int = 5, warmup: int = 2) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``kdehist gpu-check``."""
     parser.add_argument("--profile", default="gpu", choices=["gpu", "paper"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
     parser.add_argument(
         "--warmup", type=int, default=2, help="untimed steps first (default 2)"
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``kdehist gpu-check``: time this runtime and project Part III's hours."""
     print(f"torch {torch.__version__}, profile {args.profile}", flush=True)
     result = gpu_check(args.profile, args.steps, args.warmup)
     if result["gpu"]:
@@ -119,5 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the old entry point, kept: ``kdehist gpu-check``
+    parser = argparse.ArgumentParser(
+        prog="python -m kdehist.gpu_check", description=__doc__.splitlines()[0]
+    )
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

@@ -21,6 +21,8 @@ from typing import Any, Callable, IO
 
 import torch
 
+from ._checks import check_device
+
 _UMASK_LOCK = threading.Lock()
 
 
@@ -64,7 +66,7 @@ def _remove_leftovers(path: Path) -> None:
             pass
 
 
-def _atomic_write(
+def atomic_write(
     path: str | os.PathLike,
     write: Callable[[IO[bytes]], None],
     previous: Path | None = None,
@@ -111,7 +113,7 @@ def _atomic_write(
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and return the path."""
-    return _atomic_write(path, lambda handle: handle.write(data))
+    return atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -150,7 +152,7 @@ def atomic_torch_save(
     With ``previous``, the file that ``path`` held is kept there (renamed, not copied),
     so that a damaged ``path`` can fall back to the one before it.
     """
-    return _atomic_write(
+    return atomic_write(
         path,
         lambda handle: torch.save(obj, handle),
         None if previous is None else Path(previous),
@@ -167,10 +169,17 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
+        ValueError: ``map_location`` (or, without one, the device a tensor was saved
+            on) is a CUDA device that this machine lacks; the message says so and
+            suggests ``map_location="cpu"``. Not a :class:`CheckpointError`: the file
+            is fine.
         CheckpointError: (a ``ValueError``) the file is empty, truncated, garbled or
             holds something other than tensors and plain containers; the message names
             the file and ends with ``advice``.
     """
+    if isinstance(map_location, (str, torch.device)):
+        # torch's own error would be reported below as a damaged file
+        check_device("map_location", map_location, advice=_CPU_ADVICE)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -184,8 +193,16 @@ def load_checkpoint(
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except RuntimeError as error:
+        if _missing_cuda(error):
+            # saved on a GPU, loaded without a map_location that this machine has
+            raise ValueError(
+                f"map_location: expected a device that this machine has for {path}, "
+                f"got {map_location!r} but the file holds CUDA tensors and "
+                f"{_cuda_state()}{_CPU_ADVICE}"
+            ) from None
+        raise _damaged(path, size, error, advice) from None
     except (
-        RuntimeError,
         EOFError,
         OSError,
         ValueError,
@@ -198,16 +215,36 @@ def load_checkpoint(
         TypeError,
         UnicodeDecodeError,
     ) as error:
-        # Never suggest weights_only=False (torch's hint): that
-        # would run code from the file.
-        detail = (
-            str(error).strip().splitlines()[0]
-            if str(error).strip()
-            else type(error).__name__
-        )
-        if len(detail) > 160:
-            detail = detail[:157] + "..."
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({size} bytes; truncated, damaged "
-            f"or not written by kdehist: {type(error).__name__}: {detail}); {advice}"
-        ) from None
+        raise _damaged(path, size, error, advice) from None
+
+
+_CPU_ADVICE = '; pass map_location="cpu" to load it on the CPU'
+
+
+def _missing_cuda(error: RuntimeError) -> bool:
+    """Whether ``torch.load`` failed because the file's CUDA device is absent here."""
+    text = str(error)
+    return "torch.cuda.is_available() is False" in text or (
+        "CUDA device" in text and "torch.cuda.device_count()" in text
+    )
+
+
+def _cuda_state() -> str:
+    if not torch.cuda.is_available():
+        return "CUDA is not available here (torch.cuda.is_available() is False)"
+    return f"this machine has {torch.cuda.device_count()} CUDA device(s)"
+
+
+def _damaged(path: Path, size: int, error: BaseException, advice: str):
+    # Never suggest weights_only=False (torch's hint): it would run code from the file.
+    detail = (
+        str(error).strip().splitlines()[0]
+        if str(error).strip()
+        else type(error).__name__
+    )
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    return CheckpointError(
+        f"{path}: not a readable checkpoint ({size} bytes; truncated, damaged "
+        f"or not written by kdehist: {type(error).__name__}: {detail}); {advice}"
+    )

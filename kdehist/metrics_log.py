@@ -91,7 +91,7 @@ def read_metrics(out_dir: str | Path) -> list[dict[str, float]]:
     return _parse_metrics(path)
 
 
-def _read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
+def read_metrics_if_any(out_dir: Path) -> list[dict[str, float]]:
     if not (out_dir / METRICS_NAME).is_file():
         warnings.warn(
             f"{out_dir / METRICS_NAME} is missing: the run's metrics are lost "

@@ -585,3 +585,17 @@ def build_cyclegan(
         discriminator(),
         discriminator(),
     )
+
+
+def build_nets(config) -> CycleGAN:
+    """The four networks of ``config.variant`` at the sizes of ``config`` (a
+    :class:`kdehist.config.TrainConfig`)."""
+    return build_cyclegan(
+        config.variant,
+        ngf=config.ngf,
+        n_blocks=config.n_blocks,
+        ndf=config.ndf,
+        n_layers=config.n_layers,
+        hist_bins=config.hist_bins,
+        condition=config.condition,
+    )

@@ -18,7 +18,7 @@ def _condition(generator: ResnetGenerator, hist: torch.Tensor) -> torch.Tensor |
     return hist if generator.conditioned else None
 
 
-def _preview_batch(data, device, count: int = 4) -> tuple[torch.Tensor, ...]:
+def preview_batch(data, device, count: int = 4) -> tuple[torch.Tensor, ...]:
     """A fixed handful of training images of each domain, for the sample grids."""
     (x, mask_x), (y, mask_y) = data
     n = min(count, len(x), len(y))

@@ -36,7 +36,7 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from ._checks import check_positive_int
-from ._torch_utils import torch_threads
+from ._torch_utils import requires_grad, torch_threads
 from .io import atomic_torch_save, load_checkpoint
 
 __all__ = [
@@ -330,3 +330,31 @@ def load_segmenter(
         cache, {"width": net.width, "weights": net.state_dict(), "record": record}
     )
     return net, {**record, "source": str(cache)}
+
+
+def frozen_segmenter(device: torch.device) -> nn.Module:
+    segmenter = load_segmenter()[0].to(device).eval()
+    requires_grad(segmenter, False)
+    return segmenter
+
+
+def own_foreground(segmenter: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The foreground of ``images`` ``(B, 3, H, W)`` as the frozen ``segmenter`` sees
+    it: probabilities ``(B, 1, H, W)``, differentiable with respect to ``images``.
+
+    The segmenter works at ``kdehist.segment.SEGMENTER_SIZE``; other sizes are
+    resized there and back (bilinear).
+    """
+    size = images.shape[-2:]
+    x = images.float()
+    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
+        x = nn.functional.interpolate(
+            x, size=(SEGMENTER_SIZE, SEGMENTER_SIZE), mode="bilinear", antialias=True
+        )
+    probabilities = torch.sigmoid(segmenter(x))
+    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
+        probabilities = nn.functional.interpolate(
+            probabilities, size=tuple(size), mode="bilinear"
+        )
+    # A floor keeps every image's mask non-empty (the histogram divides by its sum).
+    return probabilities.clamp_min(1e-4)

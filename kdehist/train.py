@@ -66,67 +66,48 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
 
 from ._checks import _describe, check_positive_int
-from ._torch_utils import torch_threads
-from .data import ImageFolderDomain, SyntheticKnees, UnpairedLoader
+from ._torch_utils import requires_grad, torch_threads
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    DAMAGED_CHECKPOINT_NAME,
+    PREVIOUS_CHECKPOINT_NAME,
+    check_same_run,
+    load_resume_checkpoint,
+)
+from .config import TrainConfig
+from .data import UnpairedLoader
 from .histogram import soft_histogram, soft_histogram_naive
-from .io import (
-    CheckpointError,
-    _atomic_write,
-    atomic_torch_save,
-    atomic_write_json,
-    load_checkpoint,
-)
-from .losses import histogram_loss, structure_loss
-from .models import VARIANT_SPECS, CycleGAN, ResnetGenerator, build_cyclegan
+from .io import atomic_torch_save, atomic_write_json
+from .loader import DomainTensors, check_data_folders, make_loader, read_training_data
+from .losses import gan_loss, histogram_loss, l1, structure_loss
+from .metrics_log import METRICS_NAME, MetricsLog, read_metrics, read_metrics_if_any
+from .models import CycleGAN, build_nets
+from .pool import ImagePool
+from .precision import Precision, resolve_device, resolve_precision
+from .samples import preview_batch, save_samples
+from .segment import frozen_segmenter, own_foreground
 
-# The parts of a run, each in its own module, re-exported here (``from kdehist.train
-# import TrainConfig, ImagePool, read_metrics, ...`` keeps working).
-from .config import _BOOKKEEPING, AUTOCAST_MODES, GAN_MODES, TrainConfig  # noqa: F401
-from .losses import gan_loss, l1  # noqa: F401
-from .metrics_log import METRICS_NAME, MetricsLog, _read_metrics_if_any, read_metrics  # noqa: F401
-from .pool import ImagePool  # noqa: F401
-from .precision import Precision, resolve_device, resolve_precision  # noqa: F401
-from .profiles import PROFILE_SETTINGS  # noqa: F401
-from .samples import _preview_batch, save_samples, translate_grid  # noqa: F401
-
-CHECKPOINT_NAME = "checkpoint.pt"
-#: The checkpoint before the last one: kept by every save, used when ``checkpoint.pt``
-#: is missing (a kill between the two renames of a save) or damaged.
-PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
-#: Where a damaged ``checkpoint.pt`` is moved when a resume falls back to the previous
-#: one.
-DAMAGED_CHECKPOINT_NAME = "checkpoint.damaged.pt"
-CHECKPOINT_FORMAT = 1
-_CHECKPOINT_KEYS = (
-    "config",
-    "step",
-    "nets",
-    "opt_G",
-    "opt_D",
-    "pool_X",
-    "pool_Y",
-    "loader",
-    "scaler",
-    "torch_rng",
-)
-_RESUME_ADVICE = (
-    "delete it, or start over with resume=False (--restart on the command line)"
-)
+# Kept importable from here for one version (CHANGELOG): they moved to their own
+# modules.
+from .checkpoint import GeneratorPair, load_generators  # noqa: E402,F401
+from .config import AUTOCAST_MODES, GAN_MODES  # noqa: E402,F401
+from .loader import load_training_data  # noqa: E402,F401
+from .profiles import PROFILE_SETTINGS  # noqa: E402,F401
+from .samples import translate_grid  # noqa: E402,F401
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -149,107 +130,6 @@ class TrainingInterrupted(KeyboardInterrupt):
             "run the same command again to resume"
         )
         self.step, self.checkpoint = step, checkpoint
-
-
-# --------------------------------------------------------------------------- data
-
-
-class DomainTensors(NamedTuple):
-    """One domain's training images in memory: ``images`` ``(N, 3, H, W)`` in
-    ``[-1, 1]`` and foreground ``masks`` ``(N, 1, H, W)`` in ``{0, 1}``."""
-
-    images: torch.Tensor
-    masks: torch.Tensor
-
-
-# The last synthetic training set read, by (image_size, max_images): chunked training
-# (train(..., stop_at=...) called repeatedly, as kdehist.reproduce does) renders it
-# once.
-_synthetic_cache: dict[tuple[int, int | None], tuple[DomainTensors, DomainTensors]] = {}
-
-
-def load_training_data(
-    config: TrainConfig, progress: bool = False
-) -> tuple[DomainTensors, DomainTensors]:
-    """The training split of each domain at ``config.image_size``, kept in memory.
-
-    The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of
-    their arguments: kept in memory for the next call, and cached as PNG in
-    ``config.data_cache`` when set), or the folders ``config.data_x`` and
-    ``config.data_y`` read with :class:`kdehist.data.ImageFolderDomain`. Only the first
-    ``config.max_images`` images of each domain when that is set. ``progress`` shows a
-    bar while rendering.
-
-    Raises:
-        FileNotFoundError: a data or mask folder is missing (the message names the
-            field).
-    """
-    check_data_folders(config)
-    return _read_training_data(config, progress)
-
-
-def _read_training_data(
-    config: TrainConfig, progress: bool
-) -> tuple[DomainTensors, DomainTensors]:
-    """:func:`load_training_data` once :func:`check_data_folders` has passed (train
-    checks the folders before any work, then reads them here)."""
-    if config.data_x is None:
-        key = (config.image_size, config.max_images)
-        if key not in _synthetic_cache:
-            _synthetic_cache.clear()  # one set at a time: a 256 px one is about 1 GB
-            domains = []
-            for domain in ("sim", "real"):
-                source = SyntheticKnees(
-                    domain, "train", size=config.image_size, cache_dir=config.data_cache
-                )
-                count = (
-                    len(source)
-                    if config.max_images is None
-                    else min(config.max_images, len(source))
-                )
-                domains.append(
-                    DomainTensors(*source.tensors(range(count), progress=progress))
-                )
-            _synthetic_cache[key] = (domains[0], domains[1])
-        return _synthetic_cache[key]
-    domains = []
-    for name in ("data_x", "data_y"):
-        source = ImageFolderDomain(
-            getattr(config, name),
-            getattr(config, f"{name}_masks"),
-            size=config.image_size,
-        )
-        images, masks = source.tensors()
-        domains.append(
-            DomainTensors(images[: config.max_images], masks[: config.max_images])
-        )
-    return domains[0], domains[1]
-
-
-def check_data_folders(config: TrainConfig) -> None:
-    """Fail early, naming the field, when a configured data or mask folder does not
-    exist."""
-    for name in ("data_x", "data_y", "data_x_masks", "data_y_masks"):
-        folder = getattr(config, name)
-        if folder is not None and not Path(folder).is_dir():
-            raise FileNotFoundError(
-                f"{name}: expected an existing folder of images, got {folder!r}"
-            )
-
-
-def make_loader(
-    config: TrainConfig, data: tuple[DomainTensors, DomainTensors], device: torch.device
-) -> UnpairedLoader:
-    """The :class:`kdehist.data.UnpairedLoader` of a run: batch ``t`` is a pure function
-    of ``(seed, t)``, which is what makes resuming exact. ``x_ref`` is drawn only when
-    ``F`` is conditioned."""
-    # The whole set moves to the device once (at most ~1 GB at 256 px), so that batches
-    # are gathered and augmented there rather than copied over every step.
-    (x, mask_x), (y, mask_y) = (tuple(t.to(device) for t in domain) for domain in data)
-    both = VARIANT_SPECS[config.variant].condition_F
-    return UnpairedLoader(
-        x, mask_x, y, mask_y, batch_size=config.batch_size, seed=config.seed, both=both
-    )
 
 
 # --------------------------------------------------------------------------- one step
@@ -282,7 +162,7 @@ class TrainState:
         torch.manual_seed(config.seed)
         nets = build_nets(config).to(device)
         adam = dict(lr=config.lr, betas=config.betas)
-        segmenter = _frozen_segmenter(device) if config.hist_mask == "output" else None
+        segmenter = frozen_segmenter(device) if config.hist_mask == "output" else None
         return cls(
             config=config,
             nets=nets,
@@ -332,62 +212,12 @@ class TrainState:
         torch.set_rng_state(state["torch_rng"].cpu())
 
 
-def build_nets(config: TrainConfig) -> CycleGAN:
-    """The four networks of ``config.variant`` at the config's sizes."""
-    return build_cyclegan(
-        config.variant,
-        ngf=config.ngf,
-        n_blocks=config.n_blocks,
-        ndf=config.ndf,
-        n_layers=config.n_layers,
-        hist_bins=config.hist_bins,
-        condition=config.condition,
-    )
-
-
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Constant ``lr`` until ``decay_start``, then linear decay (reference): at the last
     step it is ``lr · 2 / (steps - decay_start + 1)``, never 0."""
     span = config.steps - config.decay_start + 1
     decayed = max(0, step - config.decay_start) / span
     return config.lr * (1.0 - decayed)
-
-
-def _frozen_segmenter(device: torch.device) -> nn.Module:
-    from .segment import load_segmenter
-
-    segmenter = load_segmenter()[0].to(device).eval()
-    _requires_grad(segmenter, False)
-    return segmenter
-
-
-def own_foreground(segmenter: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The foreground of ``images`` ``(B, 3, H, W)`` as the frozen ``segmenter`` sees
-    it: probabilities ``(B, 1, H, W)``, differentiable with respect to ``images``.
-
-    The segmenter works at ``kdehist.segment.SEGMENTER_SIZE``; other sizes are
-    resized there and back (bilinear).
-    """
-    from .segment import SEGMENTER_SIZE
-
-    size = images.shape[-2:]
-    x = images.float()
-    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
-        x = nn.functional.interpolate(
-            x, size=(SEGMENTER_SIZE, SEGMENTER_SIZE), mode="bilinear", antialias=True
-        )
-    probabilities = torch.sigmoid(segmenter(x))
-    if tuple(size) != (SEGMENTER_SIZE, SEGMENTER_SIZE):
-        probabilities = nn.functional.interpolate(
-            probabilities, size=tuple(size), mode="bilinear"
-        )
-    # A floor keeps every image's mask non-empty (the histogram divides by its sum).
-    return probabilities.clamp_min(1e-4)
-
-
-def _requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
 
 
 def train_step(
@@ -415,8 +245,8 @@ def train_step(
     (G_ref, G_own), (F_ref, F_own) = cond_G, cond_F
 
     # Generators. The discriminators are frozen so that backward skips their weights.
-    _requires_grad(D_X, False)
-    _requires_grad(D_Y, False)
+    requires_grad(D_X, False)
+    requires_grad(D_Y, False)
     with amp.autocast():
         fake_y, fake_x = G(x, G_ref), F(y, F_ref)
         losses = {
@@ -456,8 +286,8 @@ def train_step(
     amp.step(state.opt_G)
 
     # Discriminators: real images against fakes drawn partly from the history pools.
-    _requires_grad(D_X, True)
-    _requires_grad(D_Y, True)
+    requires_grad(D_X, True)
+    requires_grad(D_Y, True)
     mode = cfg.gan_mode
     with amp.autocast():
         losses["D_Y"] = 0.5 * (
@@ -556,7 +386,7 @@ def train(
             out_dir,
             int(saved["step"]),
             config.steps,
-            _read_metrics_if_any(out_dir),
+            read_metrics_if_any(out_dir),
             seconds,
         )
 
@@ -582,12 +412,12 @@ def _prepare_run(
         else min(check_positive_int("stop_at", stop_at), config.steps)
     )
     out_dir = check_out_dir(out_dir)
-    saved = _load_resume_checkpoint(out_dir) if resume else None
+    saved = load_resume_checkpoint(out_dir) if resume else None
     if saved is not None:
         threads = (
             config.threads if config.threads is not None else torch.get_num_threads()
         )
-        _check_same_run(
+        check_same_run(
             saved,
             config,
             out_dir / CHECKPOINT_NAME,
@@ -617,65 +447,6 @@ def check_out_dir(out_dir) -> Path:
             f"({type(error).__name__}: {error.strerror or error})"
         ) from None
     return path
-
-
-def _read_train_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`train`, or a CheckpointError naming the file."""
-    saved = load_checkpoint(path, advice=_RESUME_ADVICE)
-    if not isinstance(saved, dict):
-        raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), "
-            f"got {_describe(saved)}; {_RESUME_ADVICE}"
-        )
-    missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
-    if missing:
-        raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train, "
-            f"got one without {missing}; {_RESUME_ADVICE}"
-        )
-    try:
-        TrainConfig.from_dict(saved["config"])
-        int(saved["step"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(
-            f"{path}: the checkpoint's config or step is not valid "
-            f"({error}); {_RESUME_ADVICE}"
-        ) from None
-    return saved
-
-
-def _load_resume_checkpoint(out_dir: Path) -> dict | None:
-    """The checkpoint to resume from: ``checkpoint.pt``, or the previous one (with a
-    warning) when it is missing or damaged. The previous one is copied back to
-    ``checkpoint.pt`` so that everything downstream reads a good file; a damaged one is
-    kept aside."""
-    path, previous = out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_CHECKPOINT_NAME
-    if path.is_file():
-        try:
-            return _read_train_checkpoint(path)
-        except CheckpointError as error:
-            if not previous.is_file():
-                raise
-            try:
-                saved = _read_train_checkpoint(previous)
-            except CheckpointError:
-                raise error from None
-            damaged = out_dir / DAMAGED_CHECKPOINT_NAME
-            os.replace(path, damaged)
-            reason = f"{error} It was moved to {damaged}"
-    elif previous.is_file():
-        saved = _read_train_checkpoint(previous)
-        reason = f"{path} is missing (a save was cut short)"
-    else:
-        return None
-    with open(previous, "rb") as source:
-        _atomic_write(path, lambda handle: shutil.copyfileobj(source, handle))
-    warnings.warn(
-        f"{reason}; resuming from the previous checkpoint {previous} "
-        f"(step {int(saved['step'])})",
-        stacklevel=3,
-    )
-    return saved
 
 
 @contextlib.contextmanager
@@ -735,7 +506,7 @@ def _train_loop(
     if device.type == "cuda":
         # Fixed shapes: let cuDNN pick its fastest kernels.
         torch.backends.cudnn.benchmark = True
-    data = _read_training_data(config, progress)  # _prepare_run checked the folders
+    data = read_training_data(config, progress)  # _prepare_run checked the folders
     state = TrainState.create(config, data, device)
     if saved is not None:
         state.load_state_dict(saved)
@@ -749,7 +520,7 @@ def _train_loop(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", config.to_dict())
     metrics_log = MetricsLog(out_dir / METRICS_NAME, keep_until=state.step)
-    preview = _preview_batch(data, device)
+    preview = preview_batch(data, device)
 
     def diverged(what: str, step: int) -> NonFiniteLossError:
         kept = (
@@ -858,111 +629,3 @@ def _train_loop(
         read_metrics(out_dir),
         state.seconds,
     )
-
-
-def _check_same_run(
-    saved: dict, config: TrainConfig, path: Path, precision: str, threads: int | None
-) -> None:
-    """Refuse to resume with settings that change the weights (the checkpoint names the
-    old ones)."""
-    old, new = TrainConfig.from_dict(saved["config"]).to_dict(), config.to_dict()
-    differ = [
-        f"{k}: {old.get(k)!r} -> {new[k]!r}"
-        for k in new
-        if k not in _BOOKKEEPING and old.get(k) != new[k]
-    ]
-    # Resolved on the host; checkpoints written before these were recorded are not
-    # checked.
-    if saved.get("precision") is not None and saved["precision"] != precision:
-        differ.append(
-            f"resolved autocast precision: {saved['precision']!r} -> {precision!r}"
-        )
-    if (
-        threads is not None
-        and saved.get("threads") is not None
-        and int(saved["threads"]) != threads
-    ):
-        differ.append(f"CPU threads: {int(saved['threads'])} -> {threads}")
-    if differ:
-        raise ValueError(
-            f"config: expected the settings of the run being resumed ({path}), "
-            f"got changes in {', '.join(differ)}; use another out_dir, "
-            "or start over with resume=False (--restart on the command line)"
-        )
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-class GeneratorPair(NamedTuple):
-    """``G``: X → Y and ``F``: Y → X in eval mode, and the config they were trained
-    with."""
-
-    G: ResnetGenerator
-    F: ResnetGenerator
-    config: TrainConfig
-
-
-def load_generators(
-    checkpoint: str | Path, device: str | torch.device = "cpu"
-) -> GeneratorPair:
-    """Rebuild the trained generators of a checkpoint written by :func:`train`.
-
-    Loads with ``weights_only=True`` (no code runs from the file). The generators are in
-    eval mode: spectral normalisation uses its stored estimate without further updates.
-
-    Example::
-
-        G, F, config = load_generators("runs/proposed_both/checkpoint.pt")
-        with torch.no_grad():
-            fake = G(x, kdehist.soft_histogram(ref, config.hist_bins, mask=ref_mask))
-    """
-    if not isinstance(checkpoint, (str, os.PathLike)):
-        raise TypeError(
-            "checkpoint: expected a checkpoint path (str or Path), "
-            f"got {_describe(checkpoint)}"
-        )
-    path = Path(checkpoint)
-    previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
-    advice = "delete it and train again" + (
-        f" (train resumes from the previous checkpoint {previous})"
-        if path.name == CHECKPOINT_NAME and previous.is_file()
-        else ""
-    )
-    saved = load_checkpoint(path, advice=advice)
-    if not isinstance(saved, dict):
-        raise CheckpointError(
-            f"{path}: expected a checkpoint written by kdehist.train.train (a dict), "
-            f"got {_describe(saved)}; {advice}"
-        )
-    for key in ("config", "nets"):
-        if key not in saved:
-            raise CheckpointError(
-                f"{path}: expected a checkpoint written by kdehist.train.train, "
-                f"got no {key!r} entry; {advice}"
-            )
-    try:
-        config = TrainConfig.from_dict(saved["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(
-            f"{path}: the checkpoint's config is not valid ({error}); {advice}"
-        ) from None
-    nets = build_nets(config)
-    # Full checkpoints hold all four networks; evaluation snapshots only the generators.
-    for name in ("G", "F"):
-        prefix = f"{name}."
-        weights = {
-            k[len(prefix) :]: v
-            for k, v in saved["nets"].items()
-            if k.startswith(prefix)
-        }
-        try:
-            getattr(nets, name).load_state_dict(weights)
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{path}: the weights of {name} do not fit its config "
-                f"({first}); {advice}"
-            ) from None
-    nets.to(device).eval()
-    return GeneratorPair(nets.G, nets.F, config)

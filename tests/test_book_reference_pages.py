@@ -63,7 +63,7 @@ def test_bibliography_is_labelled_as_the_text_cites(built_book):
 def test_command_line_page_documents_every_command_and_option(built_book):
     import argparse
 
-    from kdehist import notebooks, reproduce
+    from kdehist import notebooks
     from kdehist.__main__ import build_parser
 
     cli = page(built_book, "cli")
@@ -73,7 +73,6 @@ def test_command_line_page_documents_every_command_and_option(built_book):
     )
     for name, sub in commands.choices.items():
         parsers[f"python -m kdehist {name}"] = sub
-    parsers["python -m kdehist.reproduce"] = reproduce.build_parser()
     parsers["python -m kdehist.notebooks"] = notebooks.build_parser()
     missing = []
     for prog, parser in parsers.items():

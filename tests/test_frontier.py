@@ -8,20 +8,21 @@ import pytest
 import torch
 
 from kdehist.config import TrainConfig
+from kdehist.experiments import experiment_config as frontier_config
+from kdehist.experiments import experiment_steps as frontier_steps
+from kdehist.report import frontier_markdown
 from kdehist.figures import frontier_figure, png_bytes, training_path_figure
 from kdehist.frontier import (
     FRONTIER_RUNS,
     frontier,
-    frontier_config,
-    frontier_markdown,
-    frontier_steps,
     goal,
     load_frontier,
     path_pairs_name,
 )
 from kdehist.losses import luminance_gradients, structure_loss
 from kdehist.segment import KneeSegmenter
-from kdehist.train import own_foreground, train
+from kdehist.segment import own_foreground
+from kdehist.train import train
 
 
 # --------------------------------------------------------------------------- the losses
@@ -152,7 +153,7 @@ def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     assert first["segmenter"]["heldout_iou"] >= 0.95
     assert first["best"] == "hist_lambda1"  # the only run, so the closest to the goal
     table = frontier_markdown(first, baselines=True)
-    assert "| `hist_lambda1` | 1 | 4 | 1 |" in table
+    assert "| proposed (both), λ_hist 1 | 1 | 4 | 1 |" in table
     assert (results / "frontier_samples.png").read_bytes().startswith(b"\x89PNG")
     arrays = np.load(results / "pairs" / "hist_lambda1_seed0.npz")
     assert arrays["delta_e76"].ndim == 2 and "shape_score" in arrays
@@ -258,13 +259,24 @@ def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
 
 
 def test_table2s_own_run_keeps_table2s_seeds_and_runs_are_compared_with_it(tmp_path):
+    table2_seeds = (0, 1, 2)
     result = frontier(
-        "smoke", out=tmp_path, runs=["proposed_both"], train=False, progress=False
+        "smoke",
+        out=tmp_path,
+        runs=["proposed_both"],
+        train=False,
+        progress=False,
+        table2_seeds=table2_seeds,
     )
     assert result["missing"] == [f"proposed_both/seed{s}" for s in (0, 1, 2)]
 
     result = frontier(
-        "smoke", out=tmp_path, runs=["proposed_both", "hist_lambda30"], progress=False
+        "smoke",
+        out=tmp_path,
+        runs=["proposed_both", "hist_lambda30"],
+        seeds=[0, 1],
+        progress=False,
+        table2_seeds=table2_seeds,
     )
     paper, run = result["runs"]
     assert paper["seeds"] == [0, 1, 2] and run["seeds"] == [0, 1]
@@ -280,54 +292,25 @@ def test_table2s_own_run_keeps_table2s_seeds_and_runs_are_compared_with_it(tmp_p
         assert versus["resolved"] == (not lo <= 0 <= hi)
 
 
-def test_the_named_variant_gets_table2s_other_seeds_after_it_is_chosen(
-    tmp_path, monkeypatch
-):
-    """Once a run is named (on FRONTIER_SEEDS), the frontier trains Table 2's remaining
-    seeds of it and scores the choice again; without training they are pending."""
-    import kdehist.frontier
-
-    chosen_on = []
-
-    def name_the_first(rows, finals):  # stands in for a run that met the goal
-        chosen_on.append(sorted(finals[rows[0]["name"]]))
-        return {"name": rows[0]["name"]}
-
-    monkeypatch.setattr(kdehist.frontier, "named_variant", name_the_first)
+def test_seeds_are_arguments_and_the_smoke_profile_trains_one(tmp_path):
+    """The frontier's seeds are arguments (no module-level list to patch): the smoke
+    profile trains the first seed only, explicit seeds train those, and without
+    training the others are listed as missing."""
     out = tmp_path / "runs"
-    result = frontier("smoke", out=out, runs=["hist_lambda1"], progress=False)
-    [row] = result["runs"]
-    assert chosen_on == [[0, 1], [0, 1, 2]]  # chosen on two seeds, then re-chosen
-    assert row["seeds"] == [0, 1, 2] and len(row["goal"]["met_by_seed"]) == 3
-    assert result["confirmation"] == {
-        "name": "hist_lambda1",
-        "chosen_on": [0, 1],
-        "seeds": [2],
-        "pending": [],
-        "still_named": True,
-    }
-    assert result["missing"] == []
-
-    for path in (out / "hist_lambda1" / "seed2" / "snapshots").glob("*.pt"):
-        path.unlink()
-    again = frontier(
-        "smoke", out=out, runs=["hist_lambda1"], train=False, progress=False
+    one = frontier("smoke", out=out, runs=["hist_lambda1"], progress=False)
+    assert one["runs"][0]["seeds"] == [0] and one["missing"] == []
+    two = frontier("smoke", out=out, runs=["hist_lambda1"], seeds=[0, 1], progress=False)
+    assert two["runs"][0]["seeds"] == [0, 1]
+    assert len(two["runs"][0]["delta_e76_seed_means"]) == 2
+    three = frontier(
+        "smoke", out=out, runs=["hist_lambda1"], seeds=[0, 1, 2], train=False,
+        progress=False,
     )
-    assert again["confirmation"]["seeds"] == [] and again["missing"] == [
-        "hist_lambda1/seed2"
-    ]
-    assert again["runs"][0]["seeds"] == [0, 1]
-    text = kdehist.frontier.confirmation_summary(again)
-    assert text == (
-        "hist_lambda1 was chosen on seeds 0 and 1. Seed 2, which would confirm or "
-        "undo it, is not trained yet."
-    )
-    # With explicit seeds nothing is added: the caller chose them.
-    chosen_on.clear()
-    explicit = frontier(
-        "smoke", out=out, runs=["hist_lambda1"], seeds=[0], progress=False
-    )
-    assert explicit["confirmation"] is None and explicit["runs"][0]["seeds"] == [0]
+    assert three["runs"][0]["seeds"] == [0, 1]
+    assert three["missing"] == ["hist_lambda1/seed2"]
+    assert "named" not in three and "confirmation" not in three
+    with pytest.raises(ValueError, match="seeds: expected a non-empty list"):
+        frontier("smoke", out=out, runs=["hist_lambda1"], table2_seeds=[-1])
 
 
 def test_frontier_command_scores_what_is_done_and_names_what_is_not(tmp_path, capsys):
@@ -340,9 +323,7 @@ def test_frontier_command_scores_what_is_done_and_names_what_is_not(tmp_path, ca
     assert "hist_lambda1" in printed and "not trained yet" not in printed
     assert main([*argv, "--runs", "hist_lambda1", "hist_lambda3", "--no-train"]) == 0
     printed = capsys.readouterr().out
-    assert printed.strip().endswith(
-        "not trained yet: hist_lambda1/seed1 hist_lambda3/seed0 hist_lambda3/seed1"
-    )
+    assert printed.strip().endswith("not trained yet: hist_lambda3/seed0")
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--runs", "hist_lambda7"])
     err = capsys.readouterr().err

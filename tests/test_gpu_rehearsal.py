@@ -195,11 +195,11 @@ def _tensors(value):
 def test_gpu_check_runs_without_a_gpu_and_says_so(capsys):
     import json
 
-    from kdehist.gpu_check import main
+    from kdehist.__main__ import main
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: gpu_check times it instead of rehearsing")
-    assert main(["--steps", "1", "--warmup", "0"]) == 0
+    assert main(["gpu-check", "--steps", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "No GPU here" in out and "estimated for a T4, not measured" in out
     record = json.loads(out.strip().splitlines()[-1])

@@ -137,7 +137,7 @@ RESULTS = ROOT / "book" / "results" / "cpu"
 
 
 def test_readme_results_block_is_the_committed_table2():
-    from kdehist.reproduce import README_END, README_START, readme_results
+    from kdehist.report import README_END, README_START, readme_results
 
     text = (ROOT / "README.md").read_text()
     block = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
@@ -145,7 +145,7 @@ def test_readme_results_block_is_the_committed_table2():
     front = json.loads((RESULTS / "frontier.json").read_text())
     assert block == readme_results(table2, front), (
         "README.md's results block differs from book/results/cpu/table2.json and "
-        "frontier.json: run python -m kdehist.reproduce --readme"
+        "frontier.json: run kdehist readme"
     )
 
 
@@ -275,6 +275,7 @@ def test_readme_has_an_open_in_colab_badge_for_every_chapter():
 
 
 def test_committed_frontier_figures_are_legible():
+    from kdehist.experiments import label
     from kdehist.figures import frontier_figure, png_bytes, training_path_figure
     from kdehist.frontier import load_frontier
 
@@ -286,9 +287,10 @@ def test_committed_frontier_figures_are_legible():
     labels = [t.get_text() for t in wide.get_xticklabels() if t.get_text()]
     assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels), labels
     # The crowded panel names each of its points in the legend instead.
-    named = {t.get_text().split(" (")[0] for t in near.get_legend().get_texts()}
+    legend = [t.get_text() for t in near.get_legend().get_texts()]
     inside = {r["name"] for r in front["runs"] if 2.0 <= r["delta_e76_mean"] <= 6.0}
-    assert inside - {"proposed_both"} <= named
+    for name in inside - {"proposed_both"}:
+        assert any(text.startswith(label(name) + " (") for text in legend), name
     low, high = near.get_ylim()
     assert all(
         low <= r["shape_score_ci95"][0] for r in front["runs"] if r["name"] in inside
@@ -300,63 +302,18 @@ def test_committed_frontier_figures_are_legible():
     assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels), labels
 
 
-def test_committed_named_variant_is_the_best_run_meeting_the_goal():
-    from kdehist.frontier import PAPER, best_run, load_frontier, named_variant
-    from kdehist.reproduce import read_pairs, table2_markdown
+def test_committed_json_is_what_its_committed_arrays_say():
+    """table2.json and frontier.json, rebuilt from the committed per-pair arrays alone,
+    are the committed files exactly (JSON's floats round-trip)."""
+    from kdehist.frontier import rebuild_frontier
+    from kdehist.reproduce import rebuild_table2
 
-    front = load_frontier(RESULTS)
-    finals = {
-        row["name"]: {
-            s: read_pairs(RESULTS / "pairs" / f"{row['name']}_seed{s}.npz")
-            for s in row["seeds"]
-        }
-        for row in front["runs"]
-    }
-    named = named_variant(front["runs"], finals)
-    # Recomputed from the committed arrays (JSON's floats round-trip exactly).
-    assert front.get("named") == json.loads(json.dumps(named)), "rescore the frontier"
-    # Only runs with two or more seeds can be named, and never the paper's own.
-    seeded = [r for r in front["runs"] if len(r["seeds"]) >= 2 and r["name"] != PAPER]
-    best = next((r for r in seeded if r["name"] == best_run(seeded)), None)
-    if best is not None and best["goal"]["met"]:
-        assert named["name"] == best["name"]
-        # Table 2's row, from the same arrays as the frontier's row.
-        assert named["delta_e76_mean"] == pytest.approx(best["delta_e76_mean"])
-        assert named["shape_score_ci95"] == pytest.approx(best["shape_score_ci95"])
-        table2 = json.loads((RESULTS / "table2.json").read_text())
-        table = table2_markdown(table2, detailed=True, named=named)
-        ours = [line for line in table.splitlines() if "*ours:*" in line]
-        assert len(ours) == 1 and f"{named['settings']['steps']} steps" in ours[0]
-        assert f"{named['delta_e76_mean']:.2f} [" in ours[0]
-    else:
-        assert named is None
-
-
-def test_committed_confirmation_seeds_follow_the_choice():
-    """The named variant's run carries Table 2's remaining seeds, trained after the
-    choice, and the record of them agrees with the runs."""
-    from kdehist.frontier import FRONTIER_SEEDS, load_frontier
-    from kdehist.reproduce import SEEDS
-
-    front = load_frontier(RESULTS)
-    confirmation = front.get("confirmation")
-    if confirmation is None:
-        assert front.get("named") is None
-        return
-    row = next(r for r in front["runs"] if r["name"] == confirmation["name"])
-    assert confirmation["chosen_on"] == list(FRONTIER_SEEDS)
-    assert sorted(confirmation["seeds"] + confirmation["pending"]) == sorted(
-        set(SEEDS) - set(FRONTIER_SEEDS)
-    )
-    assert row["seeds"] == sorted(confirmation["chosen_on"] + confirmation["seeds"])
-    assert all(
-        f"{row['name']}/seed{s}" in front["missing"] for s in confirmation["pending"]
-    )
-    if confirmation["seeds"]:
-        named = front.get("named")
-        assert confirmation["still_named"] == (
-            named is not None and named["name"] == row["name"]
-        )
+    table2 = json.loads((RESULTS / "table2.json").read_text())
+    front = json.loads((RESULTS / "frontier.json").read_text())
+    assert json.loads(json.dumps(rebuild_table2(RESULTS))) == table2
+    assert json.loads(json.dumps(rebuild_frontier(RESULTS))) == front
+    # Nothing is chosen on the test pairs: no run is named beside the paper's.
+    assert "named" not in front and "confirmation" not in front
 
 
 def test_compare_runs_recomputes_the_committed_paired_differences():

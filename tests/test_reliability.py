@@ -349,7 +349,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise OSError(28, "No space left on device")  # a full disk
 
     with pytest.raises(OSError):
-        kio._atomic_write(path, broken)
+        kio.atomic_write(path, broken)
     assert kio.load_checkpoint(path) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 

@@ -270,7 +270,8 @@ def test_command_line_configuration_errors_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu", "paper"])
 def test_every_profile_builds_a_config_with_a_seed(profile):
-    from kdehist.train import PROFILE_SETTINGS, TrainConfig
+    from kdehist.config import TrainConfig
+    from kdehist.profiles import PROFILE_SETTINGS
 
     config = TrainConfig.from_profile(profile, variant="cyclegan", seed=2)
     assert config.seed == 2 and config.profile == profile

@@ -15,6 +15,7 @@ import pytest
 
 import kdehist.colab
 import kdehist.reproduce
+import kdehist.runs
 from kdehist.reproduce import estimate, run_folder
 from kdehist.train import TrainConfig, train
 
@@ -72,8 +73,7 @@ def smoke_runtime(tmp_path, monkeypatch):
     monkeypatch.setenv("KDEHIST_RUNS", "unset below; restored after the test")
     monkeypatch.delenv("KDEHIST_RUNS")
     monkeypatch.chdir(tmp_path)
-    # One seed per run keeps it short; the code path is the one of three.
-    monkeypatch.setattr(kdehist.reproduce, "SEEDS", (0,))
+    # The smoke profile trains one seed per run (kdehist.experiments.profile_seeds).
 
 
 def snapshot_times(runs: Path) -> dict[Path, int]:
@@ -91,8 +91,8 @@ def test_switched_on_part_three_trains_on_drive_and_resumes(
     config = TrainConfig.from_profile("smoke", variant="proposed_both", seed=0)
     cut = run_folder(drive_runs / "smoke", "proposed_both", 0)
     with monkeypatch.context() as patch:
-        patch.setattr(kdehist.reproduce, "evaluation_steps", lambda total: [1, 2])
-        kdehist.reproduce.train_run(config, cut, progress=False)
+        patch.setattr(kdehist.runs, "evaluation_steps", lambda total: [1, 2])
+        kdehist.runs.train_run(config, cut, progress=False)
     (cut / "provenance.json").unlink()  # written only once every chunk is done
 
     chapter8 = run_cells("08_training")
@@ -195,7 +195,6 @@ def test_switched_on_frontier_trains_and_chapter_ten_reads_it(
     import kdehist.frontier
 
     nbformat = pytest.importorskip("nbformat")
-    monkeypatch.setattr(kdehist.frontier, "FRONTIER_SEEDS", (0,))
     nb = nbformat.read(ROOT / "book" / "10_tradeoff.ipynb", as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     start = next(i for i, s in enumerate(code) if "kdehist.current_profile()" in s)

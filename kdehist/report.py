@@ -1,0 +1,450 @@
+"""Every Markdown table and English sentence that the README and the chapters show.
+
+The numbers come from the results json (``table2.json``, ``frontier.json``); nothing
+here trains, scores or reads a run folder. Each function takes the parsed json and
+returns a string, so a chapter shows ``display(Markdown(...))`` or glues the sentence,
+and the README's results block is rewritten from the same functions
+(:func:`update_readme`).
+
+>>> listing(["a", "b", "c"])
+'a, b and c'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .color import jis_class
+from .experiments import EXPERIMENTS, label
+from .io import atomic_write_bytes
+from .runs import read_json
+from .stats import interval
+
+__all__ = [
+    "README_END",
+    "README_START",
+    "attempts_text",
+    "duration",
+    "frontier_markdown",
+    "goal_text",
+    "listing",
+    "path_falls_text",
+    "path_text",
+    "readme_results",
+    "seeds_alone",
+    "sweep_text",
+    "table2_markdown",
+    "table2_verdict",
+    "update_readme",
+    "versus_text",
+]
+
+README_START, README_END = (
+    "<!-- results:start (kdehist readme) -->",
+    "<!-- results:end -->",
+)
+
+
+def duration(seconds: float) -> str:
+    """A duration in words a reader can plan with.
+
+    >>> duration(42), duration(600), duration(7300)
+    ('42 s', '10 min', '2 h 02 min')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def listing(items) -> str:
+    """Items in prose: ``a``, ``a and b``, ``a, b and c``.
+
+    >>> listing([0, 1, 2]), listing(["hist_lambda3"])
+    ('0, 1 and 2', 'hist_lambda3')
+    """
+    words = [str(item) for item in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+def _row_interval(row: dict, key: str, digits: int) -> str:
+    return interval(row[f"{key}_mean"], row[f"{key}_ci95"], digits)
+
+
+def table2_markdown(table2: dict, detailed: bool = False) -> str:
+    """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and
+    JIS class, the shape score with its interval and the paper's ΔE; ``detailed`` adds
+    ΔE2000, SSIM and edge F1. The oracle and the tone-blind average close the table."""
+    head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
+    head += ["ΔE2000 [95 % CI]"] if detailed else []
+    head += (
+        ["shape score [95 % CI]"]
+        + (["SSIM", "edge F1"] if detailed else [])
+        + ["paper's ΔE"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    variants = dict(table2["variants"])
+    # The registry's order (the paper's first), then any run it does not have.
+    order = [n for n in EXPERIMENTS if n in variants]
+    order += sorted(set(variants) - set(EXPERIMENTS))
+    for name in order:
+        row = variants[name]
+        cells = [
+            label(name),
+            str(len(row["seeds"])),
+            _row_interval(row, "delta_e76", 2),
+            jis_class(row["delta_e76_mean"]),
+        ]
+        cells += [_row_interval(row, "delta_e00", 2)] if detailed else []
+        cells += [_row_interval(row, "shape_score", 3)]
+        cells += (
+            [f"{row['ssim_mean']:.3f}", f"{row['edge_f1_mean']:.3f}"]
+            if detailed
+            else []
+        )
+        cells += [
+            "–" if row.get("paper_delta_e") is None else f"{row['paper_delta_e']}"
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    oracle, average = table2["baselines"]["oracle"], table2["baselines"]["average_tone"]
+    cells = [
+        "*oracle (ideal translation)*",
+        "–",
+        f"{oracle['delta_e76_mean']:.2f}",
+        jis_class(oracle["delta_e76_mean"]),
+    ]
+    cells += [f"{oracle['delta_e00_mean']:.2f}"] if detailed else []
+    cells += [f"{oracle['shape_score_mean']:.3f}"]
+    cells += (
+        [f"{oracle['ssim_mean']:.3f}", f"{oracle['edge_f1_mean']:.3f}"]
+        if detailed
+        else []
+    )
+    lines.append("| " + " | ".join(cells + ["–"]) + " |")
+    cells = [
+        "*average tone (tone-blind ideal)*",
+        "–",
+        f"{average['delta_e76_mean']:.2f}",
+        jis_class(average["delta_e76_mean"]),
+    ]
+    cells += ["–"] * (len(head) - len(cells))
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_results(table2: dict, front: dict | None = None) -> str:
+    """The README's results block: how the numbers were made, then
+    :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
+    (:func:`frontier_markdown`)."""
+    prov = table2["provenance"]
+    rows = table2["variants"].values()
+    seeds = sorted({len(r["seeds"]) for r in rows})
+    minutes = [s / 60 for r in rows for s in r["train_seconds"]]
+    plural = "s" if max(seeds) > 1 else ""
+    caveat = (
+        " (with one seed, an interval covers the test images, not the training)"
+        if min(seeds) == 1
+        else ""
+    )
+    test_pairs = prov["test_pairs"].replace(" x ", " × ")
+    average = table2["baselines"]["average_tone"]["delta_e76_mean"]
+    return (
+        f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
+        f"float32; {' or '.join(map(str, seeds))} seed{plural} per model; "
+        f"{len(minutes)} models of {min(minutes):.0f}–{max(minutes):.0f} min each on a "
+        f"2-core {prov['host_cpu']}), mean ΔE76 over {test_pairs} pairs between the "
+        f"mean L\\*a\\*b\\* of the generated and the reference foregrounds, and the "
+        f"shape score (segmenter IoU against the input's mask), each with a 95 % "
+        f"bootstrap interval over test inputs, references and seeds{caveat}:\n\n"
+        f"{table2_markdown(table2)}\n\n"
+        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
+        f"translator scores {average:.1f} here: compare ratios with the paper, not "
+        f"absolute values (chapter 9)."
+    ) + ("" if front is None else _readme_frontier(front))
+
+
+def _readme_frontier(front: dict) -> str:
+    met = [row["name"] for row in front["runs"] if row["goal"]["met"]]
+    tolerance = front["goal"]["shape_score_within"] * 100
+    return (
+        "\n\nThe shape/colour frontier (chapter 10): `proposed_both` with one change "
+        "each, same profile, scored the same way; the last columns are the paired "
+        "difference from the paper's run. The goal, JIS class A with a shape score "
+        f"within {tolerance:g} % of CycleGAN + SN's, is "
+        + (
+            f"met on the mean over seeds by {listing(met)}"
+            if met
+            else "met by no frontier run"
+        )
+        + ":\n\n"
+        + frontier_markdown(front)
+    )
+
+
+def update_readme(readme: str | Path, results: str | Path) -> bool:
+    """Rewrite the README's results block from ``results/table2.json``; True if it
+    changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(
+            f"readme: expected the markers {README_START!r} and {README_END!r} "
+            f"in {readme}"
+        )
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    front = Path(results) / "frontier.json"
+    block = readme_results(
+        read_json(Path(results) / "table2.json"),
+        read_json(front) if front.is_file() else None,
+    )
+    new = f"{before}{README_START}\n{block}\n{README_END}{after}"
+    if new != text:
+        atomic_write_bytes(readme, new.encode())
+    return new != text
+
+
+def frontier_markdown(
+    front: dict, baselines: bool = False, differences: bool = True
+) -> str:
+    """The frontier's scored runs as a Markdown table (the README's and chapter 10's):
+    per run its λ_hist, steps, seeds, ΔE76 and shape score with 95 % intervals, JIS
+    class and goal; ``differences`` adds the paired difference from the paper's
+    ``proposed_both``, ``baselines`` Table 2's variants. The runs not trained
+    follow the table."""
+
+    def cells(name: str, row: dict, settings: dict | None) -> list[str]:
+        versus = row.get("versus_paper")
+        out = [
+            name,
+            f"{settings['lambda_hist']:g}" if settings else "–",
+            str(settings["steps"]) if settings else "–",
+            str(len(row["seeds"])),
+            interval(row["delta_e76_mean"], row["delta_e76_ci95"], 2),
+            row["jis_class"],
+            interval(row["shape_score_mean"], row["shape_score_ci95"], 3),
+        ]
+        for key, digits in (
+            (("delta_e76", 2), ("shape_score", 3)) if differences else ()
+        ):
+            out.append(
+                interval(versus[key]["difference"], versus[key]["ci95"], digits, True)
+                if versus
+                else "–"
+            )
+        verdict = "met" if row["goal"]["met"] else "not met"
+        by_seed = row["goal"].get("met_by_seed", [])
+        if len(by_seed) > 1:  # a mean can meet it while a seed misses it
+            verdict += f" ({sum(by_seed)}/{len(by_seed)} seeds)"
+        return out + [verdict]
+
+    head = ["run", "λ_hist", "steps", "seeds", "ΔE76 [95 % CI]", "JIS class"]
+    head += ["shape score [95 % CI]"]
+    head += ["ΔE76 − paper's", "shape − paper's"] if differences else []
+    head += ["goal"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in front["runs"]:
+        lines.append(
+            "| " + " | ".join(cells(label(row["name"]), row, row["settings"])) + " |"
+        )
+    shown = {row["name"] for row in front["runs"]}
+    for name, row in front["baselines"].items() if baselines else ():
+        if name not in shown:  # Table 2's own run is the sweep's λ_hist = 10
+            text = f"{label(name)} (Table 2)"
+            lines.append("| " + " | ".join(cells(text, row, None)) + " |")
+    table = "\n".join(lines)
+    if front["missing"]:
+        table += f"\n\nNot trained: {listing(front['missing'])}."
+    return table
+
+
+def seeds_alone(row: dict) -> str:
+    """Which seeds of a scored run (a ``frontier.json`` row) meet the
+    goal on their own, with their means: the rest of a sentence.
+
+    >>> text = seeds_alone({"seeds": [0, 1], "delta_e76_seed_means": [2.65, 3.43],
+    ...                     "shape_score_seed_means": [0.954, 0.858],
+    ...                     "goal": {"met": True, "met_by_seed": [True, False]}})
+    >>> print(text.split(":")[0])
+    seed 0 (ΔE76 2.65, shape 0.954) meets it; seed 1 (ΔE76 3.43, shape 0.858) misses it
+    >>> text.endswith("met on the mean over seeds, not by every model.")
+    True
+    """
+    alone = [
+        f"seed {seed} (ΔE76 {de:.2f}, shape {shape:.3f}) "
+        + ("meets it" if met else "misses it")
+        for seed, de, shape, met in zip(
+            row["seeds"],
+            row["delta_e76_seed_means"],
+            row["shape_score_seed_means"],
+            row["goal"]["met_by_seed"],
+        )
+    ]
+    met = sum(row["goal"]["met_by_seed"])
+    if met == len(alone):
+        ending = ": every seed meets the goal on its own."
+    elif row["goal"]["met"]:
+        ending = (
+            f": {met} of {len(alone)} seeds meet the goal on their own, so it is met "
+            "on the mean over seeds, not by every model."
+        )
+    else:
+        ending = f": {met} of {len(alone)} seeds meet the goal on their own."
+    return "; ".join(alone) + ending
+
+
+def versus_text(differences: dict) -> str:
+    """One run minus another per metric, paired over the same test pairs, in words.
+
+    >>> versus_text({"delta_e76": {"difference": -0.3, "ci95": [-0.9, 0.2],
+    ...                            "resolved": False}})
+    'ΔE76 -0.30 [-0.90, +0.20] (not resolved)'
+    """
+    parts = []
+    for key, what, digits in (("delta_e76", "ΔE76", 2), ("shape_score", "shape", 3)):
+        if key in differences:
+            change = differences[key]
+            parts.append(
+                f"{what} {interval(change['difference'], change['ci95'], digits, True)}"
+                + (" (resolved)" if change["resolved"] else " (not resolved)")
+            )
+    return " and ".join(parts)
+
+
+def table2_verdict(table2: dict, a: str, b: str, metric: str) -> str:
+    """Table 2's paired comparison of run ``a`` against ``b`` on ``metric`` (from
+    ``table2.json``'s ``comparisons``), with what it lets a reader conclude."""
+    found = [
+        c
+        for c in table2["comparisons"]
+        if (c["a"], c["b"], c["metric"]) == (a, b, metric)
+    ]
+    if not found:
+        return "not measured"
+    change, digits = found[0], 2 if metric.startswith("delta_e") else 3
+    lo, hi = change["ci95"]
+    text = (
+        f"{change['difference']:+.{digits}f} (95 % interval "
+        f"[{lo:+.{digits}f}, {hi:+.{digits}f}])"
+    )
+    if not change["resolved"]:
+        return text + ": the interval contains zero, so the runs cannot tell them apart"
+    better = (change["difference"] < 0) == metric.startswith("delta_e")
+    return text + f": {label(a)} is {'better' if better else 'worse'} on these pairs"
+
+
+def _sweep(front: dict) -> list[tuple[float, dict]]:
+    rows = [row for row in front["runs"] if row["attempt"] == "lambda_sweep"]
+    return sorted((row["settings"]["lambda_hist"], row) for row in rows)
+
+
+def sweep_text(front: dict, ends: dict | None = None) -> str:
+    """The λ_hist sweep in words: each weight against the paper's (λ_hist = 10), then,
+    given ``ends`` (:func:`kdehist.frontier.compare_runs` of the largest weight against
+    the smallest), the contrast the sweep's design implies."""
+    sweep = _sweep(front)
+    if len(sweep) < 2:
+        return "The sweep has fewer than two scored weights."
+    parts = [
+        f"λ_hist {lam:g}: {versus_text(row['versus_paper'])}"
+        for lam, row in sweep
+        if row["versus_paper"]
+    ]
+    text = "Against the paper's weight, λ_hist 10, on the same test pairs: "
+    text += "; ".join(parts) + "."
+    if ends is not None:
+        (low, _), (high, _) = sweep[0], sweep[-1]
+        text += (
+            f" The sweep's two ends, λ_hist {high:g} against {low:g}: "
+            f"{versus_text(ends)}."
+        )
+    return text
+
+
+def attempts_text(front: dict, names=("own_foreground_hist", "luminance_structure")):
+    """Each attempt to move the front against the paper's run, with its seeds."""
+    rows = {row["name"]: row for row in front["runs"]}
+    texts = []
+    for name in names:
+        if name not in rows:
+            texts.append(f"{label(name)} is not trained.")
+            continue
+        row = rows[name]
+        texts.append(
+            f"{label(name)} ({len(row['seeds'])} seeds) against the paper's run: "
+            f"{versus_text(row['versus_paper'])}. Seed by seed, {seeds_alone(row)}"
+        )
+    return " ".join(texts)
+
+
+def goal_text(front: dict) -> str:
+    """Which runs meet the frontier's goal on their means, and which of Table 2's
+    conditioned models meet it untuned."""
+    met = [label(row["name"]) for row in front["runs"] if row["goal"]["met"]]
+    untuned = [
+        label(name)
+        for name, row in front["baselines"].items()
+        if name.startswith("proposed") and row["goal"]["met"]
+    ]
+    text = (
+        f"On the means over seeds the goal is met by {listing(met)}."
+        if met
+        else "No frontier run meets the goal on its means."
+    )
+    if untuned:
+        text += f" So is it by Table 2's untuned {listing(untuned)}."
+    return text
+
+
+def path_text(front: dict) -> str:
+    """The training path's changes from each start to its end, and what they say about
+    the paper's claim (colour improves while shape is lost)."""
+    changes = front.get("path_changes", [])
+    if not changes:
+        return "The training path is not trained."
+    texts, claim = [], None
+    for start in dict.fromkeys(c["from_step"] for c in changes):
+        pair = {c["metric"]: c for c in changes if c["from_step"] == start}
+        de, shape = pair["delta_e76"], pair["shape_score"]
+        texts.append(f"From step {start} to step {de['to_step']}: {versus_text(pair)}.")
+        claim = (
+            start,
+            de["resolved"] and de["difference"] < 0,
+            shape["resolved"] and shape["difference"] < 0,
+        )
+    start, colour_rises, shape_falls = claim
+    if colour_rises and shape_falls:
+        verdict = f"After step {start}, colour improves while shape is lost."
+    elif shape_falls:
+        verdict = f"After step {start}, shape is lost and colour does not improve."
+    elif colour_rises:
+        verdict = f"After step {start}, colour improves and no loss of shape resolves."
+    else:
+        verdict = f"After step {start}, neither colour nor shape changes resolvably."
+    seeds = len(front["path"][0]["seeds"])
+    return (
+        " ".join(texts)
+        + f" On the mean over {seeds} seeds, {verdict[0].lower()}{verdict[1:]}"
+    )
+
+
+def path_falls_text(front: dict) -> str:
+    """Each seed's largest fall of the shape score along the training path, with ΔE76's
+    change over the same steps; picked after looking, which the text says."""
+    texts = []
+    for fall in front.get("path_falls", []):
+        shape, de = fall["shape_score"], fall["delta_e76"]
+        texts.append(
+            f"Seed {fall['seed']} falls furthest from step {fall['from_step']} to "
+            f"{fall['to_step']}: shape {shape['from']:.3f} → {shape['to']:.3f}, "
+            f"ΔE76 {de['from']:.2f} → {de['to']:.2f} "
+            f"({versus_text({'shape_score': shape, 'delta_e76': de})})."
+        )
+    if not texts:
+        return "No path is scored."
+    return " ".join(texts) + (
+        " Each fall was picked after looking at every pair of checkpoints, so its "
+        "interval flatters it."
+    )
