@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ._checks import check_choice, check_positive_int, check_tensor
+from ._checks import check_choice, check_device, check_positive_int, check_tensor
 from .io import atomic_write_bytes, png_bytes
 from .knees import (  # the renderer; its public names are re-exported
     GARMENT_PROBABILITY,
@@ -703,13 +703,15 @@ class UnpairedLoader:
     Args:
         x_images, x_masks: domain X, ``(N_x, 3, H, W)`` float in [-1, 1] and
             ``(N_x, 1, H, W)`` float in {0, 1}; N_x >= 2 (a reference must differ).
-        y_images, y_masks: domain Y, likewise.
+        y_images, y_masks: domain Y, likewise, with images of domain X's ``H, W``.
         batch_size: samples per batch (default 1).
         seed: int (default 0).
         both: also yield ``x_ref`` and ``x_ref_mask`` (default False).
         augment: apply flips and shifts (default True).
-        max_shift: largest translation in pixels (default ``H // 16``; 0 disables it).
-        device: where batches go (default: wherever the tensors are).
+        max_shift: largest translation in pixels, less than the image's smaller
+            side (default ``H // 16``; 0 disables it).
+        device: where batches go (default: wherever the tensors are); a CUDA device
+            must be available.
 
     Each batch is a dict of ``(B, 3, H, W)`` images and ``(B, 1, H, W)`` masks: ``x``,
     ``x_mask``, ``y``, ``y_mask``, ``y_ref``, ``y_ref_mask`` (and ``x_ref``,
@@ -735,24 +737,47 @@ class UnpairedLoader:
             "x": self._check_domain("x", x_images, x_masks),
             "y": self._check_domain("y", y_images, y_masks),
         }
+        height, width = x_images.shape[-2:]
+        if tuple(y_images.shape[-2:]) != (height, width):
+            raise ValueError(
+                f"y_images: expected images of {height} x {width} pixels like "
+                "x_images (a step translates each domain into the other), "
+                f"got {y_images.shape[-2]} x {y_images.shape[-1]}"
+            )
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.seed = _check_seed(seed)
         self.both = bool(both)
         self.augment = bool(augment)
-        height = x_images.shape[-2]
-        self.max_shift = (
-            height // 16
-            if max_shift is None
-            else check_positive_int("max_shift", max_shift, minimum=0)
+        if max_shift is None:
+            max_shift = height // 16
+        else:
+            max_shift = check_positive_int("max_shift", max_shift, minimum=0)
+            if max_shift >= min(height, width):
+                # a shift by a whole side would leave only replicated edge pixels
+                raise ValueError(
+                    f"max_shift: expected at most {min(height, width) - 1} pixels "
+                    f"(less than the side of the {height} x {width} images), "
+                    f"got {max_shift}"
+                )
+        self.max_shift = max_shift
+        self.device = (
+            None
+            if device is None
+            else check_device(
+                "device",
+                device,
+                advice="; pass device='cpu', or None to keep the tensors' device",
+            )
         )
-        self.device = torch.device(device) if device is not None else None
         self.step = 0  # the next step that iterating the loader yields
         self._permutations: OrderedDict = OrderedDict()
 
     @staticmethod
     def _check_domain(name: str, images, masks) -> tuple[torch.Tensor, torch.Tensor]:
-        check_tensor(f"{name}_images", images, ndims=(4,), finite=False)
-        check_tensor(f"{name}_masks", masks, ndims=(4,), finite=False)
+        # NaN or inf would reach the networks and the histograms unnoticed: refused
+        # here once (a single pass over the set) rather than at every step.
+        check_tensor(f"{name}_images", images, ndims=(4,))
+        check_tensor(f"{name}_masks", masks, ndims=(4,))
         if images.shape[1] != 3:
             raise ValueError(
                 f"{name}_images: expected shape (N, 3, H, W), got {tuple(images.shape)}"

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ._checks import (
+    _describe,
     check_choice,
     check_mask_weights,
     check_positive_float,
@@ -321,7 +322,8 @@ def soft_histogram(
             [-1, 1]); values outside still contribute their kernel tails.
         bins: number of bins ``K >= 1``. Default 64.
         bandwidth: kernel bandwidth ``B > 0`` in value units. Default ``L / 2.5`` with
-            ``L = (hi - lo) / K`` the bin width, DeepHist's choice.
+            ``L = (hi - lo) / K`` the bin width, DeepHist's choice. Like ``bins``, a
+            Python number, a NumPy scalar or a 0-d tensor.
         value_range: ``(lo, hi)`` with ``lo < hi``. Default ``(-1, 1)``.
         mask: optional non-negative weights, shape ``(B, 1, H, W)`` or ``(B, H, W)``
             (``(1, H, W)`` or ``(H, W)`` for a 3-D ``x``); foreground = 1. With a mask
@@ -416,7 +418,7 @@ def kde_density(
 
     Args:
         x: ``(B, C, H, W)`` or ``(C, H, W)`` float tensor.
-        levels: 1-D tensor of ``G`` grey levels ``g``.
+        levels: 1-D tensor of ``G`` grey levels ``g``, integer or floating point.
         bandwidth: ``B > 0``.
         mask: optional weights as in :func:`kdehist.soft_histogram`.
 
@@ -424,7 +426,14 @@ def kde_density(
         ``(B, C, G)`` (or ``(C, G)``) densities; each row
         integrates to 1 over the real line.
     """
-    check_tensor("levels", levels, ndims=(1,))
+    # Grey levels may be integers (e.g. ``torch.arange(-1, 2)``); they are converted to
+    # the compute dtype below.
+    check_tensor("levels", levels, ndims=(1,), floating=False)
+    if levels.dtype == torch.bool or levels.is_complex():
+        raise TypeError(
+            "levels: expected a 1-D tensor of real grey levels (integer or floating "
+            f"point), got {_describe(levels)}"
+        )
     if levels.numel() == 0:
         raise ValueError(
             "levels: expected at least one grey level, "
@@ -475,7 +484,7 @@ class SoftHistogram(nn.Module):
         self.bins = check_positive_int("bins", bins)
         self.value_range = check_range("value_range", value_range)
         self.bandwidth = (
-            default_bandwidth(bins, self.value_range)
+            default_bandwidth(self.bins, self.value_range)
             if bandwidth is None
             else check_positive_float("bandwidth", bandwidth)
         )

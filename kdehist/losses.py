@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from ._checks import check_choice, check_tensor
+from ._checks import check_choice, check_histogram, check_tensor
 
 LOSS_KINDS = ("l2", "emd", "hellinger")
 
@@ -35,8 +35,10 @@ def histogram_distance(
 ) -> torch.Tensor:
     """Per-image, per-channel distances, shape ``(B, C)`` (or ``(C,)``). See
     :func:`kdehist.histogram_loss` for the kinds."""
-    check_tensor("h_fake", h_fake, ndims=(2, 3))
-    check_tensor("h_ref", h_ref, ndims=(2, 3))
+    # Finite and non-negative: a negative "histogram" (e.g. a difference of two) has
+    # no meaning as a distribution and would give a wrong but finite distance.
+    check_histogram("h_fake", h_fake, ndims=(2, 3))
+    check_histogram("h_ref", h_ref, ndims=(2, 3))
     check_choice("kind", kind, LOSS_KINDS)
     # Only the batch may broadcast: channels and bins must match exactly (a (1, K)
     # or (C, 1) histogram broadcast over the other would return a meaningless number).
@@ -86,7 +88,8 @@ def histogram_loss(
 
     Args:
         h_fake: ``(B, C, K)`` or ``(C, K)`` histogram of the generated image (from
-            :func:`kdehist.soft_histogram`).
+            :func:`kdehist.soft_histogram`): finite, non-negative bin masses (a bin
+            more than ``1e-6`` below 0 is an error).
         h_ref: the reference histogram, same shape; only the batch may broadcast (e.g.
             ``(1, C, K)`` or ``(C, K)``), channels and bins must match.
         kind: ``"l2"`` (default, eq. 6: the Euclidean norm, not squared), ``"emd"`` (the
