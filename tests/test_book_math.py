@@ -6,24 +6,28 @@ A source-level check cannot see these: a display equation inside a list item, or
 ``$`` that MyST does not pair, reaches the page as plain text, and only a browser
 running MathJax shows whether it became maths.
 
-The built pages load MathJax from the jsDelivr CDN. The test never does: it installs
-npm's ``mathjax@3`` once into a cache folder (``$KDEHIST_CACHE``, default
-``~/.cache/kdehist``) and answers the page's CDN requests from it; every other request
-that would leave the machine is aborted. ``$KDEHIST_MATHJAX`` may name an unpacked
-``mathjax`` package folder instead. Skips when Chromium or npm is missing.
+The built pages load MathJax 3 from the build itself (``_static/mathjax``), copied
+there from npm's ``mathjax`` package, which ``tools/node_packages.py`` installs with
+``npm ci`` into a cache folder (``$KDEHIST_CACHE/npm``, default
+``~/.cache/kdehist/npm``; ``make`` runs it first). ``$KDEHIST_MATHJAX`` may name an
+unpacked ``mathjax`` package folder instead. A page built without it (no npm) loads the
+jsDelivr CDN: the test then answers those requests from the npm copy. Every other
+request that would leave the machine is aborted, and one test opens pages with every
+such request blocked, as a reader offline would. Skips when Chromium or npm is missing.
 """
 
 import functools
 import http.server
-import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import node_packages  # noqa: E402
 
 MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 MATHJAX_ENTRY = "es5/tex-mml-chtml.js"  # the script the built pages load from the CDN
@@ -84,37 +88,19 @@ ERRORS_JS = """() => {
 
 def npm_mathjax() -> Path:
     """The ``mathjax`` package folder (holding es5/), from npm, installed once."""
-    if os.environ.get("KDEHIST_MATHJAX"):
-        folder = Path(os.environ["KDEHIST_MATHJAX"])
-        assert (folder / MATHJAX_ENTRY).is_file(), (
-            f"KDEHIST_MATHJAX: expected a mathjax package folder holding "
-            f"{MATHJAX_ENTRY}, got {folder}"
-        )
-        return folder
-    cache = Path(os.environ.get("KDEHIST_CACHE", Path.home() / ".cache" / "kdehist"))
-    prefix = cache / "npm"
-    folder = prefix / "node_modules" / "mathjax"
-    if not (folder / MATHJAX_ENTRY).is_file():
-        npm = shutil.which("npm")
-        if npm is None:
+    es5 = node_packages.mathjax_es5()  # $KDEHIST_MATHJAX, or the npm ci install
+    if es5 is None:
+        if shutil.which("npm") is None:
             pytest.skip(
                 "no npm to install MathJax 3 with (Debian package npm), and "
                 "KDEHIST_MATHJAX does not name an unpacked mathjax package"
             )
-        prefix.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
-            + ["mathjax@3"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0 and (folder / MATHJAX_ENTRY).is_file(), (
-            f"npm install --prefix {prefix} mathjax@3 failed "
-            f"(exit {result.returncode}):\n"
-            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-        )
-    return folder
+        try:
+            es5 = node_packages.install() / "mathjax" / "es5"
+        except (OSError, RuntimeError) as error:
+            pytest.fail(f"could not install the node packages: {error}")
+    assert (es5.parent / MATHJAX_ENTRY).is_file(), es5
+    return es5.parent
 
 
 @pytest.fixture(scope="session")
@@ -278,3 +264,59 @@ def test_equations_carry_the_papers_numbers(built_book):
         f"references that show another number than their equation's: {wrong}"
     )
     assert len(links) >= 12, f"only {len(links)} {{eq}} references in the book"
+
+
+# Pages with many formulas, display and inline, from both halves of the book.
+OFFLINE_PAGES = ["book/02_kde_histogram.html", "book/09_evaluation.html"]
+LOCAL_MATHJAX = "_static/mathjax/tex-mml-chtml.js"
+
+# MathJax's CHTML fonts that the page loaded (from the build, offline).
+FONTS_JS = """() => [...document.fonts]
+  .filter((f) => f.family.replace(/"/g, "").startsWith("MJX") && f.status === "loaded")
+  .map((f) => f.family)"""
+
+
+@pytest.mark.slow
+def test_pages_render_maths_with_the_network_blocked(chromium, mathjax, book_server):
+    """Read offline: the pages load MathJax from the build itself, and with every
+    request that would leave the machine aborted they still show typeset maths."""
+    from playwright.sync_api import sync_playwright
+
+    url, html = book_server
+    for name in OFFLINE_PAGES:
+        text = (html / name).read_text()
+        assert LOCAL_MATHJAX in text and MATHJAX_CDN not in text, (
+            f"{name} does not load MathJax from the build ({LOCAL_MATHJAX}): was "
+            "the book built before `python tools/node_packages.py` installed it?"
+        )
+    left: list[str] = []
+
+    def offline(route):
+        if route.request.url.startswith(url):
+            return route.continue_()
+        left.append(route.request.url)
+        return route.abort("internetdisconnected")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**chromium)
+        try:
+            context = browser.new_context()
+            context.route("**/*", offline)
+            page = context.new_page()
+            for name in OFFLINE_PAGES:
+                page.goto(f"{url}/{name}", wait_until="load")
+                count = page.wait_for_function(
+                    TYPESET_JS, timeout=TYPESET_S * 1000
+                ).json_value()
+                assert count and count > 20, f"{name}: {count} formulas typeset offline"
+                assert page.evaluate(ERRORS_JS) == [], name
+                prose = page.evaluate(PROSE_TEXT_JS)
+                raw = [m.group() for m in RAW_TEX.finditer(prose)]
+                assert not raw, f"{name}: raw TeX offline: {raw[:MAX_SHOWN]}"
+                page.evaluate("document.fonts.ready.then(() => true)")
+                fonts = page.evaluate(FONTS_JS)
+                assert fonts, f"{name}: MathJax's fonts did not load offline"
+            context.close()
+        finally:
+            browser.close()
+    assert not any("mathjax" in u.lower() for u in left), left
