@@ -321,10 +321,12 @@ def _add_readme_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_readme(args: argparse.Namespace) -> int:
+    from .layout import update_layout
     from .report import update_readme
 
     try:
         changed = update_readme(args.readme_file, args.results)
+        changed = update_layout(args.readme_file) or changed
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
     print(f"{args.readme_file} " + ("updated" if changed else "already matches"))
@@ -374,7 +376,7 @@ COMMANDS: dict[
         _run_frontier,
     ),
     "readme": (
-        "rewrite the README's results block from the committed json",
+        "rewrite the README's results and layout blocks from the json and the code",
         _add_readme_arguments,
         _run_readme,
     ),

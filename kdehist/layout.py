@@ -27,6 +27,7 @@ __all__ = [
     "import_cycles",
     "import_graph",
     "layout_markdown",
+    "mermaid_graph",
     "module_lines",
     "private_imports",
     "update_layout",
@@ -137,22 +138,44 @@ def module_lines() -> dict[str, int]:
 def _concern(tree: ast.Module) -> str:
     doc = (ast.get_docstring(tree) or "").strip().split("\n\n")[0].replace("\n", " ")
     first = re.split(r"[.:]\s+(?=[A-Z(`])", doc)[0]
+    first = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", first)  # Sphinx roles, as code
     return first.rstrip(".:").replace("|", "\\|")
 
 
+#: Modules that most others import, left out of the drawn graph.
+UBIQUITOUS = ("_checks", "_torch_utils", "io")
+
+
+def mermaid_graph() -> str:
+    """:func:`import_graph` as a Mermaid flowchart (GitHub draws it), without the
+    :data:`UBIQUITOUS` modules."""
+    lines = ["```mermaid", "flowchart TD", '  main["__main__"]']
+    for name, targets in import_graph().items():
+        if name in UBIQUITOUS:
+            continue
+        source = "main" if name == "__main__" else name
+        lines += [f"  {source} --> {t}" for t in targets if t not in UBIQUITOUS]
+    return "\n".join(lines + ["```"])
+
+
 def layout_markdown() -> str:
-    """The README's layout table: each public module, its concern (the first sentence
-    of its docstring), its size and the package modules it imports."""
-    graph, lines = import_graph(), module_lines()
-    rows = ["| module | concern | lines | imports |", "|---|---|---|---|"]
+    """The README's layout block: a table of each public module, its concern (the
+    first sentence of its docstring) and the package modules it imports; then
+    :func:`mermaid_graph`."""
+    graph = import_graph()
+    rows = ["| module | concern | imports |", "|---|---|---|"]
     for name, tree in _trees().items():
         if name.startswith("_"):
             continue
         imports = ", ".join(f"`{m}`" for m in graph[name] if not m.startswith("_"))
-        rows.append(
-            f"| `{name}` | {_concern(tree)} | {lines[name]} | {imports or '–'} |"
-        )
-    return "\n".join(rows)
+        rows.append(f"| `{name}` | {_concern(tree)} | {imports or '–'} |")
+    note = (
+        "An arrow is a relative import, at module level or inside a function; "
+        f"{', '.join(f'`{m}`' for m in UBIQUITOUS)}, which most modules use, are left "
+        f"out. No module is over {MAX_LINES} lines and the graph has no cycle "
+        "(`tests/test_layout.py`)."
+    )
+    return "\n".join(rows) + "\n\n" + mermaid_graph() + "\n\n" + note
 
 
 def update_layout(readme) -> bool:
