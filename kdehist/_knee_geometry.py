@@ -469,3 +469,45 @@ def _trace_legs(poses: Sequence[Mapping[str, float]], size: int) -> _Surface:
     return _Surface(
         sdf=sdf, normal=normal, patella_weight=patella_weight, pixel=2.0 / size
     )
+
+
+def _kneecap_region(poses: Sequence[Mapping[str, float]], size: int) -> torch.Tensor:
+    """Where the kneecap is the nearest surface: ``(B, size, size)`` bool.
+
+    The kneecap is an ellipsoid sunk into the knee, so only a shallow cap of it shows.
+    A pixel belongs to the kneecap when the ray through its centre hits the kneecap
+    first (no other primitive's front surface is nearer the camera). Only the kneecap's
+    bounding box over the batch is traced, with the same primitives as
+    :func:`_trace_legs`; nothing here touches the renderer's shading or random draws.
+    """
+    count = len(poses)
+    xs, ys = _pixel_grid(size)
+    per_pose = [_leg_primitives(pose) for pose in poses]
+    region = torch.zeros(count, size, size, dtype=torch.bool)
+    kneecaps = [prims[_PATELLA] for prims in per_pose]
+    params, bounds = _ellipsoid_params(kneecaps)
+    block = _crop(
+        bounds[:, 0].min(),
+        bounds[:, 1].max(),
+        bounds[:, 2].min(),
+        bounds[:, 3].max(),
+        size,
+        margin=1,
+    )
+    if block is None:
+        return region
+    rows, cols = block
+    x, y = xs[cols].view(1, 1, -1), ys[rows].view(1, -1, 1)
+    _, kneecap_z, _ = _trace_ellipsoid(params, x, y)
+    others = torch.full_like(kneecap_z, _MISS)
+    for slot in range(len(per_pose[0])):
+        if slot == _PATELLA:
+            continue
+        primitives = [prims[slot] for prims in per_pose]
+        if isinstance(primitives[0], _Cone):
+            _, z, _ = _trace_cone(_cone_params(primitives)[0], x, y)
+        else:
+            _, z, _ = _trace_ellipsoid(_ellipsoid_params(primitives)[0], x, y)
+        others = torch.maximum(others, z)
+    region[:, rows, cols] = torch.isfinite(kneecap_z) & (kneecap_z > others)
+    return region

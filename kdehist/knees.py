@@ -13,9 +13,10 @@ orthographically on the pixel grid, then shaded in one of two styles:
   hem. Lighting, background and texture are drawn by :func:`sample_appearance`.
 
 Both styles share the geometry, so ``render_real(pose, tone)`` re-renders the pose of a
-simulator image in the photographic style: the oracle of chapter 10. Every function here
-is deterministic: the same pose, tone and appearance give the same pixels on every
-machine. :mod:`kdehist.data` re-exports the public names.
+simulator image in the photographic style: the oracle of chapter 10;
+:func:`kneecap_mask` says where its kneecap is. Every function here is deterministic:
+the same pose, tone and appearance give the same pixels on every machine.
+:mod:`kdehist.data` re-exports the public names but :func:`kneecap_mask`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 
 from ._checks import check_positive_int
 from ._knee_geometry import _column, _columns, _pixel_grid, _Surface, _trace_legs
+from ._knee_geometry import _kneecap_region
 from ._torch_utils import torch_threads
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "default_appearance",
     "render_sim",
     "render_real",
+    "kneecap_mask",
 ]
 
 MIN_SIZE, MAX_SIZE = 32, 512
@@ -750,3 +753,40 @@ def render_real(
         )
     )
     return (images[0], masks[0]) if single else (images, masks)
+
+
+def kneecap_mask(pose, size: int = 256) -> torch.Tensor:
+    """Where the kneecap shows in a render of ``pose``: a part mask for measures.
+
+    The pixels whose centre ray meets the kneecap (the bump on the front of the knee)
+    before any other part of the leg. They lie inside the leg mask of
+    :func:`render_sim` and of :func:`render_real` without a garment, so one mask serves
+    an input and its oracle. Only geometry is traced: nothing is shaded or drawn from
+    a random generator, so the renders and their random stream are as without it.
+
+    Args:
+        pose: a pose dict (:func:`sample_pose`, 0-d tensors accepted) or a sequence
+            of N of them.
+        size: output side in pixels, 32 to 512 (default 256).
+
+    Returns:
+        ``(1, size, size)`` float32 in {0, 1}, 1 on the kneecap (about 8 to 110 pixels
+        at 64 px); with N poses ``(N, 1, size, size)``.
+
+    Example:
+        >>> from kdehist.data import SyntheticKnees, render_sim
+        >>> pose = SyntheticKnees("sim", "test", size=64).pose(0)
+        >>> kneecap, (_, leg) = kneecap_mask(pose, 64), render_sim(pose, 64)
+        >>> kneecap.shape, bool((kneecap <= leg).all()), bool(kneecap.any())
+        (torch.Size([1, 64, 64]), True, True)
+    """
+    poses, single = _poses(pose)
+    size = _check_size(size)
+    step = _batch_length(size)
+    with torch_threads(1):
+        parts = [
+            _kneecap_region(poses[i : i + step], size)
+            for i in range(0, len(poses), step)
+        ]
+    masks = torch.cat(parts).unsqueeze(1).float()
+    return masks[0] if single else masks
