@@ -48,7 +48,6 @@ BOOKKEEPING = (
     "data_y",
     "data_x_masks",
     "data_y_masks",
-    "data_cache",
 )
 
 
@@ -90,8 +89,6 @@ class TrainConfig:
         data_x_masks, data_y_masks: optional folders of foreground masks
             for those images (same file stems); without them masks are
             estimated from the border colour.
-        data_cache: folder for the synthetic datasets' PNG cache (``None``: render each
-            time; rendering the 915 training images at 64² takes under a minute).
         max_images: use only the first ``max_images`` training images of each domain
             (``None``: all).
         image_size: side of the square images, a multiple of 4, large enough for the
@@ -116,9 +113,9 @@ class TrainConfig:
             ``"input"`` (default, the paper's: the mask of the image it was made from)
             or ``"output"`` (the image's own foreground, as the frozen segmenter of
             :mod:`kdehist.segment` sees it, kept differentiable; for ``G``, whose
-            outputs are real-looking knees like the segmenter's training images).
-        hist_warmup: steps over which ``lambda_hist`` ramps linearly from 0 (default 0:
-            no ramp).
+            outputs are real-looking knees like the segmenter's training images). With
+            ``"output"`` the histogram is the naive one, whose mask gets a gradient
+            (:func:`kdehist.train.own_foreground_histogram`: more memory, same values).
         lambda_structure: weight of :func:`kdehist.losses.structure_loss` between each
             input and its translation, the shading that the paper says disappears.
             Default 0 (off, as in the paper).
@@ -141,7 +138,6 @@ class TrainConfig:
     data_y: str | None = None
     data_x_masks: str | None = None
     data_y_masks: str | None = None
-    data_cache: str | None = None
     max_images: int | None = None
     image_size: int = 64
     ngf: int = 32
@@ -163,7 +159,6 @@ class TrainConfig:
     lambda_idt: float = 0.5
     lambda_hist: float = 10.0
     hist_mask: str = "input"
-    hist_warmup: int = 0
     lambda_structure: float = 0.0
     seed: int = 0
     autocast: str = "auto"
@@ -244,9 +239,6 @@ class TrainConfig:
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas}")
         check_choice("hist_mask", self.hist_mask, HIST_MASKS)
-        self.hist_warmup = check_positive_int(
-            "hist_warmup", self.hist_warmup, minimum=0
-        )
         for name in (
             "lambda_gan",
             "lambda_cycle",
@@ -255,7 +247,7 @@ class TrainConfig:
             "lambda_structure",
         ):
             setattr(self, name, check_nonnegative_float(name, getattr(self, name)))
-        for name in ("data_x", "data_y", "data_x_masks", "data_y_masks", "data_cache"):
+        for name in ("data_x", "data_y", "data_x_masks", "data_y_masks"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise TypeError(
@@ -359,13 +351,13 @@ class TrainConfig:
 
     def loss_weights(self, step: int | None = None) -> dict[str, float]:
         """The weight of each generator loss term of eq. (7), by the name that
-        ``kdehist.train.train_step`` logs it under, at training ``step`` (``None``:
-        after any ``hist_warmup``).
+        ``kdehist.train.train_step`` logs it under. ``step`` is accepted for a schedule
+        of the weights; every weight is constant today.
 
         >>> TrainConfig().loss_weights()["idt_X"]  # lambda_cycle * lambda_idt
         5.0
-        >>> TrainConfig(hist_warmup=100).loss_weights(step=25)["hist_G"]  # 10 * 25/100
-        2.5
+        >>> TrainConfig(lambda_hist=3.0).loss_weights(step=25)["hist_G"]
+        3.0
         """
         gan, cycle, idt, hist = (
             self.lambda_gan,
@@ -373,8 +365,6 @@ class TrainConfig:
             self.identity_weight,
             self.lambda_hist,
         )
-        if step is not None and self.hist_warmup > 0:
-            hist *= min(1.0, step / self.hist_warmup)
         return {
             "gan_G": gan,
             "gan_F": gan,

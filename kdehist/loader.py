@@ -47,10 +47,9 @@ def load_training_data(
     """The training split of each domain at ``config.image_size``, kept in memory.
 
     The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of
-    their arguments: kept in memory for the next call, and cached as PNG in
-    ``config.data_cache`` when set), or the folders ``config.data_x`` and
-    ``config.data_y`` read with :class:`kdehist.data.ImageFolderDomain`. Only the first
-    ``config.max_images`` images of each domain when that is set. ``progress`` shows a
+    their arguments: kept in memory for the next call), or the folders
+    ``config.data_x`` and ``config.data_y`` read with
+    :class:`kdehist.data.ImageFolderDomain`. Only the first ``config.max_images`` images of each domain when that is set. ``progress`` shows a
     bar while rendering.
 
     Raises:
@@ -72,9 +71,7 @@ def read_training_data(
             _synthetic_cache.clear()  # one set at a time: a 256 px one is about 1 GB
             domains = []
             for domain in ("sim", "real"):
-                source = SyntheticKnees(
-                    domain, "train", size=config.image_size, cache_dir=config.data_cache
-                )
+                source = SyntheticKnees(domain, "train", size=config.image_size)
                 count = (
                     len(source)
                     if config.max_images is None

@@ -220,6 +220,22 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (1.0 - decayed)
 
 
+def own_foreground_histogram(
+    segmenter: nn.Module, images: torch.Tensor, bins: int
+) -> torch.Tensor:
+    """The histogram of ``images`` under their own foreground, as the frozen
+    ``segmenter`` sees it (``hist_mask="output"``), differentiable through the mask too.
+
+    The one place that trains with :func:`kdehist.histogram.soft_histogram_naive`
+    rather than the windowed :func:`kdehist.soft_histogram`: the windowed histogram's
+    own backward gives its mask no gradient, and here the mask's gradient (how the
+    foreground moves when the image changes) is the point. The naive histogram keeps an
+    ``N × K`` tensor for backward, ``K`` times the windowed one's memory.
+    """
+    mask = own_foreground(segmenter, images)
+    return soft_histogram_naive(images, bins, mask=mask)
+
+
 def train_step(
     state: TrainState, batch: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
@@ -262,9 +278,8 @@ def train_step(
         # A fake's histogram over its input's foreground (the paper's), or over its own
         # as the frozen segmenter sees it, against the reference's.
         if G.conditioned and state.segmenter is not None:
-            own = own_foreground(state.segmenter, fake_y)
             losses["hist_G"] = histogram_loss(
-                soft_histogram_naive(fake_y, cfg.hist_bins, mask=own),
+                own_foreground_histogram(state.segmenter, fake_y, cfg.hist_bins),
                 G_ref,
                 cfg.hist_loss,
             )
