@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -273,3 +274,42 @@ def test_node_packages_are_locked():
         assert locked["version"] == version and locked["integrity"].startswith(
             "sha512-"
         )
+
+
+# Offline maths, and the fallback without npm
+
+
+def test_without_npm_make_prints_a_note_and_the_book_uses_the_cdn(
+    tmp_path, monkeypatch, capsys
+):
+    import book_publishing
+
+    cdn = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
+    monkeypatch.setenv("KDEHIST_CACHE", str(tmp_path))
+    monkeypatch.delenv("KDEHIST_MATHJAX", raising=False)
+    monkeypatch.setattr(node_packages.shutil, "which", lambda name: None)
+    assert node_packages.main([]) == 0  # `make` goes on
+    assert "note: npm is not installed" in capsys.readouterr().err
+    app, config = SimpleNamespace(), SimpleNamespace(mathjax_path=cdn)
+    book_publishing.use_local_mathjax(app, config)
+    assert config.mathjax_path == cdn and app.kdehist_mathjax is None
+
+
+def test_with_npm_the_book_serves_mathjax_itself(tmp_path, monkeypatch):
+    import book_publishing
+
+    es5 = node_packages.mathjax_es5()
+    if es5 is None:
+        pytest.skip("MathJax is not installed from npm (python tools/node_packages.py)")
+    monkeypatch.setenv("KDEHIST_MATHJAX", str(es5.parent))
+    app = SimpleNamespace(
+        builder=SimpleNamespace(format="html"), outdir=str(tmp_path / "html")
+    )
+    config = SimpleNamespace(mathjax_path="https://cdn.example/tex-mml-chtml.js")
+    book_publishing.use_local_mathjax(app, config)
+    assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
+    book_publishing.copy_mathjax(app, None)
+    served = tmp_path / "html" / "_static" / "mathjax"
+    assert (served / "tex-mml-chtml.js").is_file()
+    assert (served / "LICENSE").is_file()
+    assert any((served / "output" / "chtml" / "fonts").rglob("*.woff"))
