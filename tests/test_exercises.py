@@ -348,16 +348,28 @@ def test_ch7_instance_norm_cancels_a_scale():
     assert (norm(a * h + 5) - torch.sign(a) * norm(h)).abs().max().item() < 1e-3
 
 
-def test_ch7_adam_moves_a_gain_by_the_learning_rate_per_step():
-    """ex-ch7-adam: 500 steps at 2e-4 with a constant gradient move a gain by 0.1."""
-    gain = torch.zeros((), requires_grad=True)
-    optimiser = torch.optim.Adam([gain], lr=2e-4)
-    for _ in range(500):
-        optimiser.zero_grad()
-        (-gain).backward()
-        optimiser.step()
-    assert gain.item() == pytest.approx(0.1, abs=1e-5)
+def test_ch7_adam_step_is_lr_for_a_constant_gradient_but_not_bounded_by_it():
+    """ex-ch7-adam: a constant gradient moves a gain by lr per step (0.1 in 500 steps);
+    with betas (0.5, 0.999) a gradient of 1 after 999 quiet steps makes a step of 12.6
+    lr, approaching (1 - beta1) / sqrt(1 - beta2) = 15.8 lr after a longer quiet
+    stretch.
+    """
+
+    def last_step(gradients, betas=(0.5, 0.999), lr=2e-4):
+        gain = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        optimiser = torch.optim.Adam([gain], lr=lr, betas=betas)
+        for g in gradients:
+            before = gain.item()
+            gain.grad = torch.tensor(-g, dtype=torch.float64)
+            optimiser.step()
+        return gain.item(), (gain.item() - before) / lr
+
+    assert last_step([1.0] * 500) == pytest.approx((0.1, 1.0), rel=1e-6)
     assert 0.5 / 2e-4 == pytest.approx(2500)
+    assert last_step([0.0] * 999 + [1.0])[1] == pytest.approx(12.57, abs=5e-3)
+    assert 0.5 / math.sqrt(0.001 / (1 - 0.999**1000)) == pytest.approx(12.57, abs=5e-3)
+    assert last_step([0.0] * 99_999 + [1.0])[1] == pytest.approx(15.81, abs=5e-3)
+    assert 0.5 / math.sqrt(0.001) == pytest.approx(15.81, abs=5e-3)
 
 
 def test_ch7_histogram_encoder_parameters():
