@@ -4,21 +4,17 @@ in [-1, 1] with an optional mask."""
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from PIL import Image as PILImage
-from PIL import ImageOps
 
 from ._checks import check_mask_weights
-
-
-class _UploadError(ValueError):
-    """An uploaded file cannot be used; the message is shown in the app."""
+from .uploads import UploadError as _UploadError  # noqa: F401 (widgets imports it)
+from .uploads import decode_image_bytes
+from .uploads import uploaded_files as _uploaded_files  # noqa: F401 (widgets too)
 
 
 @dataclass
@@ -127,7 +123,7 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
             )
         spec, mask = spec["image"], spec.get("mask")
     if isinstance(spec, PILImage.Image):
-        from .data import pil_to_uint8
+        from .folders import pil_to_uint8
 
         # 16-bit and float modes scaled, not clipped
         spec = pil_to_uint8(spec, alpha="keep", where=argument)
@@ -188,87 +184,12 @@ def _user_image(name: str, spec: Any, max_side: int) -> _ExplorerImage:
 # ----------------------------------------------------------------------------- uploads
 
 
-def _uploaded_files(value: Any) -> list[tuple[str, bytes]]:
-    """``(name, content)`` of each file in a :class:`ipywidgets.FileUpload` value.
-
-    ipywidgets 8 gives a tuple of dicts ``{"name", "type", "size", "content", ...}``;
-    ipywidgets 7 (Colab) gives a dict ``{name: {"metadata": {...}, "content": bytes}}``.
-    """
-    if not value:
-        return []
-    if isinstance(value, Mapping):
-        if "content" in value and "name" in value:  # a single 8.x entry
-            entries = [(value["name"], value)]
-        else:  # 7.x: keyed by file name
-            entries = list(value.items())
-    elif isinstance(value, (tuple, list)):
-        entries = []
-        for entry in value:
-            if not isinstance(entry, Mapping):
-                raise _UploadError(
-                    f"unexpected upload entry of type {type(entry).__name__}"
-                )
-            entries.append(
-                (
-                    entry.get("name")
-                    or entry.get("metadata", {}).get("name", "upload"),
-                    entry,
-                )
-            )
-    else:
-        raise _UploadError(f"unexpected upload value of type {type(value).__name__}")
-    files = []
-    for name, entry in entries:
-        if not isinstance(entry, Mapping) or "content" not in entry:
-            raise _UploadError(f"{name}: the upload carries no content")
-        content = entry["content"]
-        # 8.x hands over a memoryview, 7.x bytes.
-        content = (
-            content.tobytes() if isinstance(content, memoryview) else bytes(content)
-        )
-        files.append((str(name), content))
-    return files
-
-
 def _decode_upload(
     name: str, content: bytes, max_bytes: int, max_pixels: int, max_side: int
 ) -> _ExplorerImage:
-    """Decode an uploaded image file, refusing what is not an image or is too large."""
-    if not content:
-        raise _UploadError(f"{name} is empty: expected an image file (PNG, JPEG, ...)")
-    if len(content) > max_bytes:
-        raise _UploadError(
-            f"{name} is too large: {len(content) / 2**20:.1f} MiB, "
-            f"the limit is {max_bytes / 2**20:.0f} MiB"
-        )
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns below twice its own pixel limit; a
-            # huge image must not load.
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            image = PILImage.open(io.BytesIO(content))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise _UploadError(
-                    f"{name} is too large: {width}×{height} = "
-                    f"{width * height / 1e6:.1f} megapixels, "
-                    f"the limit is {max_pixels / 1e6:.0f}"
-                )
-            image.load()
-    except _UploadError:
-        raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise _UploadError(f"{name} is too large to decode safely") from None
-    except Exception as error:  # Pillow raises several types for undecodable data
-        raise _UploadError(
-            f"{name} is not an image that Pillow can read ({type(error).__name__})"
-        ) from None
-    # Phone photos store their orientation in EXIF; show them the way they were taken.
-    image = ImageOps.exif_transpose(image)
-    from .data import pil_to_uint8
-
-    # any mode; 16-bit scaled, not clipped
-    array = pil_to_uint8(image, alpha="keep", where=name)
+    """Decode an uploaded image file (:func:`kdehist.uploads.decode_image_bytes`),
+    refusing what is not an image or is too large, and prepare it for analysis."""
+    array, _, (width, height) = decode_image_bytes(name, content, max_bytes, max_pixels)
     shrunk = _shrink_uint8(array, max_side)
     pixels, mask = _uint8_to_pixels(shrunk)
     note = f"upload {name!r}, {width}×{height}"
