@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 import torch
-from skimage import color as skcolor
+from skimage import color as skcolor  # ΔE formulas
 
 from ._checks import _describe, check_choice, check_mask_weights, check_tensor
 
@@ -70,6 +70,30 @@ def _check_mask(
     )
 
 
+# scikit-image's sRGB (D65, 2° observer) to XYZ matrix and white point, so that
+# :func:`lab` agrees with ``skimage.color.rgb2lab`` to float64 rounding.
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_D65_WHITE = (0.95047, 1.0, 1.08883)
+
+
+def lab(images: torch.Tensor) -> torch.Tensor:
+    """sRGB images ``(B, 3, H, W)`` in [-1, 1] to CIE L*a*b* (D65), float64, on the
+    images' own device: the one sRGB → L*a*b* conversion of the package. Unchecked
+    (hot paths); :func:`to_lab` is the checked, CPU form."""
+    rgb = (images.detach().double().clamp(-1, 1) + 1) / 2
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    matrix = torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64, device=images.device)
+    white = torch.tensor(_D65_WHITE, dtype=torch.float64, device=images.device)
+    xyz = torch.einsum("kc,bchw->bkhw", matrix, linear) / white.view(1, 3, 1, 1)
+    f = torch.where(xyz > 0.008856, xyz.pow(1 / 3), 7.787 * xyz + 16 / 116)
+    fx, fy, fz = f.unbind(1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+
+
 def to_lab(img: torch.Tensor) -> torch.Tensor:
     """sRGB images in [-1, 1] to CIE L*a*b* (D65).
 
@@ -78,20 +102,16 @@ def to_lab(img: torch.Tensor) -> torch.Tensor:
             (values outside are clipped).
 
     Returns:
-        A float64 tensor of the same shape, with L* in [0, 100] and a*,
+        A float64 tensor of the same shape on the CPU, with L* in [0, 100] and a*,
         b* roughly in [-128, 127].
+
+    >>> round(float(to_lab(torch.ones(3, 1, 1))[0]), 6)  # white's L*
+    100.0
     """
     squeeze = img.dim() == 3
     img = _check_image("img", img)
-    rgb = (
-        ((img.detach().double().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    )
-    lab = (
-        torch.from_numpy(skcolor.rgb2lab(rgb, channel_axis=-1))
-        .permute(0, 3, 1, 2)
-        .contiguous()
-    )
-    return lab[0] if squeeze else lab
+    out = lab(img.detach().cpu())
+    return out[0] if squeeze else out
 
 
 def mean_lab(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -78,11 +78,11 @@ from .knees import (  # the renderer; its public names are re-exported
     RENDER_VERSION,
     SIM_BACKGROUND,
     SIM_MATERIAL,
-    _as_float,
-    _batch_length,
-    _check_size,
-    _render_batch,
-    _srgb_to_lab,
+    as_float,
+    batch_length,
+    check_size,
+    render_batch,
+    srgb_to_lab,
     default_appearance,
     monk_tone,
     render_real,
@@ -195,7 +195,7 @@ class SyntheticKnees(Dataset):
     ):
         self.domain = check_choice("domain", domain, DOMAINS)
         self.split = check_choice("split", split, SPLITS)
-        self.size = _check_size(size)
+        self.size = check_size(size)
         self.seed = _check_seed(seed)
         self.cache_dir = None
         if cache_dir is not None:
@@ -270,7 +270,7 @@ class SyntheticKnees(Dataset):
             tone = monk_tone(position)
             meta.update(
                 tone_srgb=tone,
-                tone_lab=_srgb_to_lab(tone),
+                tone_lab=srgb_to_lab(tone),
                 tone_position=position,
                 appearance=look,
             )
@@ -309,10 +309,10 @@ class SyntheticKnees(Dataset):
         draws = [self._draws(index) for index in indices]
         poses = [pose for pose, _, _ in draws]
         if self.domain == "sim":
-            return _render_batch("sim", poses, self.size)
+            return render_batch("sim", poses, self.size)
         tones = torch.stack([monk_tone(position) for _, position, _ in draws])
         looks = [look for _, _, look in draws]
-        return _render_batch(
+        return render_batch(
             "real", poses, self.size, tones, looks, [True] * len(indices)
         )
 
@@ -329,7 +329,7 @@ class SyntheticKnees(Dataset):
                 missing.append(row)
             else:
                 images[row], masks[row] = cached
-        step = _batch_length(self.size)
+        step = batch_length(self.size)
         for start in range(0, len(missing), step):
             rows = missing[start : start + step]
             rendered_images, rendered_masks = self._render_uncached(
@@ -353,7 +353,7 @@ class SyntheticKnees(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         index = self._index(index)
-        images, masks = _as_float(*self._render([index]))
+        images, masks = as_float(*self._render([index]))
         return {"image": images[0], "mask": masks[0], **self.metadata(index)}
 
     def tensors(self, indices: Sequence[int] | None = None, progress: bool = False):
@@ -383,7 +383,7 @@ class SyntheticKnees(Dataset):
         masks = torch.empty(len(indices), 1, self.size, self.size)
         row = 0
         for chunk in chunks:
-            chunk_images, chunk_masks = _as_float(*self._render(chunk))
+            chunk_images, chunk_masks = as_float(*self._render(chunk))
             images[row : row + len(chunk)], masks[row : row + len(chunk)] = (
                 chunk_images,
                 chunk_masks,

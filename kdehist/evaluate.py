@@ -35,10 +35,9 @@ import torch
 import torch.nn.functional as nnf
 from scipy import ndimage
 from skimage.feature import canny
-from skimage.metrics import structural_similarity
 
 from ._checks import check_positive_int
-from .color import delta_e_of_means, jis_class, mean_lab, to_lab, JIS_CLASSES
+from .color import JIS_CLASSES, delta_e_of_means, jis_class, lab, mean_lab, to_lab
 from .histogram import soft_histogram
 from .stats import bootstrap_ci, bootstrap_difference_ci  # noqa: F401  (moved)
 
@@ -236,8 +235,11 @@ def pair_metrics(
             fg = _foreground(flat[k])[0].bool().numpy()
             truth = masks[k, 0].bool().numpy()
             iou[k] = (fg & truth).sum() / max((fg | truth).sum(), 1)
-            ssim[k] = structural_similarity(
-                lightness[k], oracle_lightness[k], data_range=1.0
+            ssim[k] = float(
+                _ssim(
+                    torch.from_numpy(lightness[k : k + 1]),
+                    torch.from_numpy(oracle_lightness[k : k + 1]),
+                )
             )
             edges[k] = _edge_f1(
                 canny(lightness[k], sigma=1.0), canny(oracle_lightness[k], sigma=1.0)
@@ -272,27 +274,6 @@ def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float | int | dict]:
 
 #: Pairs that :func:`evaluate_generator` translates and measures at a time, per device.
 EVAL_BATCH = {"cpu": 28, "cuda": 112}
-
-# scikit-image's sRGB (D65, 2° observer) to XYZ matrix and white point, so that
-# :func:`_lab` agrees with :func:`kdehist.to_lab` to float64 rounding.
-_XYZ_FROM_RGB = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-_D65_WHITE = (0.95047, 1.0, 1.08883)
-
-
-def _lab(images: torch.Tensor) -> torch.Tensor:
-    """:func:`kdehist.to_lab` in torch, on the images' device (float64)."""
-    rgb = (images.detach().double().clamp(-1, 1) + 1) / 2
-    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    matrix = torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64, device=images.device)
-    white = torch.tensor(_D65_WHITE, dtype=torch.float64, device=images.device)
-    xyz = torch.einsum("kc,bchw->bkhw", matrix, linear) / white.view(1, 3, 1, 1)
-    f = torch.where(xyz > 0.008856, xyz.pow(1 / 3), 7.787 * xyz + 16 / 116)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7) -> torch.Tensor:
@@ -387,16 +368,16 @@ def evaluate_generator(
         with torch.no_grad():
             fake = generator(inputs[i], hists[j]).float() if conditioned else once[i]
         outputs[i, j] = fake.cpu()
-        lab, mask = _lab(fake), masks[i].double()
+        fake_lab, mask = lab(fake), masks[i].double()
         columns["fg"].append(
-            ((lab * mask).sum((2, 3)) / mask.sum((1, 2, 3))[:, None]).cpu()
+            ((fake_lab * mask).sum((2, 3)) / mask.sum((1, 2, 3))[:, None]).cpu()
         )
-        columns["whole"].append(lab.mean((2, 3)).cpu())
+        columns["whole"].append(fake_lab.mean((2, 3)).cpu())
         if segmenter is not None:
             columns["shape_score"].append(shape_score(fake, masks[i], segmenter))
         if oracle is not None:
-            lightness = lab[:, 0] / 100
-            truth = _lab(oracle[i, j].to(device))[:, 0] / 100
+            lightness = fake_lab[:, 0] / 100
+            truth = lab(oracle[i, j].to(device))[:, 0] / 100
             columns["ssim"].append(_ssim(lightness, truth).cpu())
             cpu_fake, cpu_masks = fake.cpu(), masks[i].cpu()
             lightness, truth = lightness.cpu().numpy(), truth.cpu().numpy()

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ._checks import check_choice, check_tensor
-from .knees import _check_size
+from .knees import check_size
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -145,7 +145,7 @@ class ImageFolderDomain(Dataset):
             raise FileNotFoundError(
                 f"root: expected an existing folder of images, got {str(root)!r}"
             )
-        self.size = _check_size(size)
+        self.size = check_size(size)
         files = sorted(
             p for p in self.root.iterdir() if p.is_file() and not p.name.startswith(".")
         )

@@ -48,6 +48,11 @@ __all__ = [
     "render_sim",
     "render_real",
     "kneecap_mask",
+    "as_float",
+    "batch_length",
+    "check_size",
+    "render_batch",
+    "srgb_to_lab",
 ]
 
 MIN_SIZE, MAX_SIZE = 32, 512
@@ -80,7 +85,7 @@ MONK_SKIN_TONES = torch.tensor(
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_size(size) -> int:
+def check_size(size) -> int:
     check_positive_int("size", size, minimum=MIN_SIZE)
     if size > MAX_SIZE:
         raise ValueError(
@@ -145,11 +150,12 @@ def monk_tone(position: float) -> torch.Tensor:
     return (1 - frac) * MONK_SKIN_TONES[lower] + frac * MONK_SKIN_TONES[lower + 1]
 
 
-def _srgb_to_lab(srgb: torch.Tensor) -> torch.Tensor:
-    from skimage.color import rgb2lab  # imported late: skimage is slow to import
+def srgb_to_lab(srgb: torch.Tensor) -> torch.Tensor:
+    """One sRGB colour ``(3,)`` in [0, 1] as CIE L*a*b* ``(3,)`` float32
+    (:func:`kdehist.color.lab`)."""
+    from .color import lab  # imported late: color imports scikit-image, slow to load
 
-    lab = rgb2lab(srgb.double().clamp(0, 1).numpy().reshape(1, 1, 3))
-    return torch.from_numpy(lab.reshape(3)).float()
+    return lab((srgb.double().clamp(0, 1) * 2 - 1).view(1, 3, 1, 1)).view(3).float()
 
 
 def _tone_srgb(tone) -> torch.Tensor:
@@ -588,7 +594,7 @@ def _shade_real(
 # --------------------------------------------------------------------- public renderers
 
 
-def _batch_length(size: int) -> int:
+def batch_length(size: int) -> int:
     """Images per rendering batch: about 2**16 pixels. Enough to amortise the
     per-operation overhead of small images; large images go one by one, so that
     each primitive is traced only inside its own bounding box (a batch traces the
@@ -597,7 +603,7 @@ def _batch_length(size: int) -> int:
     return max(1, 2**16 // (size * size))
 
 
-def _render_batch(domain: str, poses, size: int, tones=None, looks=None, garments=None):
+def render_batch(domain: str, poses, size: int, tones=None, looks=None, garments=None):
     """Render poses as uint8 images ``(B, 3, H, W)`` and bool masks ``(B, H, W)``."""
     # Rendering tensors hold at most ~2**16 pixels: too small for intra-op threads.
     with torch_threads(1):
@@ -606,7 +612,7 @@ def _render_batch(domain: str, poses, size: int, tones=None, looks=None, garment
 
 def _render_batches(domain: str, poses, size: int, tones, looks, garments):
     images, masks = [], []
-    step = _batch_length(size)
+    step = batch_length(size)
     for start in range(0, len(poses), step):
         part = slice(start, start + step)
         surface = _trace_legs(poses[part], size)
@@ -619,7 +625,7 @@ def _render_batches(domain: str, poses, size: int, tones, looks, garments):
     return torch.cat(images), torch.cat(masks)
 
 
-def _as_float(
+def as_float(
     images_u8: torch.Tensor, masks: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``(..., 3, H, W)`` and bool ``(..., H, W)`` -> float32 [-1, 1] and
@@ -665,7 +671,7 @@ def render_sim(pose, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         ``(N, 3, ...)`` and ``(N, 1, ...)``.
     """
     poses, single = _poses(pose)
-    images, masks = _as_float(*_render_batch("sim", poses, _check_size(size)))
+    images, masks = as_float(*render_batch("sim", poses, check_size(size)))
     return (images[0], masks[0]) if single else (images, masks)
 
 
@@ -706,7 +712,7 @@ def render_real(
         ``(N, 3, ...)`` and ``(N, 1, ...)``.
     """
     poses, single = _poses(pose)
-    size = _check_size(size)
+    size = check_size(size)
     count = len(poses)
 
     if isinstance(tone, torch.Tensor) and tone.dim() == 2:
@@ -747,8 +753,8 @@ def render_real(
                 f"appearance: expected one dict or {count} (one per pose), "
                 f"got {len(looks)}"
             )
-    images, masks = _as_float(
-        *_render_batch(
+    images, masks = as_float(
+        *render_batch(
             "real", poses, size, torch.stack(tones), looks, [bool(garment)] * count
         )
     )
@@ -781,8 +787,8 @@ def kneecap_mask(pose, size: int = 256) -> torch.Tensor:
         (torch.Size([1, 64, 64]), True, True)
     """
     poses, single = _poses(pose)
-    size = _check_size(size)
-    step = _batch_length(size)
+    size = check_size(size)
+    step = batch_length(size)
     with torch_threads(1):
         parts = [
             _kneecap_region(poses[i : i + step], size)

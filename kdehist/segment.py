@@ -175,9 +175,9 @@ def render_training_set(
     """``count`` renders with exact masks: four in five photographic (random pose, Monk
     tone and look), one in five simulator-style. A pure function of its arguments.
     """
-    from .data import (
-        _render_batch,
-        _as_float,
+    from .knees import (
+        render_batch,
+        as_float,
         render_real,
         sample_appearance,
         sample_pose,
@@ -201,7 +201,7 @@ def render_training_set(
         )
         images[real_idx], masks[real_idx] = im, ma
     if sim_idx:
-        im, ma = _as_float(*_render_batch("sim", [poses[k] for k in sim_idx], size))
+        im, ma = as_float(*render_batch("sim", [poses[k] for k in sim_idx], size))
         images[sim_idx], masks[sim_idx] = im, ma
     return images, masks
 

@@ -103,6 +103,7 @@ def test_a_tone_blind_generator_scores_badly_on_colour(small_test):
 
 
 def test_reproduce_smoke_is_resumable(tmp_path):
+    from kdehist.precision import resolve_precision
     from kdehist.reproduce import read_pairs, reproduce
 
     runs = ["cyclegan", "proposed_both"]
@@ -123,7 +124,9 @@ def test_reproduce_smoke_is_resumable(tmp_path):
     for name in runs:
         row = saved["variants"][name]
         assert row["seeds"] == [0, 1] and row["pairs"] == 16 and row["step"] == 4
-        assert row["precision"] == ["none"]
+        # The smoke profile's autocast is "auto": bfloat16 on hosts with native bf16.
+        expected = resolve_precision("auto", torch.device("cpu"))
+        assert row["precision"] == [expected]
         for key in ("delta_e76", "delta_e00", "shape_score"):
             lo, hi = row[f"{key}_ci95"]
             assert lo <= row[f"{key}_mean"] <= hi
@@ -216,7 +219,7 @@ def test_reproduce_rejects_unknown_runs(tmp_path):
 
     with pytest.raises(ValueError, match="^runs:"):
         reproduce("smoke", out=tmp_path, runs=["pix2pix"])
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match="^profile:"):
         reproduce("laptop", out=tmp_path)
 
 
