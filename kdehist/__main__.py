@@ -304,6 +304,56 @@ def _run_frontier(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ study
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    from .experiments import SEEDS, STUDY
+
+    _add_run_arguments(
+        parser,
+        list(STUDY),
+        "which runs (default: all of the shading study)",
+        SEEDS,
+        "also write study.json and the per-pair arrays to this folder",
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="score finished runs only; list the others as missing",
+    )
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from .study import study
+
+    try:
+        result = study(
+            args.profile or current_profile(),
+            out=args.out,
+            runs=args.runs,
+            results_dir=args.results,
+            seeds=args.seeds,
+            train=not args.no_train,
+            progress=not args.no_progress,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    for split, rows in result["splits"].items():
+        print(
+            f"{split}: {'run':>20} {'seeds':>5} {'ΔE76':>6} {'relief':>7} {'shape':>6}"
+        )
+        for name, row in rows.items():
+            print(
+                f"{'':>{len(split) + 1}} {name:>20} {len(row['seeds']):>5} "
+                f"{row['delta_e76_mean']:6.2f} {row['relief_input_mean']:7.3f} "
+                f"{row['shape_score_mean']:6.3f}"
+            )
+    if result["missing"]:
+        print("not trained yet:", " ".join(result["missing"]))
+    return 0
+
+
 # ------------------------------------------------------------------- readme, gpu-check
 
 
@@ -374,6 +424,11 @@ COMMANDS: dict[
         "train what is missing of chapter 10's frontier runs, score them all",
         _add_frontier_arguments,
         _run_frontier,
+    ),
+    "study": (
+        "train what is missing of the shading study, score it on val and test pairs",
+        _add_study_arguments,
+        _run_study,
     ),
     "readme": (
         "rewrite the README's results and layout blocks from the json and the code",

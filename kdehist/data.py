@@ -117,9 +117,14 @@ __all__ = [
 
 
 DOMAINS = ("sim", "real")
-SPLITS = ("train", "test")
+#: ``"val"`` is the validation split: every choice (a weight, an attempt, a run to
+#: show) is made on it, and the test split is scored after choosing.
+SPLITS = ("train", "test", "val")
 # The paper's splits (section "Data and protocol").
-SPLIT_SIZES = {"sim": {"train": 438, "test": 28}, "real": {"train": 477, "test": 28}}
+SPLIT_SIZES = {
+    "sim": {"train": 438, "test": 28, "val": 28},
+    "real": {"train": 477, "test": 28, "val": 28},
+}
 
 
 # ----------------------------------------------------------------------------- seeds

@@ -36,7 +36,7 @@ import torch.nn.functional as nnf
 from scipy import ndimage
 from skimage.feature import canny
 
-from ._checks import check_positive_int
+from ._checks import check_choice, check_positive_int
 from .color import JIS_CLASSES, delta_e_of_means, jis_class, lab, mean_lab, to_lab
 from .histogram import soft_histogram
 from .stats import bootstrap_ci, bootstrap_difference_ci  # noqa: F401  (moved)
@@ -51,6 +51,8 @@ __all__ = [
     "evaluate_generator",
     "EVAL_BATCH",
     "jis_shares",
+    "shading_metrics",
+    "SHADING_METRICS",
     "bootstrap_ci",
     "bootstrap_difference_ci",
 ]
@@ -67,6 +69,7 @@ class TestSet:
         poses: the ``Nx`` input poses; ``tones``: ``(Ny, 3)`` reference skin albedos
             (sRGB);
         looks: the ``Ny`` reference appearances (lighting, background, texture).
+        kneecaps: the inputs' kneecap part masks (:func:`kdehist.knees.kneecap_mask`).
     """
 
     inputs: torch.Tensor
@@ -76,19 +79,27 @@ class TestSet:
     poses: list
     tones: torch.Tensor
     looks: list
+    #: ``(Nx, 1, S, S)``: where each input's kneecap shows (the oracle's too, since it
+    #: renders the same pose); ``None`` for a test set built by hand.
+    kneecaps: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
         return int(self.inputs.shape[-1])
 
 
-def load_test_set(size: int = 64, seed: int = 0, count: int | None = None) -> TestSet:
+def load_test_set(
+    size: int = 64, seed: int = 0, count: int | None = None, split: str = "test"
+) -> TestSet:
     """The synthetic test splits (28 sim, 28 real) at ``size`` pixels, or their first
-    ``count``."""
+    ``count``; ``split="val"`` gives the validation splits, on which choices are made
+    (rendered from their own seeds: no sample is a test or a training one)."""
     from .data import SyntheticKnees
+    from .knees import kneecap_mask
 
-    sim = SyntheticKnees("sim", "test", size=size, seed=seed)
-    real = SyntheticKnees("real", "test", size=size, seed=seed)
+    check_choice("split", split, ("test", "val"))
+    sim = SyntheticKnees("sim", split, size=size, seed=seed)
+    real = SyntheticKnees("real", split, size=size, seed=seed)
     nx = (
         len(sim) if count is None else min(check_positive_int("count", count), len(sim))
     )
@@ -104,6 +115,7 @@ def load_test_set(size: int = 64, seed: int = 0, count: int | None = None) -> Te
         poses=[sim.pose(i) for i in range(nx)],
         tones=torch.stack([s["tone_srgb"] for s in samples]),
         looks=[real.appearance(j) for j in range(ny)],
+        kneecaps=kneecap_mask([sim.pose(i) for i in range(nx)], size),
     )
 
 
@@ -250,6 +262,59 @@ def pair_metrics(
             edge_f1=edges.reshape(nx, ny),
         )
     return metrics
+
+
+#: The shading measures of :func:`shading_metrics`, each ``(Nx, Ny)``.
+SHADING_METRICS = (
+    "relief_input",
+    "relief_oracle",
+    "kneecap_input",
+    "spread_l",
+    "spread_a",
+    "spread_b",
+)
+
+
+def shading_metrics(
+    outputs: torch.Tensor, test: TestSet, oracle: torch.Tensor
+) -> dict[str, np.ndarray]:
+    """What the paper says is lost, per pair, each an ``(Nx, Ny)`` float64 array
+    (:mod:`kdehist.shading`):
+
+    - ``relief_input``: the local relief of L* against the input render's, inside the
+      leg (:func:`kdehist.shading.shading_score`): the shading a translation can keep,
+      and the primary shading measure;
+    - ``relief_oracle``: the same against the oracle's, whose lighting is the
+      reference's, which no colour histogram carries (the ideal's view);
+    - ``kneecap_input``: the relief against the input's inside the kneecap
+      (:func:`kdehist.shading.kneecap_score`);
+    - ``spread_l``, ``spread_a``, ``spread_b``: the output foreground's standard
+      deviation of L*, a*, b* over the oracle's (:func:`kdehist.shading.spread_ratio`):
+      1 when the colour distribution keeps its spread, near 0 when it collapses to one
+      flat colour.
+    """
+    from .shading import kneecap_score, shading_score, spread_ratio
+
+    if test.kneecaps is None:
+        raise ValueError(
+            "test: expected a test set with kneecap masks (load_test_set), got none"
+        )
+    nx, ny = outputs.shape[:2]
+    flat = outputs.reshape(nx * ny, *outputs.shape[2:])
+    inputs = test.inputs.repeat_interleave(ny, dim=0)
+    masks = test.input_masks.repeat_interleave(ny, dim=0)
+    kneecaps = test.kneecaps.repeat_interleave(ny, dim=0)
+    ideal = oracle.reshape(nx * ny, *oracle.shape[2:])
+    spread = spread_ratio(flat, ideal, masks, masks)
+    measured = {
+        "relief_input": shading_score(flat, inputs, masks),
+        "relief_oracle": shading_score(flat, ideal, masks),
+        "kneecap_input": kneecap_score(flat, inputs, kneecaps, masks),
+        "spread_l": spread[:, 0],
+        "spread_a": spread[:, 1],
+        "spread_b": spread[:, 2],
+    }
+    return {k: v.double().numpy().reshape(nx, ny) for k, v in measured.items()}
 
 
 def jis_shares(delta_e) -> dict[str, float]:
@@ -402,4 +467,6 @@ def evaluate_generator(
         metrics["shape_iou"] = np.asarray(columns["shape_iou"], float).reshape(nx, ny)
         metrics["ssim"] = torch.cat(columns["ssim"]).numpy().reshape(nx, ny)
         metrics["edge_f1"] = np.asarray(columns["edge_f1"], float).reshape(nx, ny)
+    if oracle is not None and test.kneecaps is not None:
+        metrics.update(shading_metrics(outputs, test, oracle))
     return summarize(metrics), metrics, outputs

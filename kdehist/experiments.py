@@ -26,6 +26,7 @@ __all__ = [
     "EXPERIMENTS",
     "TABLE2",
     "FRONTIER",
+    "STUDY",
     "PAPER",
     "SEEDS",
     "FRONTIER_SEEDS",
@@ -104,6 +105,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         attempt="conditioning",
         why="Concatenation instead of FiLM for the colour condition (chapter 7).",
     ),
+    "hist_lambda0": Experiment(
+        "proposed (both), λ_hist 0",
+        "#90a4ae",
+        settings={"lambda_hist": 0.0},
+        attempt="lambda_sweep",
+        why="The conditioned generator without the histogram loss: does the colour come "
+        "from the conditioning or from the loss?",
+    ),
     "hist_lambda1": Experiment(
         "proposed (both), λ_hist 1",
         "#00acc1",
@@ -164,6 +173,17 @@ FRONTIER = (
     "constant_lr",
     "own_foreground_hist",
     "luminance_structure",
+)
+#: The shading study (chapters 9–10): Table 2's variants, the λ_hist sweep from 0, and
+#: the attempts to keep shading, each scored on shading on validation and test pairs.
+STUDY = (
+    *TABLE2,
+    "hist_lambda0",
+    "hist_lambda1",
+    "hist_lambda3",
+    "hist_lambda30",
+    "luminance_structure",
+    "own_foreground_hist",
 )
 #: The paper's model, which every frontier run is compared with.
 PAPER = "proposed_both"

@@ -49,8 +49,8 @@ def load_training_data(
     The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of
     their arguments: kept in memory for the next call), or the folders
     ``config.data_x`` and ``config.data_y`` read with
-    :class:`kdehist.data.ImageFolderDomain`. Only the first ``config.max_images`` images of each domain when that is set. ``progress`` shows a
-    bar while rendering.
+    :class:`kdehist.data.ImageFolderDomain`. Only the first ``config.max_images``
+    images of each domain when that is set. ``progress`` shows a bar while rendering.
 
     Raises:
         FileNotFoundError: a data or mask folder is missing (the message names the

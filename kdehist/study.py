@@ -1,0 +1,264 @@
+"""The shading study: what the paper says is lost, on validation and test pairs.
+
+The paper's one stated limitation is that as training goes on, colour improves while the
+shading disappears and the colour distribution becomes simple. This module scores the
+runs of :data:`kdehist.experiments.STUDY` (Table 2's variants, the λ_hist sweep from 0,
+and the attempts to keep shading) with every measure of :func:`kdehist.evaluate.
+evaluate_generator`, the shading measures of :mod:`kdehist.shading` included, on two
+splits:
+
+- ``val``: validation inputs and references, rendered from their own seeds; every choice
+  (a weight, an attempt, which run to show) is made here;
+- ``test``: the paper's 28 × 28 test pairs, scored after choosing.
+
+Each run's row holds per split the means over seeds with bootstrap intervals over
+inputs, references and seeds; each comparison (a run against the paper's proposed
+(both) and proposed (one)) holds the paired bootstrap interval and a Welch interval over
+the two runs' seed means, and is called resolved only when both exclude zero
+(:func:`compare`). ``study.json`` and the per-pair arrays
+(``study/<split>/<run>_seed<k>.npz``) go to the results folder.
+
+    from kdehist.study import study
+    study("cpu", results_dir="book/results/cpu")   # or: kdehist study
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .checkpoint import load_generators
+from .evaluate import evaluate_generator, load_test_set, oracle_pairs
+from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
+from .io import atomic_write_bytes, atomic_write_json
+from .profiles import default_device, evaluation_count, runs_dir
+from .runs import (
+    check_runs_and_seeds,
+    check_writable,
+    git_commit,
+    host_cpu,
+    pairs_bytes,
+    read_pairs,
+    run_folder,
+    snapshot_path,
+    train_run,
+)
+from .segment import load_segmenter
+from .stats import paired_difference, seed_row, welch_interval
+
+__all__ = [
+    "MEASURES",
+    "SPLITS",
+    "compare",
+    "load_study",
+    "rebuild_study",
+    "study",
+    "study_pairs",
+    "summarize_study",
+]
+
+#: The splits, in the order they are used: choose on ``val``, report on ``test``.
+SPLITS = ("val", "test")
+#: Every measure of a study row: colour, silhouette, and shading.
+MEASURES = (
+    "delta_e76",
+    "shape_score",
+    "relief_input",
+    "relief_oracle",
+    "kneecap_input",
+    "spread_l",
+    "spread_a",
+    "spread_b",
+    "ssim",
+    "edge_f1",
+)
+#: The runs every other is compared with: the paper's two conditioned variants.
+REFERENCES = (PAPER, "proposed_one")
+
+
+def _score(run: Path, step: int, split: str, scoring: dict, progress: bool) -> dict:
+    """The per-pair arrays of ``run``'s snapshot at ``step`` on ``split``, computed
+    once and kept beside the snapshot (``pairs_<split>_stepNNNNNN.npz``)."""
+    path = run / f"pairs_{split}_step{step:06d}.npz"
+    if not path.is_file():
+        test, oracle, segmenter = scoring[split]
+        G, _, config = load_generators(snapshot_path(run, step))
+        _, metrics, _ = evaluate_generator(
+            G,
+            test,
+            config.hist_bins if G.conditioned else None,
+            oracle,
+            device=default_device(),
+            segmenter=segmenter,
+            progress=progress,
+        )
+        atomic_write_bytes(path, pairs_bytes(metrics))
+    return read_pairs(path)
+
+
+def compare(arrays: dict, other: dict, key: str) -> dict:
+    """Run ``arrays`` against ``other`` (each ``{seed: {metric: (Nx, Ny)}}``) on
+    ``key``: the paired bootstrap difference
+    (:func:`kdehist.stats.paired_difference`), the Welch interval over the two runs'
+    seed means (:func:`kdehist.stats.welch_interval`), and ``resolved`` only when both
+    exclude zero.
+    A percentile bootstrap over three seeds under-states how much training varies; the
+    Welch interval is as wide as three seeds honestly allow.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = {s: {"x": rng.normal(1.0, 0.1, (4, 4))} for s in range(3)}
+    >>> b = {s: {"x": rng.normal(0.0, 0.1, (4, 4))} for s in range(3)}
+    >>> compare(a, b, "x")["resolved"], compare(a, {0: b[0]}, "x")["resolved"]
+    (True, False)
+    """
+    a = [arrays[s][key] for s in sorted(arrays)]
+    b = [other[s][key] for s in sorted(other)]
+    boot = paired_difference(a, b)
+    welch = welch_interval([x.mean() for x in a], [x.mean() for x in b])
+    return {
+        "difference": boot["difference"],
+        "ci95": boot["ci95"],
+        "welch_ci95": welch["ci95"],
+        "bootstrap_resolved": boot["resolved"],
+        "resolved": boot["resolved"] and welch["resolved"],
+    }
+
+
+def summarize_study(arrays: dict, provenance: dict | None = None) -> dict:
+    """``study.json`` from per-pair arrays alone: ``{split: {run: {seed: arrays}}}``.
+
+    Returns ``splits`` (per split, per run: ``label``, ``seeds`` and each measure's
+    mean, seed means and 95 % interval, plus ``versus``: per reference run and measure,
+    :func:`compare`), ``measures``, ``references`` and ``provenance``.
+    """
+    splits = {}
+    for split, runs in arrays.items():
+        rows = {}
+        for name, by_seed in runs.items():
+            row = {"label": EXPERIMENTS[name].label, **seed_row(by_seed, MEASURES)}
+            row["versus"] = {
+                ref: {key: compare(by_seed, runs[ref], key) for key in MEASURES}
+                for ref in REFERENCES
+                if ref in runs and ref != name
+            }
+            rows[name] = row
+        splits[split] = rows
+    return {
+        "splits": splits,
+        "measures": list(MEASURES),
+        "references": list(REFERENCES),
+        "provenance": provenance or {},
+    }
+
+
+def study(
+    profile: str = "cpu",
+    out: str | Path | None = None,
+    runs: list[str] | None = None,
+    results_dir: str | Path | None = None,
+    seeds: list[int] | tuple[int, ...] | None = None,
+    train: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Train the missing study runs (with ``train``), score each finished one on the
+    validation and test pairs, and write ``study.json``.
+
+    Args:
+        profile: a :class:`kdehist.config.TrainConfig` profile.
+        out: the run folder, shared with Table 2 and the frontier (default
+            ``runs/<profile>``).
+        runs: names from :data:`kdehist.experiments.STUDY` (default: all).
+        results_dir: also write ``study.json`` and the per-pair arrays
+            (:func:`study_pairs`) there.
+        seeds: training seeds (default :data:`kdehist.experiments.SEEDS`; the smoke
+            profile trains the first only).
+        train: train what is missing; ``False`` scores the finished runs only and lists
+            the others under ``missing``.
+        progress: print progress.
+
+    Returns:
+        :func:`summarize_study`'s dict, with ``missing``.
+    """
+    names, seeds = check_runs_and_seeds(
+        runs, seeds, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
+    )
+    out = check_writable(out if out is not None else runs_dir(profile), "out")
+    if results_dir is not None:
+        results_dir = check_writable(results_dir, "results_dir")
+    size = experiment_config(names[0], profile).image_size
+    segmenter, _ = load_segmenter(progress=progress)
+    scoring = {}
+    for split in SPLITS:
+        test = load_test_set(size, count=evaluation_count(profile), split=split)
+        scoring[split] = (test, oracle_pairs(test), segmenter)
+    arrays: dict = {split: {} for split in SPLITS}
+    missing, records = [], {}
+    for name in names:
+        for seed in seeds:
+            config = experiment_config(name, profile, seed)
+            run = run_folder(out, name, seed)
+            if not (train or snapshot_path(run, config.steps).is_file()):
+                missing.append(f"{name}/seed{seed}")
+                continue
+            records[f"{name}/seed{seed}"] = train_run(config, run, progress)
+            for split in SPLITS:
+                arrays[split].setdefault(name, {})[seed] = _score(
+                    run, config.steps, split, scoring, progress
+                )
+    result = summarize_study(
+        arrays,
+        {"git_commit": git_commit(), "host_cpu": host_cpu(), "runs": records},
+    )
+    result["missing"] = missing
+    for folder in [out] + ([results_dir] if results_dir is not None else []):
+        atomic_write_json(Path(folder) / "study.json", result)
+    if results_dir is not None:
+        for split, by_run in arrays.items():
+            for name, by_seed in by_run.items():
+                for seed, pairs in by_seed.items():
+                    atomic_write_bytes(
+                        study_pairs(results_dir, split, name, seed), pairs_bytes(pairs)
+                    )
+    return result
+
+
+def study_pairs(folder: str | Path, split: str, name: str, seed: int) -> Path:
+    """Where a results folder keeps a study run's per-pair arrays.
+
+    >>> study_pairs("results", "val", "hist_lambda1", 0).as_posix()
+    'results/study/val/hist_lambda1_seed0.npz'
+    """
+    return Path(folder) / "study" / split / f"{name}_seed{seed}.npz"
+
+
+def load_study(folder: str | Path) -> dict:
+    """The ``study.json`` in ``folder`` (the committed one:
+    ``kdehist.runs.committed_results("cpu")``)."""
+    path = Path(folder) / "study.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"folder: expected a study.json written by kdehist.study.study in "
+            f"{str(folder)!r}; run `kdehist study` to make one"
+        )
+    return json.loads(path.read_text())
+
+
+def rebuild_study(folder: str | Path) -> dict:
+    """``study.json`` rebuilt from a results folder's committed per-pair arrays (and
+    its recorded ``provenance`` and ``missing``): the check that the json says what its
+    arrays say."""
+    saved = load_study(folder)
+    arrays = {
+        split: {
+            name: {
+                seed: read_pairs(study_pairs(folder, split, name, seed))
+                for seed in row["seeds"]
+            }
+            for name, row in rows.items()
+        }
+        for split, rows in saved["splits"].items()
+    }
+    result = summarize_study(arrays, saved["provenance"])
+    result["missing"] = saved["missing"]
+    return result
