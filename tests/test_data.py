@@ -236,7 +236,7 @@ def test_png_cache_round_trip(tmp_path):
     "kwargs, name",
     [
         ({"domain": "xray"}, "domain"),
-        ({"split": "val"}, "split"),
+        ({"split": "validation"}, "split"),
         ({"size": 16}, "size"),
         ({"size": 1000}, "size"),
     ],
