@@ -448,3 +448,43 @@ def path_falls_text(front: dict) -> str:
         " Each fall was picked after looking at every pair of checkpoints, so its "
         "interval flatters it."
     )
+
+
+#: How the validity table and the study name their measures.
+MEASURE_NAMES = {
+    "shading_score": "relief",
+    "relief_input": "relief vs input",
+    "relief_oracle": "relief vs oracle",
+    "kneecap_score": "kneecap relief",
+    "kneecap_input": "kneecap vs input",
+    "relief_ratio": "relief depth",
+    "spread_l": "spread L*",
+    "spread_a": "spread a*",
+    "spread_b": "spread b*",
+    "delta_e76": "ΔE76",
+    "shape": "shape score",
+    "shape_score": "shape score",
+    "ssim": "SSIM",
+    "edge_f1": "edge F1",
+}
+
+
+def validity_markdown(table: dict, claims: dict, tolerance: float = 0.05) -> str:
+    """A :func:`kdehist.shading.validity_table` as Markdown: one row per corruption,
+    one column per measure, each cell the mean change; a cell that the measure claims
+    to ignore (``claims``, :data:`kdehist.shading.CLAIMS`) is marked *ignores* when it
+    moves by at most ``tolerance``, **breaks its claim** otherwise."""
+    corruptions = list(table)
+    measures = list(next(iter(table.values())))
+    head = ["corruption"] + [MEASURE_NAMES.get(m, m) for m in measures]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for corruption in corruptions:
+        cells = [corruption.replace("_", " ")]
+        for measure in measures:
+            change = table[corruption][measure]
+            cell = f"{change:+.3f}"
+            if corruption in claims.get(measure, ()):
+                cell += " *ignores*" if abs(change) <= tolerance else " **breaks**"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
