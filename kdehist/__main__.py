@@ -258,17 +258,11 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- frontier
 
 
-def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
-    from .experiments import FRONTIER_SEEDS
-    from .frontier import FRONTIER_RUNS
-
-    _add_run_arguments(
-        parser,
-        list(FRONTIER_RUNS),
-        "which frontier runs (default: all)",
-        FRONTIER_SEEDS,
-        "also write frontier.json and the per-pair arrays to this folder",
-    )
+def _add_scoring_arguments(
+    parser: argparse.ArgumentParser, runs, runs_help: str, seeds, results_help: str
+) -> None:
+    """``frontier``'s and ``study``'s options: the shared ones and ``--no-train``."""
+    _add_run_arguments(parser, list(runs), runs_help, seeds, results_help)
     parser.add_argument(
         "--no-train",
         action="store_true",
@@ -276,11 +270,11 @@ def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_frontier(args: argparse.Namespace) -> int:
-    from .frontier import frontier
-
+def _score(function, args: argparse.Namespace) -> dict:
+    """Call ``frontier`` or ``study`` with the command line's options; a bad one is a
+    usage error."""
     try:
-        result = frontier(
+        return function(
             args.profile or current_profile(),
             out=args.out,
             runs=args.runs,
@@ -291,6 +285,24 @@ def _run_frontier(args: argparse.Namespace) -> int:
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
+
+
+def _add_frontier_arguments(parser: argparse.ArgumentParser) -> None:
+    from .experiments import FRONTIER, FRONTIER_SEEDS
+
+    _add_scoring_arguments(
+        parser,
+        FRONTIER,
+        "which frontier runs (default: all)",
+        FRONTIER_SEEDS,
+        "also write frontier.json and the per-pair arrays to this folder",
+    )
+
+
+def _run_frontier(args: argparse.Namespace) -> int:
+    from .frontier import frontier
+
+    result = _score(frontier, args)
     print(f"{'run':>22} {'ΔE76 [95% CI]':>22} {'class':>8} {'shape [95% CI]':>22} goal")
     for row in result["runs"]:
         (lo, hi), (slo, shi) = row["delta_e76_ci95"], row["shape_score_ci95"]
@@ -310,35 +322,19 @@ def _run_frontier(args: argparse.Namespace) -> int:
 def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     from .experiments import SEEDS, STUDY
 
-    _add_run_arguments(
+    _add_scoring_arguments(
         parser,
-        list(STUDY),
+        STUDY,
         "which runs (default: all of the shading study)",
         SEEDS,
         "also write study.json and the per-pair arrays to this folder",
-    )
-    parser.add_argument(
-        "--no-train",
-        action="store_true",
-        help="score finished runs only; list the others as missing",
     )
 
 
 def _run_study(args: argparse.Namespace) -> int:
     from .study import study
 
-    try:
-        result = study(
-            args.profile or current_profile(),
-            out=args.out,
-            runs=args.runs,
-            results_dir=args.results,
-            seeds=args.seeds,
-            train=not args.no_train,
-            progress=not args.no_progress,
-        )
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        raise UsageError(str(error)) from None
+    result = _score(study, args)
     for split, rows in result["splits"].items():
         print(
             f"{split}: {'run':>20} {'seeds':>5} {'ΔE76':>6} {'relief':>7} {'shape':>6}"

@@ -28,7 +28,12 @@ import json
 from pathlib import Path
 
 from .checkpoint import load_generators
-from .evaluate import evaluate_generator, load_test_set, oracle_pairs
+from .evaluate import (
+    SHADING_METRICS,
+    evaluate_generator,
+    load_test_set,
+    oracle_pairs,
+)
 from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import default_device, evaluation_count, runs_dir
@@ -60,18 +65,7 @@ __all__ = [
 #: The splits, in the order they are used: choose on ``val``, report on ``test``.
 SPLITS = ("val", "test")
 #: Every measure of a study row: colour, silhouette, and shading.
-MEASURES = (
-    "delta_e76",
-    "shape_score",
-    "relief_input",
-    "relief_oracle",
-    "kneecap_input",
-    "spread_l",
-    "spread_a",
-    "spread_b",
-    "ssim",
-    "edge_f1",
-)
+MEASURES = ("delta_e76", "shape_score", *SHADING_METRICS, "ssim", "edge_f1")
 #: The runs every other is compared with: the paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
 
