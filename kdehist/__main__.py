@@ -303,13 +303,13 @@ def _run_frontier(args: argparse.Namespace) -> int:
     from .frontier import frontier
 
     result = _score(frontier, args)
-    print(f"{'run':>22} {'ΔE76 [95% CI]':>22} {'class':>8} {'shape [95% CI]':>22} goal")
+    print(f"{'run':>22} {'ΔE76 [95% CI]':>22} {'class':>8} {'shape [95% CI]':>22}")
     for row in result["runs"]:
         (lo, hi), (slo, shi) = row["delta_e76_ci95"], row["shape_score_ci95"]
         print(
             f"{row['name']:>22} {row['delta_e76_mean']:6.2f} [{lo:5.2f}, {hi:5.2f}] "
             f"{row['jis_class']:>8} {row['shape_score_mean']:6.3f} "
-            f"[{slo:.3f}, {shi:.3f}] {'met' if row['goal']['met'] else 'not met'}"
+            f"[{slo:.3f}, {shi:.3f}]"
         )
     if result["missing"]:
         print("not trained yet:", " ".join(result["missing"]))

@@ -59,7 +59,8 @@ RESUME_ADVICE = (
 
 
 def read_train_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`train`, or a CheckpointError naming the file."""
+    """A checkpoint written by :func:`kdehist.train.train`, or a CheckpointError
+    naming the file."""
     saved = load_checkpoint(path, advice=RESUME_ADVICE)
     if not isinstance(saved, dict):
         raise CheckpointError(
@@ -160,7 +161,8 @@ class GeneratorPair(NamedTuple):
 def load_generators(
     checkpoint: str | Path, device: str | torch.device = "cpu"
 ) -> GeneratorPair:
-    """Rebuild the trained generators of a checkpoint written by :func:`train`.
+    """Rebuild the trained generators of a checkpoint that
+    :func:`kdehist.train.train` wrote.
 
     Loads with ``weights_only=True`` (no code runs from the file). The generators are in
     eval mode: spectral normalisation uses its stored estimate without further updates.

@@ -79,8 +79,8 @@ class TestSet:
     poses: list
     tones: torch.Tensor
     looks: list
-    #: ``(Nx, 1, S, S)``: where each input's kneecap shows (the oracle's too, since it
-    #: renders the same pose); ``None`` for a test set built by hand.
+    # (Nx, 1, S, S): where each input's kneecap shows (the oracle's too: the same
+    # pose); None for a test set built by hand.
     kneecaps: torch.Tensor | None = None
 
     @property

@@ -49,7 +49,7 @@ class Experiment:
     Attributes:
         label: the name the book shows (tables, legends, prose).
         colour: its colour in every figure (one per run, the whole book over).
-        variant: a :data:`kdehist.models.VARIANTS` name.
+        variant: a name of ``kdehist.models.VARIANTS``.
         settings: :class:`kdehist.config.TrainConfig` overrides.
         attempt: what the run is for: ``"table2"`` (a row of the paper's Table 2),
             ``"lambda_sweep"``, ``"training_path"`` or an attempt's name.
@@ -69,8 +69,8 @@ class Experiment:
     path: bool = False
 
 
-#: Every run by name: Table 2's four variants in the paper's order, the concatenation
-#: variant of chapter 7, then the frontier's λ_hist sweep, training path and attempts.
+#: Every run, by name. Table 2's four variants come first, in the paper's order, then
+#: the concatenation variant of chapter 7, the λ_hist sweep, the path and the attempts.
 EXPERIMENTS: dict[str, Experiment] = {
     "cyclegan": Experiment(
         "CycleGAN", "#6d4c41", "cyclegan", why="The baseline.", paper_delta_e=14.1
@@ -110,8 +110,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         "#90a4ae",
         settings={"lambda_hist": 0.0},
         attempt="lambda_sweep",
-        why="The conditioned generator without the histogram loss: does the colour come "
-        "from the conditioning or from the loss?",
+        why="The conditioned generator without the histogram loss: does the colour "
+        "come from the conditioning or from the loss?",
     ),
     "hist_lambda1": Experiment(
         "proposed (both), λ_hist 1",

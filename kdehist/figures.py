@@ -230,10 +230,9 @@ def frontier_figure(
 ) -> Figure:
     """Chapter 10's frontier: mean ΔE76 against mean shape score of every run, with 95 %
     intervals, Table 2's variants and the oracle on the same axes, the training path as
-    a line from its first checkpoint, and the goal's shape floor (95 % of CycleGAN +
-    SN's). Top: every run (log ΔE76); bottom: the conditioned runs, ΔE76 in ``zoom``,
-    where the frontier runs crowd. Each point is labelled in the panel where it is
-    clearest.
+    a line from its first checkpoint. Top: every run (log ΔE76); bottom: the
+    conditioned runs, ΔE76 in ``zoom``, where the frontier runs crowd. Each point is
+    labelled in the panel where it is clearest.
 
     Args:
         frontier: a ``frontier.json`` (:func:`kdehist.frontier.frontier`).
@@ -337,22 +336,6 @@ def frontier_figure(
         annotate(
             wide, "oracle", oracle["delta_e76_mean"], oracle["shape_score_mean"], "k"
         )
-    sn = frontier.get("baselines", {}).get("cyclegan_sn")
-    floors = []  # the goal's shape floor, kept in view in the close-up
-    if sn is not None:
-        tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)
-        floors.append((1 - tolerance) * sn["shape_score_mean"])
-        for ax in (wide, near):
-            ax.axhline(floors[0], color="#2e7d32", ls="--", lw=1)
-        near.text(
-            0.99,
-            0.01,
-            f"dashed: the goal's floor, {1 - tolerance:.0%} of CycleGAN + SN's shape",
-            transform=near.transAxes,
-            ha="right",
-            fontsize=8,
-            color="#2e7d32",
-        )
     wide.set_xscale("log")
     _plain_log_axis(wide.xaxis)
     lo, hi = wide.get_xlim()
@@ -362,7 +345,7 @@ def frontier_figure(
     wide.set_title("every run", fontsize=10)
     near.set_xlim(*zoom)
     if shown:
-        low = min([lo for lo, _ in shown] + floors)
+        low = min(lo for lo, _ in shown)
         high = max(hi for _, hi in shown)
         near.set_ylim(low - 0.01, high + 0.01)
     if near.get_legend_handles_labels()[1]:
@@ -376,7 +359,7 @@ def frontier_figure(
 def training_path_figure(frontier: dict) -> Figure:
     """The training path of chapter 10: mean ΔE76 and mean shape score against the
     training step, with 95 % intervals (bands) and each seed (dashed), and the
-    goal's lines (JIS class A's bound; 95 % of CycleGAN+SN's shape score).
+    JIS class A's bound.
 
     Args:
         frontier: a ``frontier.json`` with a ``path``
@@ -426,20 +409,9 @@ def training_path_figure(frontier: dict) -> Figure:
     axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
     axes[0].set_yscale("log")
     _plain_log_axis(axes[0].yaxis, (2, 3, 5, 10, 20, 40))
-    sn = frontier.get("baselines", {}).get("cyclegan_sn")
-    if sn is not None:
-        tolerance = frontier.get("goal", {}).get("shape_score_within", 0.05)
-        axes[1].axhline(
-            (1 - tolerance) * sn["shape_score_mean"],
-            color="#2e7d32",
-            ls="--",
-            lw=1,
-            label=f"goal: {1 - tolerance:.0%} of CycleGAN + SN's",
-        )
     for ax in axes:
         ax.legend(fontsize=8)
     return fig
-
 
 
 def training_losses_figure(results, names=TABLE2, seed: int = 0) -> Figure:

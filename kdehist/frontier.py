@@ -66,13 +66,10 @@ from .stats import paired_change, paired_difference, seed_row
 
 __all__ = [
     "FRONTIER_RUNS",
-    "SHAPE_TOLERANCE",
-    "CLASS_A_OR_FINER",
-    "best_run",
+    "SAMPLES",
     "compare_runs",
     "frontier",
     "frontier_results",
-    "goal",
     "load_frontier",
     "path_pairs_name",
     "rebuild_frontier",
@@ -81,10 +78,9 @@ __all__ = [
 
 #: Every frontier run by name (the λ_hist sweep, the training path and the attempts).
 FRONTIER_RUNS = {name: EXPERIMENTS[name] for name in FRONTIER}
-#: The goal: a shape score within this fraction of the baseline's.
-SHAPE_TOLERANCE = 0.05
-#: The goal's colour: JIS class A or finer (a mean ΔE76 below A's upper bound, 3.2).
-CLASS_A_OR_FINER = ("AAA", "AA", "A")
+#: The runs whose translations ``frontier_samples.png`` shows, fixed by the sweep's
+#: design (its two ends and the paper's weight), not by a result.
+SAMPLES = ("hist_lambda1", PAPER, "hist_lambda30")
 #: The metrics of a frontier row.
 ROW_METRICS = ("delta_e76", "shape_score")
 
@@ -155,49 +151,6 @@ def _largest_fall(name: str, seed: int, per_step: list[dict], steps: list[int]) 
             **paired_change([after - before]),
         }
     return fall
-
-
-def goal(row: dict, baselines: dict[str, dict]) -> dict:
-    """Whether ``row`` meets the frontier goal: mean ΔE76 in JIS class A and a mean
-    ``shape_score`` within ``SHAPE_TOLERANCE`` of ``baselines["cyclegan_sn"]``'s
-    (stretch: of ``baselines["cyclegan"]``'s). With per-seed means
-    (``delta_e76_seed_means``, ``shape_score_seed_means``), ``met_by_seed`` says
-    whether each seed alone meets it.
-
-    >>> goal({"delta_e76_mean": 3.0, "shape_score_mean": 0.86},
-    ...      {"cyclegan_sn": {"shape_score_mean": 0.895}})
-    {'class_a': True, 'shape_vs_cyclegan_sn': True, 'met': True}
-    >>> goal({"delta_e76_mean": 3.0, "shape_score_mean": 0.90,
-    ...       "delta_e76_seed_means": [2.6, 3.4],
-    ...       "shape_score_seed_means": [0.95, 0.85]},
-    ...      {"cyclegan_sn": {"shape_score_mean": 0.895}})["met_by_seed"]
-    [True, False]
-    """
-
-    floors = {
-        name: (1 - SHAPE_TOLERANCE) * baselines[name]["shape_score_mean"]
-        for name in ("cyclegan_sn", "cyclegan")
-        if name in baselines
-    }
-
-    def meets(de: float, shape: float, of: str) -> bool:
-        return bool(
-            jis_class(de) in CLASS_A_OR_FINER and of in floors and shape >= floors[of]
-        )
-
-    de, shape = row["delta_e76_mean"], row["shape_score_mean"]
-    verdict = {"class_a": bool(jis_class(de) in CLASS_A_OR_FINER)}
-    for name, floor in floors.items():
-        verdict[f"shape_vs_{name}"] = bool(shape >= floor)
-    verdict["met"] = meets(de, shape, "cyclegan_sn")
-    if "cyclegan" in floors:
-        verdict["stretch_met"] = meets(de, shape, "cyclegan")
-    if "delta_e76_seed_means" in row:
-        verdict["met_by_seed"] = [
-            meets(d, s, "cyclegan_sn")
-            for d, s in zip(row["delta_e76_seed_means"], row["shape_score_seed_means"])
-        ]
-    return verdict
 
 
 def frontier(
@@ -310,16 +263,12 @@ def frontier(
         atomic_write_json(Path(folder) / "frontier.json", result)
     if results_dir is None:
         return result
-    if result["best"] is not None:
-        columns = {}
-        # The best run may be proposed_both itself.
-        for name in dict.fromkeys([result["best"], PAPER, "cyclegan_sn"]):
-            config = experiment_config(name, profile)
-            done = [s for s in table2_seeds if finished(name, s, [config.steps])]
-            if done:
-                columns[name] = snapshot_path(
-                    run_folder(out, name, done[0]), config.steps
-                )
+    columns = {}
+    for name in SAMPLES:  # seed 0 of each, where it is trained
+        config = experiment_config(name, profile)
+        if finished(name, 0, [config.steps]):
+            columns[name] = snapshot_path(run_folder(out, name, 0), config.steps)
+    if columns:
         atomic_write_bytes(
             Path(results_dir) / "frontier_samples.png",
             png_bytes(figure3(columns, test)),
@@ -359,20 +308,17 @@ def summarize_frontier(
         segmenter, missing, provenance: recorded as given.
 
     Returns:
-        ``profile``, ``segmenter``, ``goal`` (its definition), ``runs`` (per run its
+        ``profile``, ``segmenter``, ``runs`` (per run its
         ``name``, ``attempt``, ``why``, ``settings``, ``seeds``, means, seed means and
-        95 % intervals of ΔE76 and the shape score, ``jis_class``, ``goal`` and
+        95 % intervals of ΔE76 and the shape score, ``jis_class`` and
         ``versus_paper``: its paired difference from ``proposed_both``), ``path`` (the
         training path's checkpoints), ``path_changes`` (from its first checkpoint after
         step 1, and from the profile's own length, to its end), ``path_falls`` (per
         seed, the largest fall of the shape score between two checkpoints after step 1,
-        with ΔE76's change over the same steps), ``baselines`` (Table 2's rows, each
-        with its ``goal``), ``best`` (:func:`best_run`), ``missing`` and
-        ``provenance``.
+        with ΔE76's change over the same steps), ``baselines`` (Table 2's rows),
+        ``missing`` and ``provenance``.
     """
     baselines = {name: _row(arrays) for name, arrays in baseline_arrays.items()}
-    for row in baselines.values():
-        row["goal"] = goal(row, baselines)
     rows = []
     for name, arrays in finals.items():
         run = FRONTIER_RUNS[name]
@@ -388,7 +334,6 @@ def summarize_frontier(
                     "steps": experiment_config(name, profile).steps,
                 },
                 **row,
-                "goal": goal(row, baselines),
                 "versus_paper": None
                 if name == PAPER
                 else _versus(arrays, baseline_arrays.get(PAPER)),
@@ -412,18 +357,11 @@ def summarize_frontier(
     return {
         "profile": profile,
         "segmenter": segmenter or {},
-        "goal": {
-            "jis_class": list(CLASS_A_OR_FINER),
-            "shape_score_within": SHAPE_TOLERANCE,
-            "of": "cyclegan_sn",
-            "stretch_of": "cyclegan",
-        },
         "runs": rows,
         "path": path,
         "path_changes": path_changes,
         "path_falls": path_falls,
         "baselines": baselines,
-        "best": best_run(rows),
         "missing": missing or [],
         "provenance": provenance or {},
     }
@@ -481,26 +419,6 @@ def path_pairs_name(name: str, seed: int, step: int) -> str:
     'constant_lr_seed0_step000125.npz'
     """
     return f"{name}_seed{seed}_step{step:06d}.npz"
-
-
-def best_run(rows: list[dict]) -> str | None:
-    """The frontier run closest to the goal: of the runs at JIS class A or finer, the
-    one with the highest mean shape score; if none is, the one with the lowest mean
-    ΔE76.
-
-    >>> best_run([{"name": "a", "delta_e76_mean": 2.0, "shape_score_mean": 0.80},
-    ...           {"name": "b", "delta_e76_mean": 3.1, "shape_score_mean": 0.90},
-    ...           {"name": "c", "delta_e76_mean": 9.0, "shape_score_mean": 0.99}])
-    'b'
-    >>> best_run([{"name": "c", "delta_e76_mean": 9.0, "shape_score_mean": 0.99}])
-    'c'
-    """
-    if not rows:
-        return None
-    class_a = [r for r in rows if jis_class(r["delta_e76_mean"]) in CLASS_A_OR_FINER]
-    if class_a:
-        return max(class_a, key=lambda r: r["shape_score_mean"])["name"]
-    return min(rows, key=lambda r: r["delta_e76_mean"])["name"]
 
 
 def compare_runs(folder: str | Path, name: str, other: str) -> dict:

@@ -26,7 +26,6 @@ __all__ = [
     "attempts_text",
     "duration",
     "frontier_markdown",
-    "goal_text",
     "listing",
     "path_falls_text",
     "path_text",
@@ -166,20 +165,11 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
 
 
 def _readme_frontier(front: dict) -> str:
-    met = [row["name"] for row in front["runs"] if row["goal"]["met"]]
-    tolerance = front["goal"]["shape_score_within"] * 100
     return (
-        "\n\nThe shape/colour frontier (chapter 10): `proposed_both` with one change "
+        "\n\nThe shape/colour frontier (chapter 10): proposed (both) with one change "
         "each, same profile, scored the same way; the last columns are the paired "
-        "difference from the paper's run. The goal, JIS class A with a shape score "
-        f"within {tolerance:g} % of CycleGAN + SN's, is "
-        + (
-            f"met on the mean over seeds by {listing(met)}"
-            if met
-            else "met by no frontier run"
-        )
-        + ":\n\n"
-        + frontier_markdown(front)
+        "difference from the paper's run (95 % bootstrap intervals over test inputs, "
+        "references and seeds):\n\n" + frontier_markdown(front)
     )
 
 
@@ -210,8 +200,8 @@ def frontier_markdown(
     front: dict, baselines: bool = False, differences: bool = True
 ) -> str:
     """The frontier's scored runs as a Markdown table (the README's and chapter 10's):
-    per run its λ_hist, steps, seeds, ΔE76 and shape score with 95 % intervals, JIS
-    class and goal; ``differences`` adds the paired difference from the paper's
+    per run its λ_hist, steps, seeds, ΔE76 and shape score with 95 % intervals and JIS
+    class; ``differences`` adds the paired difference from the paper's
     ``proposed_both``, ``baselines`` Table 2's variants. The runs not trained
     follow the table."""
 
@@ -234,16 +224,11 @@ def frontier_markdown(
                 if versus
                 else "–"
             )
-        verdict = "met" if row["goal"]["met"] else "not met"
-        by_seed = row["goal"].get("met_by_seed", [])
-        if len(by_seed) > 1:  # a mean can meet it while a seed misses it
-            verdict += f" ({sum(by_seed)}/{len(by_seed)} seeds)"
-        return out + [verdict]
+        return out
 
     head = ["run", "λ_hist", "steps", "seeds", "ΔE76 [95 % CI]", "JIS class"]
     head += ["shape score [95 % CI]"]
     head += ["ΔE76 − paper's", "shape − paper's"] if differences else []
-    head += ["goal"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in front["runs"]:
         lines.append(
@@ -261,38 +246,21 @@ def frontier_markdown(
 
 
 def seeds_alone(row: dict) -> str:
-    """Which seeds of a scored run (a ``frontier.json`` row) meet the
-    goal on their own, with their means: the rest of a sentence.
+    """Each seed's means of a scored run (a ``frontier.json`` row), in words.
 
-    >>> text = seeds_alone({"seeds": [0, 1], "delta_e76_seed_means": [2.65, 3.43],
-    ...                     "shape_score_seed_means": [0.954, 0.858],
-    ...                     "goal": {"met": True, "met_by_seed": [True, False]}})
-    >>> print(text.split(":")[0])
-    seed 0 (ΔE76 2.65, shape 0.954) meets it; seed 1 (ΔE76 3.43, shape 0.858) misses it
-    >>> text.endswith("met on the mean over seeds, not by every model.")
-    True
+    >>> seeds_alone({"seeds": [0, 1], "delta_e76_seed_means": [2.65, 3.43],
+    ...              "shape_score_seed_means": [0.954, 0.858]})
+    'seed 0: ΔE76 2.65, shape 0.954; seed 1: ΔE76 3.43, shape 0.858.'
     """
-    alone = [
-        f"seed {seed} (ΔE76 {de:.2f}, shape {shape:.3f}) "
-        + ("meets it" if met else "misses it")
-        for seed, de, shape, met in zip(
-            row["seeds"],
-            row["delta_e76_seed_means"],
-            row["shape_score_seed_means"],
-            row["goal"]["met_by_seed"],
+    return (
+        "; ".join(
+            f"seed {seed}: ΔE76 {de:.2f}, shape {shape:.3f}"
+            for seed, de, shape in zip(
+                row["seeds"], row["delta_e76_seed_means"], row["shape_score_seed_means"]
+            )
         )
-    ]
-    met = sum(row["goal"]["met_by_seed"])
-    if met == len(alone):
-        ending = ": every seed meets the goal on its own."
-    elif row["goal"]["met"]:
-        ending = (
-            f": {met} of {len(alone)} seeds meet the goal on their own, so it is met "
-            "on the mean over seeds, not by every model."
-        )
-    else:
-        ending = f": {met} of {len(alone)} seeds meet the goal on their own."
-    return "; ".join(alone) + ending
+        + "."
+    )
 
 
 def versus_text(differences: dict) -> str:
@@ -374,28 +342,9 @@ def attempts_text(front: dict, names=("own_foreground_hist", "luminance_structur
         row = rows[name]
         texts.append(
             f"{label(name)} ({len(row['seeds'])} seeds) against the paper's run: "
-            f"{versus_text(row['versus_paper'])}. Seed by seed, {seeds_alone(row)}"
+            f"{versus_text(row['versus_paper'])}. Seed by seed: {seeds_alone(row)}"
         )
     return " ".join(texts)
-
-
-def goal_text(front: dict) -> str:
-    """Which runs meet the frontier's goal on their means, and which of Table 2's
-    conditioned models meet it untuned."""
-    met = [label(row["name"]) for row in front["runs"] if row["goal"]["met"]]
-    untuned = [
-        label(name)
-        for name, row in front["baselines"].items()
-        if name.startswith("proposed") and row["goal"]["met"]
-    ]
-    text = (
-        f"On the means over seeds the goal is met by {listing(met)}."
-        if met
-        else "No frontier run meets the goal on its means."
-    )
-    if untuned:
-        text += f" So is it by Table 2's untuned {listing(untuned)}."
-    return text
 
 
 def path_text(front: dict) -> str:

@@ -155,7 +155,7 @@ def summarize_seeds(pairs: dict[int, dict[str, np.ndarray]]) -> dict:
 
 
 def comparisons(pairs: dict[str, dict[int, dict[str, np.ndarray]]]) -> list[dict]:
-    """The paired differences of :data:`COMPARISONS` (both runs present), per metric
+    """The paired differences of ``COMPARISONS`` (both runs present), per metric
     (:func:`kdehist.stats.paired_difference`)."""
     out = []
     for a, b in COMPARISONS:

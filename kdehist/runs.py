@@ -116,10 +116,10 @@ def train_run(
     config, run: Path, progress: bool = True, steps: list[int] | None = None
 ) -> dict:
     """Train one run to each of its evaluation ``steps`` (default
-    :func:`evaluation_steps`), freezing a snapshot at each.
+    :func:`kdehist.experiments.evaluation_steps`), freezing a snapshot at each.
 
     A snapshot holds the config, the step, the training seconds so far and the
-    generators' weights, enough for :func:`kdehist.train.load_generators`. Finished
+    generators' weights, enough for :func:`kdehist.checkpoint.load_generators`. Finished
     snapshots are reused, so an interrupted call resumes where it stopped. Returns the
     run's provenance (also written to ``run/provenance.json``).
 

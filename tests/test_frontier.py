@@ -15,7 +15,6 @@ from kdehist.figures import frontier_figure, png_bytes, training_path_figure
 from kdehist.frontier import (
     FRONTIER_RUNS,
     frontier,
-    goal,
     load_frontier,
     path_pairs_name,
 )
@@ -119,19 +118,6 @@ def test_the_training_path_is_long_constant_and_densely_scored():
     assert steps[0] == 1 and steps[-1] == config.steps and len(steps) >= 9
 
 
-def test_goal_needs_class_a_and_shape_within_five_percent():
-    baselines = {
-        "cyclegan_sn": {"shape_score_mean": 0.9},
-        "cyclegan": {"shape_score_mean": 0.95},
-    }
-    assert goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.86}, baselines)["met"]
-    assert not goal({"delta_e76_mean": 3.2, "shape_score_mean": 0.86}, baselines)["met"]
-    assert not goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.85}, baselines)["met"]
-    assert not goal({"delta_e76_mean": 3.1, "shape_score_mean": 0.86}, baselines)[
-        "stretch_met"
-    ]
-
-
 def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     out, results = tmp_path / "runs", tmp_path / "results"
     first = frontier(
@@ -149,9 +135,10 @@ def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     assert lo <= row["delta_e76_mean"] <= hi
     assert 0 <= row["shape_score_ci95"][0] <= row["shape_score_mean"] <= 1
     assert first["segmenter"]["heldout_iou"] >= 0.95
-    assert first["best"] == "hist_lambda1"  # the only run, so the closest to the goal
+    assert "best" not in first and "goal" not in row  # nothing is chosen on test
     table = frontier_markdown(first, baselines=True)
     assert "| proposed (both), λ_hist 1 | 1 | 4 | 1 |" in table
+    # The samples show the sweep's ends and the paper's run, where they are trained.
     assert (results / "frontier_samples.png").read_bytes().startswith(b"\x89PNG")
     arrays = np.load(results / "pairs" / "hist_lambda1_seed0.npz")
     assert arrays["delta_e76"].ndim == 2 and "shape_score" in arrays

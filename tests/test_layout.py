@@ -1,5 +1,5 @@
-"""The package's structure rules, read from its source (kdehist.layout), and the README's
-layout block written from the same reading."""
+"""The package's structure rules, read from its source (kdehist.layout), and the
+README's layout block written from the same reading."""
 
 from pathlib import Path
 
