@@ -167,11 +167,19 @@ def load_generators(
     Loads with ``weights_only=True`` (no code runs from the file). The generators are in
     eval mode: spectral normalisation uses its stored estimate without further updates.
 
-    Example::
+    Example: a checkpoint of an untrained smoke-profile model, and its generators.
 
-        G, F, config = load_generators("runs/proposed_both/checkpoint.pt")
-        with torch.no_grad():
-            fake = G(x, kdehist.soft_histogram(ref, config.hist_bins, mask=ref_mask))
+    >>> import tempfile
+    >>> from kdehist.config import TrainConfig
+    >>> from kdehist.io import atomic_torch_save
+    >>> from kdehist.models import build_nets
+    >>> config = TrainConfig.from_profile("smoke", variant="proposed_both")
+    >>> folder = tempfile.mkdtemp()
+    >>> saved = {"config": config.to_dict(), "nets": build_nets(config).state_dict()}
+    >>> path = atomic_torch_save(f"{folder}/checkpoint.pt", saved)
+    >>> G, F, loaded = load_generators(path)
+    >>> loaded == config, G.conditioned, G.training
+    (True, True, False)
     """
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(

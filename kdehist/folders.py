@@ -128,6 +128,16 @@ class ImageFolderDomain(Dataset):
     Samples: ``{"image": (3, size, size) float32 in [-1, 1], "mask": (1, size, size)
     float32 in {0, 1}, "index": int}``; ``paths[i]`` is the file of sample ``i``.
 
+    >>> import tempfile
+    >>> from PIL import Image, ImageDraw
+    >>> folder = tempfile.mkdtemp()
+    >>> photo = Image.new("RGB", (80, 60), "white")  # a knee-coloured disc on white
+    >>> ImageDraw.Draw(photo).ellipse((20, 10, 60, 50), fill=(200, 150, 120))
+    >>> photo.save(f"{folder}/knee.png")
+    >>> sample = ImageFolderDomain(folder, size=32)[0]
+    >>> tuple(sample["image"].shape), 0 < float(sample["mask"].mean()) < 1
+    ((3, 32, 32), True)
+
     Raises:
         FileNotFoundError: ``root`` (or ``mask_root``) is not a
             folder, or an image has no mask.

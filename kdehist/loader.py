@@ -46,6 +46,11 @@ def load_training_data(
 ) -> tuple[DomainTensors, DomainTensors]:
     """The training split of each domain at ``config.image_size``, kept in memory.
 
+    >>> from kdehist.config import TrainConfig
+    >>> sim, real = load_training_data(TrainConfig.from_profile("smoke"))
+    >>> tuple(sim.images.shape), tuple(real.masks.shape)  # max_images 8, 32 px
+    ((8, 3, 32, 32), (8, 1, 32, 32))
+
     The synthetic knees of :class:`kdehist.data.SyntheticKnees` (a pure function of
     their arguments: kept in memory for the next call), or the folders
     ``config.data_x`` and ``config.data_y`` read with
