@@ -5,7 +5,7 @@ and 8) and decoding its bytes safely, for the apps of :mod:`kdehist.widgets` and
 A file that is empty, too large (in bytes or in pixels, checked before its pixels are
 decoded) or not an image that Pillow can read raises :class:`UploadError`, whose
 message the apps show as it is. Any Pillow mode is converted to 8 bits
-(:func:`kdehist.folders.pil_to_uint8`: 16-bit greys scaled, not clipped; palettes
+(``kdehist.folders.pil_to_uint8``: 16-bit greys scaled, not clipped; palettes
 expanded); :func:`describe_mode` says what was converted, so an app can tell the reader.
 
 Example::
