@@ -31,10 +31,13 @@ __all__ = [
     "path_text",
     "readme_results",
     "seeds_alone",
+    "study_markdown",
+    "study_versus_text",
     "sweep_text",
     "table2_markdown",
     "table2_verdict",
     "update_readme",
+    "validity_markdown",
     "versus_text",
 ]
 
@@ -437,3 +440,55 @@ def validity_markdown(table: dict, claims: dict, tolerance: float = 0.05) -> str
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+#: The study's measures as the chapters' tables show them: (key, digits).
+STUDY_COLUMNS = (
+    ("delta_e76", 2),
+    ("relief_input", 3),
+    ("relief_oracle", 3),
+    ("kneecap_input", 3),
+    ("spread_l", 2),
+    ("shape_score", 3),
+)
+
+
+def study_markdown(study: dict, split: str = "test") -> str:
+    """One split of a ``study.json`` (:func:`kdehist.study.study`) as a Markdown table:
+    per run its seeds and each measure of :data:`STUDY_COLUMNS` with its 95 % interval
+    over inputs, references and seeds."""
+    head = ["run", "seeds"] + [MEASURE_NAMES[key] for key, _ in STUDY_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in study["splits"][split].items():
+        cells = [row["label"], str(len(row["seeds"]))]
+        cells += [
+            interval(row[f"{key}_mean"], row[f"{key}_ci95"], digits)
+            for key, digits in STUDY_COLUMNS
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def study_versus_text(study: dict, name: str, other: str, split: str = "test") -> str:
+    """Run ``name`` against ``other`` in a ``study.json``, on colour and on relief
+    against the input: both intervals (bootstrap, Welch), and whether the difference
+    is resolved (both exclude zero)."""
+    row = study["splits"][split][name]
+    parts = []
+    for key, digits in (("delta_e76", 2), ("relief_input", 3)):
+        change = row["versus"][other][key]
+        welch = change["welch_ci95"]
+        welch_text = (
+            "no Welch interval with one seed"
+            if welch[0] is None
+            else "Welch " + interval(change["difference"], welch, digits, True)
+        )
+        parts.append(
+            f"{MEASURE_NAMES[key]} "
+            f"{interval(change['difference'], change['ci95'], digits, True)} "
+            f"(bootstrap; {welch_text}; "
+            + ("resolved)" if change["resolved"] else "not resolved)")
+        )
+    return f"{row['label']} against {study['splits'][split][other]['label']}: " + (
+        "; ".join(parts) + "."
+    )
