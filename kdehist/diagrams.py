@@ -1,6 +1,7 @@
 """Diagrams for the book: CycleGAN's four networks, the colour-conditioned generator,
-and the small explanatory plots of chapter 6 (the generator's adversarial losses, what
-spectral normalisation reaches, the power iteration), drawn as
+the small explanatory plots of chapter 6 (the generator's adversarial losses, what
+spectral normalisation reaches, the power iteration), and chapter 3's histogram explorer
+as static figures for readers without a kernel, drawn as
 :class:`matplotlib.figure.Figure` objects.
 
 Like :mod:`kdehist.figures`, nothing here touches pyplot or matplotlib's global state.
@@ -25,6 +26,8 @@ __all__ = [
     "generator_losses_figure",
     "layer_effects_figure",
     "power_iteration_figure",
+    "explorer_windows_figure",
+    "explorer_view_figure",
 ]
 
 #: Fill colours: the two domains, the networks, the losses, the colour condition.
@@ -470,4 +473,104 @@ def power_iteration_figure(errors: list[float], ratio: float) -> Figure:
     ax.set_xlabel("iteration $k$")
     ax.set_ylabel(r"relative error of $\sigma(W)$")
     ax.legend()
+    return fig
+
+
+# ------------------------------------------------------- the explorer, without a kernel
+
+
+def explorer_windows_figure(
+    middle: list[tuple[str, dict]], end: list[tuple[str, dict]]
+) -> Figure:
+    r"""The window :math:`\Pi_k` of eq. (4) as the histogram explorer draws it, from
+    states returned by ``HistogramExplorer.current()``.
+
+    Args:
+        middle: ``(label, state)`` pairs for a bin in the middle of the range (left
+            panel), e.g. one per bandwidth.
+        end: ``(label, state)`` pairs for the last bin (right panel), e.g. one per
+            boundary mode.
+
+    The horizontal axis is the distance from the bin's centre in bin widths; the bin's
+    own extent is shaded.
+    """
+    fig = Figure(figsize=(7.5, 3.3), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, states, title in (
+        (axes[0], middle, "a bin in the middle of the range"),
+        (axes[1], end, "the last bin, at the end +1 of the range"),
+    ):
+        for label, state in states:
+            k, edges = state["kernel_bin"], state["edges"]
+            centre, width = (
+                float(edges[k] + edges[k + 1]) / 2,
+                float(edges[1] - edges[0]),
+            )
+            offset = (state["kernel_grid"] - centre) / width
+            ax.plot(offset, state["kernel"], lw=2, label=label)
+        ax.axvspan(-0.5, 0.5, color="0.9")
+        ax.set_xlim(-4, 4)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("distance from the bin's centre, in bins")
+        ax.legend(fontsize=8, loc="upper left")
+    axes[1].axvline(0.5, color="grey", ls=":")
+    axes[1].text(0.6, 0.05, "+1", color="grey", fontsize=9)
+    axes[0].set_ylabel(r"$\Pi_k(z)$: share of a pixel's mass in bin k")
+    return fig
+
+
+def explorer_view_figure(state: dict, title: str = "") -> Figure:
+    """What the histogram explorer displays for one state of ``current()``: the image
+    and the reference (masked-out background dimmed), one panel per shown channel with
+    the soft histogram over the hard one (as densities), and the readout's numbers."""
+    from .color import jis_class
+
+    channels = list(state["channels"])
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1, 1.05))
+    pictures = top.subplots(1, 3, width_ratios=(1, 1, 1.6))
+    for ax, key, name in (
+        (pictures[0], "pixels", state["image"]),
+        (pictures[1], "reference_pixels", state["reference"]),
+    ):
+        image = ((state[key][0].permute(1, 2, 0) + 1) / 2).clamp(0, 1)
+        weights = state[key.replace("pixels", "weights")]
+        if weights is not None:  # dim the masked-out background, as the app does
+            image = image * (0.35 + 0.65 * weights[0, 0][..., None])
+        ax.imshow(image.numpy())
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    losses = state["losses"]
+    mass = ", ".join(f"{m:.3f}" for m in state["mass"].tolist())
+    lines = [
+        f"K = {state['bins']}, B = {state['bandwidth_ratio']:.3g} L, "
+        f"boundary {state['boundary']}",
+        f"masks {'on' if state['mask'] else 'off'}",
+        f"soft mass per channel: {mass}",
+        f"L2 {losses['l2']:.3f}, EMD {losses['emd']:.3f}",
+        f"Hellinger {losses['hellinger']:.3f}",
+        f"ΔE {state['delta_e']:.1f}, JIS class {jis_class(state['delta_e'])}",
+    ]
+    pictures[2].axis("off")
+    pictures[2].text(
+        0, 0.5, "\n".join(lines), va="center", fontsize=8.5, family="monospace"
+    )
+    panels = bottom.subplots(1, len(channels), sharey=True, squeeze=False)[0]
+    edges = state["edges"].numpy()
+    width = edges[1] - edges[0]
+    centres = (edges[:-1] + edges[1:]) / 2
+    colours = ("tab:red", "tab:green", "tab:blue")
+    for ax, row, channel in zip(panels, range(len(channels)), channels):
+        ax.stairs(
+            state["hard"][row] / width, edges, fill=True, color="0.8", label="hard"
+        )
+        ax.plot(
+            centres, state["soft"][row] / width, color=colours[channel], label="soft"
+        )
+        ax.set_title("RGB"[channel], fontsize=9)
+        ax.set_xlabel("value")
+    panels[0].set_ylabel("density P(k) / L")
+    panels[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

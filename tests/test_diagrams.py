@@ -80,3 +80,27 @@ def test_the_small_figures_draw():
         diagrams.power_iteration_figure([1e-1, 1e-3, 1e-5], 0.5),
     ):
         assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+@pytest.fixture(scope="module")
+def app():
+    widgets = pytest.importorskip("kdehist.widgets")
+    explorer = widgets.explore()
+    yield explorer
+    explorer.close()
+
+
+def test_the_explorer_figures_draw_what_the_app_displays(app):
+    def state(**settings):
+        for name, value in settings.items():
+            app.controls[name].value = value
+        return app.current()
+
+    middle = [("0.4", state(image="coffee", bins=16, bandwidth=0.4, kernel_bin=8))]
+    end = [("none", state(kernel_bin=15))]
+    fig = diagrams.explorer_windows_figure(middle, end)
+    drawn = fig.axes[0].lines[0].get_ydata()
+    assert torch.allclose(torch.as_tensor(drawn), middle[0][1]["kernel"])
+    view = diagrams.explorer_view_figure(state(image="knee sim 0", mask=True))
+    assert "JIS class" in texts(view)
+    assert png_bytes(view).startswith(b"\x89PNG")
