@@ -1,5 +1,5 @@
 r"""Try the trained model: a translation explorer (ipywidgets) and a static gallery,
-both with the shipped generator (:func:`kdehist.pretrained_generator`).
+both with the shipped generator (:func:`kdehist.pretrained.pretrained_generator`).
 
 :func:`explore_translations` builds the app. Pick an input (a test simulator render,
 or a new pose rendered on the spot) and a reference: a test reference photo, a Monk
