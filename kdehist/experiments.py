@@ -174,8 +174,8 @@ FRONTIER = (
     "own_foreground_hist",
     "luminance_structure",
 )
-#: The shading study (chapters 9–10): Table 2's variants, the λ_hist sweep from 0, and
-#: the attempts to keep shading, each scored on shading on validation and test pairs.
+#: The runs of the shading study of chapters 9 and 10. Table 2's variants, the λ_hist
+#: sweep from 0, and the attempts to keep shading, scored on validation and test pairs.
 STUDY = (
     *TABLE2,
     "hist_lambda0",
@@ -193,10 +193,10 @@ SEEDS = (0, 1, 2)
 FRONTIER_SEEDS = (0, 1)
 #: How many evaluations along each training run (the last at the final step).
 EVALUATIONS = 4
-#: The training path: this many times the profile's steps, at a constant learning rate.
+#: How many times the profile's steps the training path trains, at a constant rate.
 PATH_LENGTH = 3
-#: Checkpoints of the training path after step 1: every 125 steps in the cpu profile,
-#: Table 2's spacing, so step 500 (where Table 2's runs stop) is one of them.
+#: How many checkpoints of the training path are scored after step 1. In the cpu
+#: profile, one every 125 steps (Table 2's spacing), so step 500 is one of them.
 PATH_EVALUATIONS = 12
 
 

@@ -442,7 +442,7 @@ def validity_markdown(table: dict, claims: dict, tolerance: float = 0.05) -> str
     return "\n".join(lines)
 
 
-#: The study's measures as the chapters' tables show them: (key, digits).
+#: The study's measures as the chapters' tables show them, as (key, digits).
 STUDY_COLUMNS = (
     ("delta_e76", 2),
     ("relief_input", 3),

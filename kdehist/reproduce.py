@@ -80,7 +80,7 @@ __all__ = [
     "rebuild_table2",
 ]
 
-#: The runs :func:`reproduce` accepts: Table 2's rows and the concatenation variant.
+#: The runs :func:`reproduce` accepts. Table 2's rows and the concatenation variant.
 TABLE2_RUNS = {name: EXPERIMENTS[name] for name in (*TABLE2, "proposed_both_concat")}
 #: The paper's Table 2 (mean ΔE over 784 pairs).
 PAPER_TABLE2 = {name: EXPERIMENTS[name].paper_delta_e for name in TABLE2}
@@ -88,7 +88,7 @@ PAPER_TABLE2 = {name: EXPERIMENTS[name].paper_delta_e for name in TABLE2}
 INTERVAL_METRICS = ("delta_e76", "delta_e00", "shape_score")
 #: Per-pair metrics reported as a mean over seeds only.
 MEAN_METRICS = ("delta_e76_whole", "delta_e00_whole", "shape_iou", "ssim", "edge_f1")
-#: Paired comparisons that chapter 9 discusses: (a, b) reports mean(a) - mean(b).
+#: Paired comparisons that chapter 9 discusses. (a, b) reports mean(a) - mean(b).
 COMPARISONS = (
     ("proposed_both", "proposed_one"),
     ("proposed_one", "cyclegan_sn"),

@@ -3,8 +3,8 @@
 The paper's one stated limitation is that as training goes on, colour improves while the
 shading disappears and the colour distribution becomes simple. This module scores the
 runs of :data:`kdehist.experiments.STUDY` (Table 2's variants, the λ_hist sweep from 0,
-and the attempts to keep shading) with every measure of :func:`kdehist.evaluate.
-evaluate_generator`, the shading measures of :mod:`kdehist.shading` included, on two
+and the attempts to keep shading) with every measure of
+:func:`kdehist.evaluate.evaluate_generator`, the shading measures of :mod:`kdehist.shading` included, on two
 splits:
 
 - ``val``: validation inputs and references, rendered from their own seeds; every choice
@@ -62,11 +62,11 @@ __all__ = [
     "summarize_study",
 ]
 
-#: The splits, in the order they are used: choose on ``val``, report on ``test``.
+#: The splits in the order they are used. Choose on ``val``, report on ``test``.
 SPLITS = ("val", "test")
-#: Every measure of a study row: colour, silhouette, and shading.
+#: Every measure of a study row. Colour, silhouette, and shading.
 MEASURES = ("delta_e76", "shape_score", *SHADING_METRICS, "ssim", "edge_f1")
-#: The runs every other is compared with: the paper's two conditioned variants.
+#: The runs every other is compared with. The paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
 
 
