@@ -4,8 +4,8 @@ The paper's one stated limitation is that as training goes on, colour improves w
 shading disappears and the colour distribution becomes simple. This module scores the
 runs of :data:`kdehist.experiments.STUDY` (Table 2's variants, the λ_hist sweep from 0,
 and the attempts to keep shading) with every measure of
-:func:`kdehist.evaluate.evaluate_generator`, the shading measures of :mod:`kdehist.shading` included, on two
-splits:
+:func:`kdehist.evaluate.evaluate_generator`, the shading measures of
+:mod:`kdehist.shading` included, on two splits:
 
 - ``val``: validation inputs and references, rendered from their own seeds; every choice
   (a weight, an attempt, which run to show) is made here;
