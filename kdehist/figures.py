@@ -266,7 +266,7 @@ def frontier_figure(
     shown: list[tuple[float, float]] = []  # the close-up's intervals (shape)
     outside: list[tuple] = []  # the top panel's labels: (y, x, text, colour)
 
-    def point(row: dict, text: str, tint: str, marker: str) -> None:
+    def point(row: dict, text: str, tint: str, marker: str, hollow=False) -> None:
         x, y = row["delta_e76_mean"], row["shape_score_mean"]
         (xlo, xhi), (ylo, yhi) = row["delta_e76_ci95"], row["shape_score_ci95"]
         inside = zoom[0] <= x <= zoom[1]
@@ -278,7 +278,10 @@ def frontier_figure(
                 yerr=[[y - ylo], [yhi - y]],
                 fmt=marker,
                 color=tint,
-                ms=6,
+                # Table 2's variants hollow and larger: a run at the same place shows
+                # through.
+                mfc="none" if hollow else tint,
+                ms=9 if hollow else 6,
                 capsize=2,
                 lw=1,
                 # The crowded close-up names its points in a legend.
@@ -294,7 +297,7 @@ def frontier_figure(
         return f"{seeds} seed{'s' * (seeds > 1)}"
 
     for name, row in frontier.get("baselines", {}).items():
-        point(row, f"{label(name)} ({seeds_text(row)})", colour(name), "s")
+        point(row, f"{label(name)} ({seeds_text(row)})", colour(name), "s", True)
     markers = {"lambda_sweep": "o", "training_path": "D"}
     for row in frontier.get("runs", []):
         if row["name"] in frontier.get("baselines", {}):
@@ -348,8 +351,8 @@ def frontier_figure(
         low = min(lo for lo, _ in shown)
         high = max(hi for _, hi in shown)
         near.set_ylim(low - 0.01, high + 0.01)
-    if near.get_legend_handles_labels()[1]:
-        near.legend(fontsize=8, loc="center right")
+    if near.get_legend_handles_labels()[1]:  # below the panel, off the points
+        near.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     near.set_xlabel("mean ΔE76 (lower: better colour)")
     near.set_ylabel("mean shape score (higher: better shape)")
     near.set_title(f"the conditioned runs (ΔE76 {zoom[0]:g}–{zoom[1]:g})", fontsize=10)
