@@ -31,6 +31,7 @@ __all__ = [
     "path_text",
     "readme_results",
     "seeds_alone",
+    "study_findings",
     "study_markdown",
     "study_versus_text",
     "sweep_text",
@@ -136,10 +137,13 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
     return "\n".join(lines)
 
 
-def readme_results(table2: dict, front: dict | None = None) -> str:
+def readme_results(
+    table2: dict, front: dict | None = None, study: dict | None = None
+) -> str:
     """The README's results block: how the numbers were made, then
     :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
-    (:func:`frontier_markdown`)."""
+    (:func:`frontier_markdown`), then (given a ``study.json``) the shading study's test
+    table (:func:`study_markdown`) and what it found (:func:`study_findings`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
@@ -152,7 +156,7 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
     )
     test_pairs = prov["test_pairs"].replace(" x ", " × ")
     average = table2["baselines"]["average_tone"]["delta_e76_mean"]
-    return (
+    block = (
         f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
         f"float32; {' or '.join(map(str, seeds))} seed{plural} per model; "
         f"{len(minutes)} models of {min(minutes):.0f}–{max(minutes):.0f} min each on a "
@@ -164,7 +168,19 @@ def readme_results(table2: dict, front: dict | None = None) -> str:
         f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
         f"translator scores {average:.1f} here: compare ratios with the paper, not "
         f"absolute values (chapter 9)."
-    ) + ("" if front is None else _readme_frontier(front))
+    )
+    block += "" if front is None else _readme_frontier(front)
+    return block + ("" if study is None else _readme_study(study))
+
+
+def _readme_study(study: dict) -> str:
+    return (
+        "\n\nThe shading study (chapter 10): the runs scored on what the paper says is "
+        "lost, on the test pairs (relief: the correlation of L\\*'s local relief with "
+        "the input's, or the oracle's, inside the leg; spread: the foreground's "
+        "standard deviation of L\\* over the oracle's; chapter 9 shows what each "
+        "measures). " + study_findings(study) + "\n\n" + study_markdown(study, "test")
+    )
 
 
 def _readme_frontier(front: dict) -> str:
@@ -188,10 +204,11 @@ def update_readme(readme: str | Path, results: str | Path) -> bool:
         )
     before, rest = text.split(README_START, 1)
     _, after = rest.split(README_END, 1)
-    front = Path(results) / "frontier.json"
+    front, study = Path(results) / "frontier.json", Path(results) / "study.json"
     block = readme_results(
         read_json(Path(results) / "table2.json"),
         read_json(front) if front.is_file() else None,
+        read_json(study) if study.is_file() else None,
     )
     new = f"{before}{README_START}\n{block}\n{README_END}{after}"
     if new != text:
@@ -492,3 +509,40 @@ def study_versus_text(study: dict, name: str, other: str, split: str = "test") -
     return f"{row['label']} against {study['splits'][split][other]['label']}: " + (
         "; ".join(parts) + "."
     )
+
+
+def study_findings(study: dict, split: str = "test") -> str:
+    """What the shading study found, in a few short sentences from its json: how many
+    seeds the runs rest on, each run's relief against the input beside the paper's
+    proposed (both), and which differences from it are resolved (both intervals)."""
+    rows = study["splits"][split]
+    seeds = sorted({len(row["seeds"]) for row in rows.values()})
+    counts = " or ".join(str(n) for n in seeds)
+    text = f"Each run rests on {counts} seed{'s' * (max(seeds) > 1)}"
+    if max(seeds) < 2:
+        text += ": an anecdote, with no Welch interval, so no difference is resolved"
+    text += "."
+    paper = rows.get("proposed_both")
+    if paper is not None:
+        text += (
+            f" Relief against the input: {paper['label']} "
+            f"{paper['relief_input_mean']:.2f}; "
+            + "; ".join(
+                f"{row['label']} {row['relief_input_mean']:.2f}"
+                for name, row in rows.items()
+                if name != "proposed_both"
+            )
+            + "."
+        )
+    resolved = [
+        f"{row['label']} ({MEASURE_NAMES[key]})"
+        for row in rows.values()
+        for key in ("relief_input", "delta_e76")
+        if row["versus"].get("proposed_both", {}).get(key, {}).get("resolved")
+    ]
+    text += (
+        " Resolved against proposed (both): " + listing(resolved) + "."
+        if resolved
+        else " No difference from proposed (both) is resolved."
+    )
+    return text
