@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 
 from .checkpoint import load_generators
+from .colab import use_drive
 from .evaluate import (
     SHADING_METRICS,
     evaluate_generator,
@@ -40,6 +41,7 @@ from .profiles import default_device, evaluation_count, runs_dir
 from .runs import (
     check_runs_and_seeds,
     check_writable,
+    committed_results,
     git_commit,
     host_cpu,
     pairs_bytes,
@@ -59,6 +61,7 @@ __all__ = [
     "rebuild_study",
     "study",
     "study_pairs",
+    "study_results",
     "summarize_study",
 ]
 
@@ -215,6 +218,18 @@ def study(
                         study_pairs(results_dir, split, name, seed), pairs_bytes(pairs)
                     )
     return result
+
+
+def study_results(profile: str, train: bool = False) -> Path:
+    """The results folder holding the ``study.json`` that chapter 10 reads: the
+    committed cpu results, or with ``train`` this runtime's own, made first by
+    :func:`study` (on Colab the runs go to Google Drive)."""
+    if not train:
+        return committed_results("cpu")  # shipped with the package
+    use_drive()  # mounts Google Drive and sets KDEHIST_RUNS; does nothing off Colab
+    results = runs_dir(profile, "results")
+    study(profile, results_dir=results)
+    return results
 
 
 def study_pairs(folder: str | Path, split: str, name: str, seed: int) -> Path:
