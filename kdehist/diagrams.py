@@ -460,18 +460,19 @@ def layer_effects_figure(effects: dict[tuple[str, str], tuple[str, float]]) -> F
 
 
 def power_iteration_figure(errors: list[float], ratio: float) -> Figure:
-    r"""The relative error of the power iteration's estimate of :math:`\sigma(W)`
-    after each iteration, on a log scale, against the rate
-    :math:`(\sigma_2/\sigma_1)^{4k}` started at the first error."""
+    r"""The relative error of the power iteration's estimate of the spectral norm
+    :math:`\lVert W \rVert_2` after each iteration, on a log scale, against the rate
+    :math:`(s_2/s_1)^{4k}` (singular values :math:`s_1 \ge s_2`) started at the
+    first error."""
     steps = range(1, len(errors) + 1)
     fig = Figure(figsize=(6.5, 3.2), layout="constrained")
     ax = fig.subplots()
     ax.semilogy(steps, errors, "o-", ms=3, label="power iteration")
     rate = [errors[0] * ratio ** (4 * k) for k in range(len(errors))]
-    ax.semilogy(steps, rate, "--", label=r"$(\sigma_2/\sigma_1)^{4k}$")
+    ax.semilogy(steps, rate, "--", label=r"$(s_2/s_1)^{4k}$")
     ax.set_ylim(1e-17, 2)
     ax.set_xlabel("iteration $k$")
-    ax.set_ylabel(r"relative error of $\sigma(W)$")
+    ax.set_ylabel(r"relative error of $\Vert W \Vert_2$")
     ax.legend()
     return fig
 

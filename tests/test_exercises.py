@@ -59,6 +59,29 @@ def test_ch1_narrow_bandwidth_gives_few_pixels_a_slope():
     assert math.tanh(1 / (4 * 0.01)) == pytest.approx(1.0, abs=1e-15)
 
 
+def test_ch1_hard_histogram_by_hand():
+    """ex-ch1-hard: floor and scatter_add_ give kdehist.hard_histogram exactly, with
+    edges, +1 and values outside the range; the masses sum to the share inside."""
+
+    def hard_by_hand(x, bins, lo=-1.0, hi=1.0):
+        b, c = x.shape[:2]
+        values = x.reshape(b * c, -1)
+        index = torch.floor((values - lo) / (hi - lo) * bins).long()
+        index[values == hi] = bins - 1
+        inside = (index >= 0) & (index < bins)
+        counts = torch.zeros(b * c, bins, dtype=torch.float64)
+        counts.scatter_add_(1, index.clamp(0, bins - 1), inside.double())
+        return (counts / values.shape[1]).reshape(b, c, bins)
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2.2 - 1.1
+    x[0, 0, 0, :5] = torch.tensor([-1.0, -0.5, 0.0, 0.75, 1.0], dtype=torch.float64)
+    assert torch.equal(hard_by_hand(x, 8), kdehist.hard_histogram(x, 8))
+    inside = ((x >= -1) & (x <= 1)).double().mean((2, 3))
+    assert torch.allclose(hard_by_hand(x, 8).sum(-1), inside)
+    assert 0.85 < inside.mean().item() < 0.95
+
+
 # ---------------------------------------------------------------- chapter 2
 
 
@@ -106,6 +129,27 @@ def test_ch2_99_percent_of_the_mass():
     assert kdehist.soft_histogram(pixel, bins).sum().item() == pytest.approx(
         0.99, abs=1e-9
     )
+
+
+def test_ch2_literal_soft_histogram():
+    """ex-ch2-naive: the N x K windows of eqs. (3)-(4) give soft_histogram to float64
+    rounding; 50,331,648 window values for four 256 x 256 RGB images at K = 64."""
+
+    def soft_by_hand(x, bins):
+        width = 2 / bins
+        bandwidth = width / 2.5
+        mu = -1 + width * (torch.arange(bins, dtype=x.dtype) + 0.5)
+        z = x.flatten(2)[..., None]
+        window = torch.sigmoid((z - mu + width / 2) / bandwidth) - torch.sigmoid(
+            (z - mu - width / 2) / bandwidth
+        )
+        return window.mean(2)
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2 - 1
+    assert (soft_by_hand(x, 16) - kdehist.soft_histogram(x, 16)).abs().max() < 1e-12
+    assert 4 * 3 * 256 * 256 * 64 == 50_331_648
+    assert 50_331_648 * 8 / 2**20 == 384
 
 
 # ---------------------------------------------------------------- chapter 3
@@ -164,6 +208,19 @@ def test_ch3_colorwheel_values_at_the_ends(app):
     assert round(100 * at_low) == 39 and round(100 * at_high) == 7
     assert 1 - (at_low + at_high) / 2 == pytest.approx(0.768, abs=5e-4)
     assert mass < 1 - (at_low + at_high) / 2  # values near the ends leak too
+
+
+def test_ch3_mass_kept_from_the_telescoped_windows(app):
+    """ex-ch3-leak: sigma((z + 1) / B) - sigma((z - 1) / B), averaged over the values,
+    is the explorer's reported mass, 0.760 for colorwheel."""
+    state = set_controls(
+        app, image="colorwheel", bins=64, bandwidth=0.4, boundary="none", mask=False
+    )
+    z = state["pixels"].double()
+    b = state["bandwidth"]
+    kept = (torch.sigmoid((z + 1) / b) - torch.sigmoid((z - 1) / b)).mean().item()
+    assert kept == pytest.approx(state["mass"].mean().item(), abs=1e-6)
+    assert kept == pytest.approx(0.760, abs=5e-4)
 
 
 def test_ch3_comb_of_192_bins():
@@ -230,6 +287,26 @@ def test_ch4_l2_falls_like_one_over_sqrt_k(toy_sets):
     assert l2[64] / l2[256] == pytest.approx(1.92, abs=5e-3)
 
 
+def test_ch4_sorted_wasserstein_is_twice_the_emd(toy_sets):
+    """ex-ch4-w1: W1 by sorting = 2 EMD (0.8972, 0.3972, 0.0972) until the sets nearly
+    coincide: 0.0045 against 0.0036 at t = 0.9."""
+    source, target = toy_sets
+    reference = kdehist.soft_histogram(target, 32)
+    expected = {0.0: (0.8972, 0.8972), 0.5: (0.3972, 0.3972), 0.8: (0.0972, 0.0972)}
+    expected[0.9] = (0.0045, 0.0036)
+    for t, (w1, twice_emd) in expected.items():
+        sorted_w1 = (
+            ((source + t).flatten().sort().values - target.flatten().sort().values)
+            .abs()
+            .mean()
+        )
+        emd = kdehist.histogram_loss(
+            kdehist.soft_histogram(source + t, 32), reference, "emd"
+        )
+        assert round(sorted_w1.item(), 4) == w1
+        assert round(2 * emd.item(), 4) == twice_emd
+
+
 # ---------------------------------------------------------------- chapter 5
 
 
@@ -276,6 +353,38 @@ def test_ch5_oracle_light_and_deep():
     assert round(lab_light[0].item()) == 80 and round(lab_deep[0].item()) == 16
     # a* and b*: a few units
     assert (lab_light[1:] - lab_deep[1:]).abs().max().item() < 5
+
+
+def test_ch5_lab_by_hand():
+    """ex-ch5-lab: sRGB -> linear -> XYZ (D65) -> L*a*b* by hand, averaged over the
+    masks, is within about 0.01 of kdehist.mean_lab."""
+    from kdehist.data import SyntheticKnees
+
+    def lab_by_hand(images):
+        rgb = ((images.double() + 1) / 2).clamp(0, 1)
+        linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+        to_xyz = torch.tensor(
+            [
+                [0.4124, 0.3576, 0.1805],
+                [0.2126, 0.7152, 0.0722],
+                [0.0193, 0.1192, 0.9505],
+            ],
+            dtype=torch.float64,
+        )
+        white = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+        xyz = torch.einsum("kc,bchw->bkhw", to_xyz, linear) / white.view(1, 3, 1, 1)
+        edge = (6 / 29) ** 3
+        f = torch.where(xyz > edge, xyz ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+        return torch.stack(
+            [116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])],
+            1,
+        )
+
+    images, masks = SyntheticKnees("real", "test", size=64).tensors(range(4))
+    m = masks.double()
+    mine = (lab_by_hand(images) * m).sum((2, 3)) / m.sum((2, 3))
+    error = (mine - kdehist.mean_lab(images, masks)).abs().max().item()
+    assert error < 0.02 and round(error, 2) == 0.01
 
 
 # ---------------------------------------------------------------- chapter 6
@@ -336,6 +445,30 @@ def test_ch6_product_of_unit_norm_layers():
     ]
 
 
+def test_ch6_lsgan_losses_by_hand():
+    """ex-ch6-lsgan-code: (fake - 1)^2 and 0.5 ((real - 1)^2 + fake^2) are gan_loss's;
+    at D* = 1/2 the generator's loss is 1/4 and its slope -1."""
+    from kdehist.losses import gan_loss
+
+    def lsgan_generator(fake):
+        return ((fake - 1) ** 2).mean()
+
+    def lsgan_discriminator(real, fake):
+        return 0.5 * (((real - 1) ** 2).mean() + (fake**2).mean())
+
+    torch.manual_seed(0)
+    real, fake = torch.randn(2, 1, 6, 6), torch.randn(2, 1, 6, 6)
+    assert torch.allclose(lsgan_generator(fake), gan_loss(fake, True, "lsgan"))
+    assert torch.allclose(
+        lsgan_discriminator(real, fake),
+        0.5 * (gan_loss(real, True, "lsgan") + gan_loss(fake, False, "lsgan")),
+    )
+    half = torch.tensor(0.5, requires_grad=True)
+    loss = lsgan_generator(half)
+    loss.backward()
+    assert loss.item() == 0.25 and half.grad.item() == -1.0
+
+
 # ---------------------------------------------------------------- chapter 7
 
 
@@ -382,3 +515,33 @@ def test_ch7_histogram_encoder_parameters():
         == 78_336
     )
     assert count_parameters(HistogramEncoder(64)) == 115_200
+
+
+def test_ch7_spectral_norm_with_and_without_instance_norm():
+    """ex-ch7-sn-norm: rescaling a spectrally normalised conv by 7 moves the output by
+    about 4e-5 when an instance norm follows it, by about 3.6 when nothing does."""
+    from torch import nn
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    def rescaling_effect(norm):
+        torch.manual_seed(0)
+        first = spectral_norm(nn.Conv2d(3, 8, 3, padding=1))
+        net = nn.Sequential(
+            first, norm, nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3, padding=1)
+        )
+        net.eval()
+        x = torch.rand(2, 3, 16, 16) * 2 - 1
+
+        def times_seven(module, args, out):
+            return 7 * out - 6 * module.bias.view(1, -1, 1, 1)
+
+        with torch.no_grad():
+            before = net(x)
+            handle = first.register_forward_hook(times_seven)
+            after = net(x)
+            handle.remove()
+        return (after - before).abs().max().item()
+
+    with_norm = rescaling_effect(nn.InstanceNorm2d(8))
+    without = rescaling_effect(nn.Identity())
+    assert with_norm < 1e-4 and round(without, 1) == 3.6
