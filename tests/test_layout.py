@@ -46,3 +46,23 @@ def test_readme_layout_block_is_the_code():
     assert block.strip() == layout.layout_markdown(), (
         "README.md's layout block differs from the code: run kdehist readme"
     )
+
+
+#: A chapter's code is short enough to read: the telling lives in the package.
+MAX_NOTEBOOK_CODE_LINES = 320
+
+
+def test_chapters_tell_rather_than_compute():
+    import json
+
+    long = {}
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        lines = sum(
+            len("".join(c["source"]).splitlines())
+            for c in cells
+            if c["cell_type"] == "code"
+        )
+        if lines > MAX_NOTEBOOK_CODE_LINES:
+            long[path.name] = lines
+    assert not long, f"chapters over {MAX_NOTEBOOK_CODE_LINES} code lines: {long}"
