@@ -34,6 +34,18 @@ _FENCE = re.compile(r"^:::\{(exercise|solution)\}[^\n]*\n(.*?)^:::$", re.M | re.
 _LABEL = re.compile(r"^:label: (\S+)\n", re.M)
 _OPTION = re.compile(r"^:[a-z-]+:.*\n", re.M)
 _GLUE = re.compile(r"\{glue:text\}`([a-z0-9_]+)`")
+# The book's "replacements" extension turns (c), (r), (tm) and (p) into symbols: an
+# enumeration's "(c)" would print as a copyright sign. Escaping the closing parenthesis
+# keeps the letters (outside code, where a backslash would show).
+_SYMBOL = re.compile(r"\((c|r|tm|p)\)", re.I)
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def _keep_letters(text: str) -> str:
+    return "".join(
+        part if part.startswith("`") else _SYMBOL.sub(r"(\1\\)", part)
+        for part in _CODE.split(text)
+    )
 
 
 def _cells(path: Path) -> list[dict]:
@@ -131,7 +143,7 @@ def problem_set(book: str | Path = "book") -> str:
             )
             title = f" ({exercise['title']})" if exercise["title"] else ""
             parts += ["", f"### Exercise {number}.{index}{title}", ""]
-            parts.append(text)
+            parts.append(_keep_letters(text))
     return "\n".join(parts) + "\n"
 
 

@@ -103,3 +103,11 @@ def test_the_command_names_a_missing_book_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         course.main(["problems", "--book", str(tmp_path / "nowhere")])
     assert "--book: expected the book's folder" in capsys.readouterr().err
+
+
+def test_no_enumeration_turns_into_a_symbol():
+    """The book's replacements extension would print '(c)' as a copyright sign."""
+    text = course.problem_set(BOOK)
+    prose = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)
+    assert not re.search(r"\((c|r|tm|p)\)", prose, re.I)
+    assert "(c\\) Ctrl-C" in course._keep_letters("(c) Ctrl-C `(c)`")
