@@ -2,7 +2,7 @@
 
 Nothing here touches pyplot or matplotlib's global state (backend, rcParams): a figure
 is built, returned, and either shown by a notebook (Jupyter displays a ``Figure`` that
-is a cell's value) or written with :func:`png_bytes`. That way a script that writes
+is a cell's value) or written with :func:`figure_png`. That way a script that writes
 figures cannot make a later ``plt.show()`` in the same kernel display nothing.
 """
 
@@ -24,7 +24,7 @@ from .metrics_log import read_metrics
 from .stats import moving_average
 
 __all__ = [
-    "png_bytes",
+    "figure_png",
     "show",
     "figure_pairs",
     "translate_selected",
@@ -46,18 +46,22 @@ DPI = 160
 LABELS = {name: experiment.label for name, experiment in EXPERIMENTS.items()}
 
 
-def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
+# The old name, kept for one version (CHANGELOG): kdehist.io.png_bytes encodes arrays.
+png_bytes = figure_png
+
+
 def show(fig: Figure, dpi: int = DPI) -> None:
     """Display a figure in a notebook as a PNG (no pyplot, so no global state)."""
     from IPython.display import Image, display
 
-    display(Image(data=png_bytes(fig, dpi)))
+    display(Image(data=figure_png(fig, dpi)))
 
 
 def _ref_lightness(test) -> torch.Tensor:

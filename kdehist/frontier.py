@@ -42,7 +42,7 @@ from .experiments import (
     experiment_steps,
     profile_seeds,
 )
-from .figures import figure3, png_bytes
+from .figures import figure3, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import runs_dir
 from .runs import (
@@ -271,7 +271,7 @@ def frontier(
     if columns:
         atomic_write_bytes(
             Path(results_dir) / "frontier_samples.png",
-            png_bytes(figure3(columns, test)),
+            figure_png(figure3(columns, test)),
         )
     for name, by_seed in finals.items():
         for seed, arrays in by_seed.items():

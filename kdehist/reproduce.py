@@ -32,7 +32,7 @@ from .experiments import (
     experiment_config,
     profile_seeds,
 )
-from .figures import figure3, figure4, png_bytes
+from .figures import figure3, figure4, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .models import VARIANT_SPECS
 from .precision import resolve_device
@@ -328,8 +328,8 @@ def reproduce(
             for n in shown
         }
         figures = {
-            "figure3.png": png_bytes(figure3(first, test)),
-            "figure4.png": png_bytes(figure4(first["proposed_both"], test)),
+            "figure3.png": figure_png(figure3(first, test)),
+            "figure4.png": figure_png(figure4(first["proposed_both"], test)),
         }
     for folder in [out] + ([results_dir] if results_dir is not None else []):
         for filename, data in figures.items():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from kdehist import diagrams
-from kdehist.figures import png_bytes
+from kdehist.figures import figure_png
 from kdehist.models import ResnetGenerator
 
 
@@ -25,7 +25,7 @@ def test_cyclegan_diagram_shows_the_four_networks_and_the_conditions(
         assert name in words
     assert words.count("histogram of a reference") == references
     assert ("histogram loss" in words) is (conditioned != "none")
-    assert png_bytes(fig).startswith(b"\x89PNG")
+    assert figure_png(fig).startswith(b"\x89PNG")
 
 
 def test_cyclegan_diagram_rejects_an_unknown_condition():
@@ -79,7 +79,7 @@ def test_the_small_figures_draw():
         diagrams.generator_losses_figure(),
         diagrams.power_iteration_figure([1e-1, 1e-3, 1e-5], 0.5),
     ):
-        assert png_bytes(fig).startswith(b"\x89PNG")
+        assert figure_png(fig).startswith(b"\x89PNG")
 
 
 @pytest.fixture(scope="module")
@@ -103,4 +103,4 @@ def test_the_explorer_figures_draw_what_the_app_displays(app):
     assert torch.allclose(torch.as_tensor(drawn), middle[0][1]["kernel"])
     view = diagrams.explorer_view_figure(state(image="knee sim 0", mask=True))
     assert "JIS class" in texts(view)
-    assert png_bytes(view).startswith(b"\x89PNG")
+    assert figure_png(view).startswith(b"\x89PNG")

@@ -11,7 +11,7 @@ from kdehist.config import TrainConfig
 from kdehist.experiments import experiment_config as frontier_config
 from kdehist.experiments import experiment_steps as frontier_steps
 from kdehist.report import frontier_markdown
-from kdehist.figures import frontier_figure, png_bytes, training_path_figure
+from kdehist.figures import figure_png, frontier_figure, training_path_figure
 from kdehist.frontier import (
     FRONTIER_RUNS,
     frontier,
@@ -158,7 +158,7 @@ def test_frontier_trains_what_is_missing_and_reuses_what_is_done(tmp_path):
     assert again["missing"] == ["hist_lambda3/seed0"]
     assert again["runs"][0]["delta_e76_mean"] == row["delta_e76_mean"]
     fig = frontier_figure(again)
-    assert png_bytes(fig).startswith(b"\x89PNG")
+    assert figure_png(fig).startswith(b"\x89PNG")
 
 
 def test_frontier_refuses_unknown_runs_and_seeds(tmp_path):
@@ -208,7 +208,7 @@ def test_the_training_path_is_scored_from_step_one_with_intervals(tmp_path):
     assert result["runs"][0]["delta_e76_mean"] == pytest.approx(
         path[-1]["delta_e76_mean"]
     )
-    assert png_bytes(training_path_figure(result)).startswith(b"\x89PNG")
+    assert figure_png(training_path_figure(result)).startswith(b"\x89PNG")
     # Its change to the end, from the first checkpoint and from the profile's length.
     by_step = {p["step"]: p for p in path}
     profile_steps = TrainConfig.from_profile("smoke").steps

@@ -276,12 +276,12 @@ def test_readme_has_an_open_in_colab_badge_for_every_chapter():
 
 def test_committed_frontier_figures_are_legible():
     from kdehist.experiments import label
-    from kdehist.figures import frontier_figure, png_bytes, training_path_figure
+    from kdehist.figures import figure_png, frontier_figure, training_path_figure
     from kdehist.frontier import load_frontier
 
     front = load_frontier(RESULTS)
     fig = frontier_figure(front, zoom=(2.0, 6.0))
-    png_bytes(fig, dpi=40)  # draws, so the tick labels exist
+    figure_png(fig, dpi=40)  # draws, so the tick labels exist
     wide, near = fig.axes[:2]
     # Plain numbers on the log axis, not "10^1".
     labels = [t.get_text() for t in wide.get_xticklabels() if t.get_text()]
@@ -297,7 +297,7 @@ def test_committed_frontier_figures_are_legible():
     )
 
     path = training_path_figure(front)
-    png_bytes(path, dpi=40)
+    figure_png(path, dpi=40)
     labels = [t.get_text() for t in path.axes[0].get_yticklabels() if t.get_text()]
     assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels), labels
 
