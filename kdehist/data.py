@@ -67,8 +67,10 @@ from torch.utils.data import Dataset
 from ._checks import check_choice, check_device, check_positive_int, check_tensor
 from .io import atomic_write_bytes, png_bytes
 from .folders import (  # folders of photos; re-exported
+    IMAGE_EXTENSIONS,
     ImageFolderDomain,
     border_background_mask,
+    pil_to_uint8,
 )
 from .knees import (  # the renderer; its public names are re-exported
     GARMENT_PROBABILITY,
@@ -111,7 +113,9 @@ __all__ = [
     "render_real",
     "SyntheticKnees",
     "ImageFolderDomain",
+    "IMAGE_EXTENSIONS",
     "border_background_mask",
+    "pil_to_uint8",
     "UnpairedLoader",
 ]
 

@@ -224,8 +224,8 @@ def pair_metrics(
 
     Keys: ``delta_e76``, ``delta_e00`` (foregrounds), ``delta_e76_whole``,
     ``delta_e00_whole`` (whole images); with an ``oracle`` also ``shape_iou``, ``ssim``
-    and ``edge_f1``; with a ``segmenter`` (:func:`kdehist.segment.load_segmenter`) also
-    ``shape_score``.
+    and ``edge_f1``, and :func:`shading_metrics` when ``test`` has kneecap masks; with
+    a ``segmenter`` (:func:`kdehist.segment.load_segmenter`) also ``shape_score``.
     """
     nx, ny = outputs.shape[:2]
     flat = outputs.reshape(nx * ny, *outputs.shape[2:])
@@ -261,6 +261,8 @@ def pair_metrics(
             ssim=ssim.reshape(nx, ny),
             edge_f1=edges.reshape(nx, ny),
         )
+        if test.kneecaps is not None:
+            metrics.update(shading_metrics(outputs, test, oracle))
     return metrics
 
 

@@ -30,8 +30,9 @@ def switched_on_cells(chapter: str) -> list[str]:
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     start = next(i for i, s in enumerate(code) if "kdehist.current_profile()" in s)
     switch = next(i for i, s in enumerate(code) if "\nTRAIN = False\n" in s)
-    assert "use_drive()" in code[switch], "the Drive cell is the switch's own"
-    assert "reproduce(PROFILE" in code[switch + 1] and "estimate(" in code[switch + 1]
+    # One call behind the switch: Drive, the estimate and the training
+    # (kdehist.reproduce.table2_results).
+    assert "table2_results(PROFILE, train=TRAIN)" in code[switch]
     cells = code[start : switch + 2]
     cells[switch - start] = code[switch].replace(
         "\nTRAIN = False\n", "\nTRAIN = True\n"
@@ -149,7 +150,7 @@ def test_gpu_estimates_are_labelled_and_in_the_appendix():
 def gpu_estimate_phrases() -> list[str]:
     """What the appendix says of the gpu profile's time, computed here."""
     from kdehist.profiles import PROFILE_TIMINGS
-    from kdehist.reproduce import _duration
+    from kdehist.report import duration
 
     timing, steps = PROFILE_TIMINGS["gpu"], TrainConfig.from_profile("gpu").steps
     per_model = {
@@ -159,9 +160,9 @@ def gpu_estimate_phrases() -> list[str]:
     return [
         f"{timing['step']} s per step",
         f"{timing['pair']} s per pair",
-        f"training {_duration(per_model['training'])} per model",
-        f"evaluation {_duration(per_model['evaluation'])} per model",
-        f"about {_duration(12 * sum(per_model.values()))} for the 12 runs",
+        f"training {duration(per_model['training'])} per model",
+        f"evaluation {duration(per_model['evaluation'])} per model",
+        f"about {duration(12 * sum(per_model.values()))} for the 12 runs",
     ]
 
 
