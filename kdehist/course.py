@@ -17,7 +17,10 @@ from pathlib import Path
 
 __all__ = [
     "WORDS_PER_MINUTE",
+    "JIS_READING",
     "reading_minutes",
+    "glue_reading_minutes",
+    "jis_table",
     "exercises",
     "problem_set",
     "write_problem_set",
@@ -77,6 +80,45 @@ def reading_minutes(path: str | Path) -> int:
             lines += len([line for line in source.splitlines() if line.strip()])
     minutes = words / WORDS_PER_MINUTE + lines / CODE_LINES_PER_MINUTE
     return max(5, 5 * round(minutes / 5))
+
+
+def glue_reading_minutes(notebook: str | Path, name: str) -> int | None:
+    """Glue a chapter's :func:`reading_minutes` under ``name`` for its page, when the
+    notebook is a file in the working folder (it is when the book's notebooks are
+    executed; on Colab it is not, and nothing is glued). Returns the minutes or None."""
+    from .notebooks import glue
+
+    path = Path(notebook)
+    if not path.is_file():
+        return None
+    minutes = reading_minutes(path)
+    glue(name, f"{minutes}")
+    return minutes
+
+
+#: The reading of each JIS tolerance class of a colour difference: the paper's Table 1
+#: for A to D, and the standard's finer classes below them.
+JIS_READING = {
+    "AAA": "the finest class of the standard: a difference near the limit of vision",
+    "AA": "noticed by a trained observer side by side",
+    "A": "hardly noticed side by side; generally taken as the same colour",
+    "B": "the same colour at the impression level",
+    "C": "about one step of the JIS colour chips or the Munsell chart",
+    "D": "distinguishable by systematic colour names",
+    "beyond D": "another colour name",
+}
+
+
+def jis_table() -> str:
+    """The JIS classes as a Markdown table: class, ΔE range (from
+    :data:`kdehist.color.JIS_CLASSES`) and :data:`JIS_READING`."""
+    from .color import JIS_CLASSES
+
+    rows = ["| class | ΔE | reading |", "|---|---|---|"]
+    for name, low, high in JIS_CLASSES:
+        span = f"{low:g} to {high:g}" if high != float("inf") else f"{low:g} and more"
+        rows.append(f"| {name} | {span} | {JIS_READING[name]} |")
+    return "\n".join(rows)
 
 
 def _title(cells: list[dict]) -> str:

@@ -111,3 +111,20 @@ def test_no_enumeration_turns_into_a_symbol():
     prose = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)
     assert not re.search(r"\((c|r|tm|p)\)", prose, re.I)
     assert "(c\\) Ctrl-C" in course._keep_letters("(c) Ctrl-C `(c)`")
+
+
+def test_glue_reading_minutes_only_where_the_notebook_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert course.glue_reading_minutes("absent.ipynb", "ch1_reading_minutes") is None
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "word " * 2400}]
+    (tmp_path / "page.ipynb").write_text(json.dumps({"cells": cells}))
+    assert course.glue_reading_minutes("page.ipynb", "ch1_reading_minutes") == 20
+
+
+def test_jis_table_has_every_class_and_its_reading():
+    from kdehist.color import JIS_CLASSES
+
+    table = course.jis_table().splitlines()
+    assert len(table) == 2 + len(JIS_CLASSES)
+    assert "| A | 1.6 to 3.2 | hardly noticed side by side" in table[4]
+    assert table[-1].startswith("| beyond D | 25 and more |")
