@@ -312,11 +312,7 @@ def table2_verdict(table2: dict, a: str, b: str, metric: str) -> str:
     if not found:
         return "not measured"
     change, digits = found[0], 2 if metric.startswith("delta_e") else 3
-    lo, hi = change["ci95"]
-    text = (
-        f"{change['difference']:+.{digits}f} (95 % interval "
-        f"[{lo:+.{digits}f}, {hi:+.{digits}f}])"
-    )
+    text = interval(change["difference"], change["ci95"], digits, sign=True)
     if not change["resolved"]:
         return text + ": the interval contains zero, so the runs cannot tell them apart"
     better = (change["difference"] < 0) == metric.startswith("delta_e")
