@@ -17,6 +17,7 @@ from pathlib import Path
 
 __all__ = [
     "WORDS_PER_MINUTE",
+    "CODE_LINES_PER_MINUTE",
     "JIS_READING",
     "reading_minutes",
     "glue_reading_minutes",
@@ -27,10 +28,10 @@ __all__ = [
     "main",
 ]
 
-#: Reading speed for technical prose with equations (words per minute); code is read at
-#: :data:`CODE_LINES_PER_MINUTE`. Both are round estimates: the result is rounded to
-#: five minutes.
+#: Reading speed for technical prose with equations, in words per minute, a round
+#: estimate (:func:`reading_minutes` rounds its result to five minutes).
 WORDS_PER_MINUTE = 120
+#: Reading speed for the code a page shows, in lines per minute.
 CODE_LINES_PER_MINUTE = 20
 
 _FENCE = re.compile(r"^:::\{(exercise|solution)\}[^\n]*\n(.*?)^:::$", re.M | re.S)
@@ -96,8 +97,8 @@ def glue_reading_minutes(notebook: str | Path, name: str) -> int | None:
     return minutes
 
 
-#: The reading of each JIS tolerance class of a colour difference: the paper's Table 1
-#: for A to D, and the standard's finer classes below them.
+#: The reading of each JIS tolerance class of a colour difference, from the paper's
+#: Table 1 for A to D, and the standard's finer classes below them.
 JIS_READING = {
     "AAA": "the finest class of the standard: a difference near the limit of vision",
     "AA": "noticed by a trained observer side by side",
@@ -111,7 +112,7 @@ JIS_READING = {
 
 def jis_table() -> str:
     """The JIS classes as a Markdown table: class, ΔE range (from
-    :data:`kdehist.color.JIS_CLASSES`) and :data:`JIS_READING`."""
+    ``kdehist.color.JIS_CLASSES``) and :data:`JIS_READING`."""
     from .color import JIS_CLASSES
 
     rows = ["| class | ΔE | reading |", "|---|---|---|"]
