@@ -466,13 +466,19 @@ STUDY_COLUMNS = (
 )
 
 
+def _in_registry_order(rows: dict) -> dict:
+    """Rows keyed by run name, in the registry's order (Table 2's first)."""
+    order = {name: k for k, name in enumerate(EXPERIMENTS)}
+    return dict(sorted(rows.items(), key=lambda item: order.get(item[0], len(order))))
+
+
 def study_markdown(study: dict, split: str = "test") -> str:
     """One split of a ``study.json`` (:func:`kdehist.study.study`) as a Markdown table:
     per run its seeds and each measure of :data:`STUDY_COLUMNS` with its 95 % interval
     over inputs, references and seeds."""
     head = ["run", "seeds"] + [MEASURE_NAMES[key] for key, _ in STUDY_COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in study["splits"][split].items():
+    for name, row in _in_registry_order(study["splits"][split]).items():
         cells = [row["label"], str(len(row["seeds"]))]
         cells += [
             interval(row[f"{key}_mean"], row[f"{key}_ci95"], digits)
@@ -511,7 +517,7 @@ def study_findings(study: dict, split: str = "test") -> str:
     """What the shading study found, in a few short sentences from its json: how many
     seeds the runs rest on, each run's relief against the input beside the paper's
     proposed (both), and which differences from it are resolved (both intervals)."""
-    rows = study["splits"][split]
+    rows = _in_registry_order(study["splits"][split])
     seeds = sorted({len(row["seeds"]) for row in rows.values()})
     counts = " or ".join(str(n) for n in seeds)
     text = f"Each run rests on {counts} seed{'s' * (max(seeds) > 1)}"
