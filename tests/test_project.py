@@ -313,6 +313,10 @@ def test_committed_json_is_what_its_committed_arrays_say():
     assert json.loads(json.dumps(rebuild_table2(RESULTS))) == table2
     assert json.loads(json.dumps(rebuild_frontier(RESULTS))) == front
     # Nothing is chosen on the test pairs: no run is named beside the paper's.
+    from kdehist.study import rebuild_study
+
+    study = json.loads((RESULTS / "study.json").read_text())
+    assert json.loads(json.dumps(rebuild_study(RESULTS))) == study
     for retired in ("named", "confirmation", "goal", "best"):
         assert retired not in front
     assert all("goal" not in row for row in front["runs"])
