@@ -192,9 +192,9 @@ class FiLM(nn.Module):
 
     ``γ, β = gain ⊙ Linear(e)``. With spectral normalisation the projection's weight has
     spectral norm one, so the gain (initialised to one) is what lets the modulation grow
-    stronger than that. It must not start at zero: Adam moves a parameter by about the
-    learning rate per step, so a zero gain needs thousands of steps before the condition
-    has any effect (chapter 7 derives this from Adam's step size).
+    stronger than that. It must not start at zero: Adam's steps are of the order of the
+    learning rate (chapter 7 measures them), so a zero gain needs hundreds to thousands
+    of steps before the condition has any effect.
 
     Shape:
         - h: ``(B, C, H, W)``; embedding: ``(B, embed_dim)``; output: as ``h``.
