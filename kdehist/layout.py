@@ -179,8 +179,8 @@ def layout_markdown() -> str:
 
 
 def update_layout(readme) -> bool:
-    """Rewrite the README's layout block (between :data:`LAYOUT_START` and
-    :data:`LAYOUT_END`) from :func:`layout_markdown`; True if it changed."""
+    """Rewrite the README's layout block (between ``LAYOUT_START`` and
+    ``LAYOUT_END``) from :func:`layout_markdown`; True if it changed."""
     from .io import atomic_write_bytes
 
     readme = Path(readme)

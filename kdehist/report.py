@@ -474,7 +474,7 @@ def _in_registry_order(rows: dict) -> dict:
 
 def study_markdown(study: dict, split: str = "test") -> str:
     """One split of a ``study.json`` (:func:`kdehist.study.study`) as a Markdown table:
-    per run its seeds and each measure of :data:`STUDY_COLUMNS` with its 95 % interval
+    per run its seeds and each measure of ``STUDY_COLUMNS`` with its 95 % interval
     over inputs, references and seeds."""
     head = ["run", "seeds"] + [MEASURE_NAMES[key] for key, _ in STUDY_COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -64,7 +64,7 @@ __all__ = [
     "broken_claims",
 ]
 
-#: A relief with a standard deviation below this (L* units) is flat: no shading.
+#: The standard deviation of L* below which a relief is flat, with no shading.
 FLAT_RELIEF = 0.01
 #: The most that a corruption a measure claims to ignore may move the measure's mean.
 CLAIM_TOLERANCE = 0.05
@@ -432,7 +432,7 @@ def erode_silhouette(images, masks, pixels=None) -> torch.Tensor:
     return _move_silhouette(images, masks, pixels, grow=False)
 
 
-#: The corruptions of :func:`validity_table`: ``fn(images, masks, kneecap_masks)``.
+#: The corruptions of :func:`validity_table`, each ``fn(images, masks, kneecap_masks)``.
 CORRUPTIONS: dict[str, Callable] = {
     "tone": lambda x, m, k: change_tone(x),
     "brightness": lambda x, m, k: change_brightness(x),
