@@ -508,9 +508,9 @@ def study_versus_text(study: dict, name: str, other: str, split: str = "test") -
             f"(bootstrap; {welch_text}; "
             + ("resolved)" if change["resolved"] else "not resolved)")
         )
-    return f"{row['label']} against {study['splits'][split][other]['label']}: " + (
-        "; ".join(parts) + "."
-    )
+    text = f"{row['label']} against {study['splits'][split][other]['label']}: "
+    text += "; ".join(parts) + "."
+    return text[0].upper() + text[1:]  # a label may start in lower case
 
 
 def study_findings(study: dict, split: str = "test") -> str:
