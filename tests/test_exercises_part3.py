@@ -64,3 +64,61 @@ def test_ch10_the_front_by_intervals_contains_the_front_by_means():
         if not any(beats(b, a, True) for b in points.values())
     }
     assert by_means and by_means <= by_intervals
+
+
+def test_ch8_schedule_written_by_hand_is_the_package_s():
+    """ch8-ex-schedule: the hand-written schedule equals learning_rate at every step."""
+    config = TrainConfig.from_profile("cpu")
+
+    def my_rate(step, steps=500, decay_start=250, lr=2e-4):
+        return lr * (1 - max(0, step - decay_start) / (steps - decay_start + 1))
+
+    assert all(abs(my_rate(t) - learning_rate(t, config)) < 1e-15 for t in range(500))
+
+
+def test_ch9_a_bootstrap_written_by_hand_agrees_with_bootstrap_ci():
+    """ch9-ex-bootstrap: rows and columns resampled by hand give bootstrap_ci's
+    interval to a few hundredths."""
+    from kdehist.runs import read_pairs
+
+    values = read_pairs(committed_results("cpu", "pairs", "proposed_both_seed0.npz"))[
+        "delta_e76"
+    ]
+    rng = np.random.default_rng(1)
+    means = [
+        values[rng.integers(28, size=28)][:, rng.integers(28, size=28)].mean()
+        for _ in range(2000)
+    ]
+    mine = np.quantile(means, [0.025, 0.975])
+    assert mine == pytest.approx(bootstrap_ci([values]), abs=0.1)
+
+
+def test_ch10_welch_written_by_hand_is_welch_interval():
+    """ch10-ex-welch: Welch-Satterthwaite by hand is kdehist.stats.welch_interval."""
+    from scipy import stats
+
+    from kdehist.stats import welch_interval
+
+    a, b = np.array([3.18, 4.06, 2.81]), np.array([3.10, 2.85, 3.09])
+    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 3
+    dof = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb)
+    d = a.mean() - b.mean()
+    assert [d - half, d + half] == pytest.approx(welch_interval(a, b)["ci95"])
+
+
+def test_ch11_translating_by_hand_is_translate():
+    """ch11-ex-by-hand: the histogram and G by hand give kdehist.translate's output."""
+    import torch
+
+    import kdehist
+    from kdehist.data import SyntheticKnees
+
+    G = kdehist.pretrained_generator()
+    sim = SyntheticKnees("sim", "test", size=64)[0]
+    real = SyntheticKnees("real", "test", size=64)[3]
+    with torch.no_grad():
+        h = kdehist.soft_histogram(real["image"][None], 32, mask=real["mask"][None])
+        mine = G(sim["image"][None], h)[0]
+    result = kdehist.translate(sim["image"], real["image"], real["mask"])
+    assert (mine - result.output).abs().max().item() == 0
