@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .colab import use_drive
 from .color import jis_class
 from .config import TrainConfig
 from .experiments import (
@@ -46,10 +45,10 @@ from .figures import figure3, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import runs_dir
 from .runs import (
+    switched_results,
     pairs_bytes,
     check_runs_and_seeds,
     check_writable,
-    committed_results,
     evaluate_run,
     git_commit,
     host_cpu,
@@ -371,12 +370,9 @@ def frontier_results(profile: str, train: bool = False) -> Path:
     """The results folder holding the ``frontier.json`` that chapter 10 reads: the
     committed cpu results, or with ``train`` this runtime's own, made first by
     :func:`frontier` (on Colab the runs go to Google Drive)."""
-    if not train:
-        return committed_results("cpu")  # shipped with the package
-    use_drive()  # mounts Google Drive and sets KDEHIST_RUNS; does nothing off Colab
-    results = runs_dir(profile, "results")
-    frontier(profile, results_dir=results)
-    return results
+    return switched_results(
+        profile, train, lambda folder: frontier(profile, results_dir=folder)
+    )
 
 
 def rebuild_frontier(folder: str | Path) -> dict:

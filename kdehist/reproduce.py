@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .colab import use_drive
 from .data import SPLIT_SIZES
 from .evaluate import TestSet, jis_shares, pair_metrics, summarize
 from .experiments import (
@@ -45,6 +44,7 @@ from .profiles import (
 )
 from .report import duration
 from .runs import (
+    switched_results,
     check_runs_and_seeds,
     check_writable,
     copy_training_record,
@@ -514,13 +514,12 @@ def table2_results(profile: str, train: bool = False) -> Path:
 
     The chapters' ``TRAIN`` switch, in one place.
     """
-    if not train:
-        return committed_results("cpu")  # shipped with the package
-    use_drive()  # mounts Google Drive and sets KDEHIST_RUNS; does nothing off Colab
-    print(estimate(profile))
-    results = runs_dir(profile, "results")
-    reproduce(profile, results_dir=results)
-    return results
+
+    def make(folder: Path) -> None:
+        print(estimate(profile))  # before anything starts
+        reproduce(profile, results_dir=folder)
+
+    return switched_results(profile, train, make)
 
 
 def rebuild_table2(folder: str | Path) -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_generators
+from .colab import use_drive
 from .evaluate import TestSet, evaluate_generator, load_test_set, oracle_pairs
 from .experiments import evaluation_steps
 from .io import (
@@ -35,7 +36,7 @@ from .io import (
     load_checkpoint,
 )
 from .precision import resolve_device, resolve_precision
-from .profiles import default_device, evaluation_count
+from .profiles import default_device, evaluation_count, runs_dir
 from .train import train
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "read_pairs",
     "run_folder",
     "snapshot_path",
+    "switched_results",
     "scoring_set_and_oracle",
     "train_run",
     "write_pairs",
@@ -362,3 +364,15 @@ def write_pairs(folder: str | Path, name: str, seed: int, arrays) -> Path:
     """Write run ``name``'s per-pair arrays for ``seed`` to a results folder,
     atomically; returns the file."""
     return atomic_write_bytes(pairs_path(folder, name, seed), pairs_bytes(arrays))
+
+
+def switched_results(profile: str, train: bool, make) -> Path:
+    """The chapters' ``TRAIN`` switch, in one place: the committed cpu results, or with
+    ``train`` this runtime's own results folder, made first by ``make(folder)`` (on
+    Colab the runs go to Google Drive, :func:`kdehist.colab.use_drive`)."""
+    if not train:
+        return committed_results("cpu")  # shipped with the package
+    use_drive()  # mounts Google Drive and sets KDEHIST_RUNS; does nothing off Colab
+    results = runs_dir(profile, "results")
+    make(results)
+    return results

@@ -28,7 +28,6 @@ import json
 from pathlib import Path
 
 from .checkpoint import load_generators
-from .colab import use_drive
 from .evaluate import (
     SHADING_METRICS,
     evaluate_generator,
@@ -39,9 +38,9 @@ from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_s
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import default_device, evaluation_count, runs_dir
 from .runs import (
+    switched_results,
     check_runs_and_seeds,
     check_writable,
-    committed_results,
     git_commit,
     host_cpu,
     pairs_bytes,
@@ -224,12 +223,9 @@ def study_results(profile: str, train: bool = False) -> Path:
     """The results folder holding the ``study.json`` that chapter 10 reads: the
     committed cpu results, or with ``train`` this runtime's own, made first by
     :func:`study` (on Colab the runs go to Google Drive)."""
-    if not train:
-        return committed_results("cpu")  # shipped with the package
-    use_drive()  # mounts Google Drive and sets KDEHIST_RUNS; does nothing off Colab
-    results = runs_dir(profile, "results")
-    study(profile, results_dir=results)
-    return results
+    return switched_results(
+        profile, train, lambda folder: study(profile, results_dir=folder)
+    )
 
 
 def study_pairs(folder: str | Path, split: str, name: str, seed: int) -> Path:
