@@ -119,6 +119,9 @@ class TrainConfig:
         lambda_structure: weight of :func:`kdehist.losses.structure_loss` between each
             input and its translation, the shading that the paper says disappears.
             Default 0 (off, as in the paper).
+        lambda_relief: weight of :func:`kdehist.losses.relief_loss` between each input
+            and its translation: the correlation of their luminance relief, kept.
+            Default 0 (off, as in the paper).
         seed: seeds the weights, the batch order and the pool. Default 0.
         autocast: ``"auto"`` (default: bf16 on CPUs with native bf16 kernels, AVX-512
             BF16 or AMX, else float32; bf16 on CUDA GPUs of compute capability 8+,
@@ -160,6 +163,7 @@ class TrainConfig:
     lambda_hist: float = 10.0
     hist_mask: str = "input"
     lambda_structure: float = 0.0
+    lambda_relief: float = 0.0
     seed: int = 0
     autocast: str = "auto"
     device: str = "auto"
@@ -245,6 +249,7 @@ class TrainConfig:
             "lambda_idt",
             "lambda_hist",
             "lambda_structure",
+            "lambda_relief",
         ):
             setattr(self, name, check_nonnegative_float(name, getattr(self, name)))
         for name in ("data_x", "data_y", "data_x_masks", "data_y_masks"):
@@ -376,4 +381,6 @@ class TrainConfig:
             "hist_F": hist,
             "structure_G": self.lambda_structure,
             "structure_F": self.lambda_structure,
+            "relief_G": self.lambda_relief,
+            "relief_F": self.lambda_relief,
         }

@@ -160,6 +160,31 @@ EXPERIMENTS: dict[str, Experiment] = {
         why="The paper says the shading disappears: keep the input's standardised "
         "luminance gradients, which a change of skin tone or brightness leaves alone.",
     ),
+    "luminance_structure_weak": Experiment(
+        "proposed (both), + luminance structure 0.3",
+        "#81c784",
+        settings={"lambda_hist": 10.0, "lambda_structure": 0.3},
+        attempt="luminance_structure",
+        why="The luminance-structure attempt at a third of the weight, for a choice of "
+        "weight on the validation pairs.",
+    ),
+    "relief": Experiment(
+        "proposed (both), + relief",
+        "#6a1b9a",
+        settings={"lambda_hist": 10.0, "lambda_relief": 1.0},
+        attempt="relief",
+        why="Keep what the shading measure reads: the correlation of the input's and "
+        "the translation's luminance relief inside the leg, which a colour histogram "
+        "leaves free.",
+    ),
+    "relief_strong": Experiment(
+        "proposed (both), + relief 3",
+        "#ce93d8",
+        settings={"lambda_hist": 10.0, "lambda_relief": 3.0},
+        attempt="relief",
+        why="The relief attempt at three times the weight, for a choice of weight on "
+        "the validation pairs.",
+    ),
 }
 
 #: Table 2's rows, in the paper's order.
@@ -183,6 +208,9 @@ STUDY = (
     "hist_lambda3",
     "hist_lambda30",
     "luminance_structure",
+    "luminance_structure_weak",
+    "relief",
+    "relief_strong",
     "own_foreground_hist",
 )
 #: The paper's model, which every frontier run is compared with.

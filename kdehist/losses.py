@@ -11,6 +11,8 @@ Each is zero when the histograms are equal, with a finite (zero) gradient there.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as nnf
 
@@ -197,3 +199,92 @@ def structure_loss(
         return difference.mean()
     w = mask.to(difference.dtype)
     return (difference * w).sum() / (2 * w.sum()).clamp_min(1.0)
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` Rec. 601 luma in float32 at least (autocast may hand in half
+    precision; float64 stays)."""
+    x = images if images.dtype == torch.float64 else images.float()
+    return (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with zero padding, differentiable."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    images = nnf.conv2d(images, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    return nnf.conv2d(images, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+
+
+def relief_loss(
+    source: torch.Tensor,
+    translated: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    sigma: float | None = None,
+    erosion: int | None = None,
+) -> torch.Tensor:
+    """One minus the correlation of an input's and its translation's luminance relief
+    inside the input's leg, averaged over the batch: in [0, 2], 0 when the relief is
+    kept up to a brightness and contrast change.
+
+    The relief is luma minus its Gaussian blur of width ``sigma``, the blur normalised
+    over ``mask`` eroded by ``erosion`` pixels, and correlated over that eroded mask:
+    the differentiable twin of :func:`kdehist.shading.shading_score` against the input
+    (luma for L*, which a correlation does not mind on a leg of one hue).
+
+    Args:
+        source: ``(B, 3, H, W)`` inputs in [-1, 1].
+        translated: their translations, the same shape.
+        mask: ``(B, 1, H, W)`` the inputs' foregrounds in [0, 1]. Default: the whole
+            image.
+        sigma: blur width in pixels. Default :func:`kdehist.shading.default_sigma`.
+        erosion: pixels eroded off the mask. Default
+            :func:`kdehist.shading.default_erosion`.
+
+    >>> x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    >>> mask = torch.ones(2, 1, 32, 32)
+    >>> float(relief_loss(x, 0.5 * x - 0.2, mask)) < 1e-6  # darker and paler
+    True
+    >>> float(relief_loss(x, torch.zeros_like(x), mask))  # flat: no relief kept
+    1.0
+    """
+    if source.shape != translated.shape:
+        raise ValueError(
+            f"source, translated: expected the same shape, got {tuple(source.shape)} "
+            f"and {tuple(translated.shape)}"
+        )
+    if mask is None:
+        mask = torch.ones_like(source[:, :1])
+    check_tensor("mask", mask, ndims=(4,), floating=False)
+    if tuple(mask.shape) != (source.shape[0], 1, *source.shape[2:]):
+        raise ValueError(
+            f"mask: expected shape {(source.shape[0], 1, *source.shape[2:])}, "
+            f"got {tuple(mask.shape)}"
+        )
+    size = min(source.shape[-2:])
+    sigma = 3.0 * size / 64 if sigma is None else float(sigma)
+    erosion = max(1, round(2 * size / 64)) if erosion is None else int(erosion)
+    if not sigma > 0:
+        raise ValueError(f"sigma: expected a number > 0, got {sigma}")
+    if erosion < 0:
+        raise ValueError(f"erosion: expected an int >= 0, got {erosion}")
+    a, b = _luma(source), _luma(translated)
+    m = (mask > 0.5).to(a.dtype)
+    if erosion:
+        m = -nnf.max_pool2d(-m, 2 * erosion + 1, stride=1, padding=erosion)
+    support = _blur(m, sigma).clamp_min(1e-6)
+
+    def relief(luma: torch.Tensor) -> torch.Tensor:
+        r = (luma - _blur(luma * m, sigma) / support) * m
+        total = m.sum((2, 3), keepdim=True).clamp_min(1.0)
+        return (r - (r.sum((2, 3), keepdim=True) / total)) * m
+
+    ra, rb = relief(a), relief(b)
+    covariance = (ra * rb).sum((1, 2, 3))
+    # The small constant keeps the gradient finite at a flat translation.
+    spread = (ra.square().sum((1, 2, 3)) + 1e-8).sqrt() * (
+        rb.square().sum((1, 2, 3)) + 1e-8
+    ).sqrt()
+    return (1 - covariance / spread).mean()

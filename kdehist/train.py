@@ -93,7 +93,7 @@ from .data import UnpairedLoader
 from .histogram import soft_histogram, soft_histogram_naive
 from .io import atomic_torch_save, atomic_write_json
 from .loader import DomainTensors, check_data_folders, make_loader, read_training_data
-from .losses import gan_loss, histogram_loss, l1, structure_loss
+from .losses import gan_loss, histogram_loss, l1, relief_loss, structure_loss
 from .metrics_log import METRICS_NAME, MetricsLog, read_metrics, read_metrics_if_any
 from .models import CycleGAN, build_nets
 from .pool import ImagePool
@@ -294,6 +294,9 @@ def train_step(
         if cfg.lambda_structure > 0:  # the shading of each input, kept
             losses["structure_G"] = structure_loss(x, fake_y, mask_x)
             losses["structure_F"] = structure_loss(y, fake_x, mask_y)
+        if cfg.lambda_relief > 0:  # the relief of each input, kept
+            losses["relief_G"] = relief_loss(x, fake_y, mask_x)
+            losses["relief_F"] = relief_loss(y, fake_x, mask_y)
     weight = cfg.loss_weights(state.step)
     loss_G = sum(weight[name] * value for name, value in losses.items())
     state.opt_G.zero_grad(set_to_none=True)

@@ -306,3 +306,66 @@ def test_kneecap_mask_checks_its_arguments():
         kneecap_mask("knee", SIZE)
     with pytest.raises(ValueError, match="pose: expected the keys"):
         kneecap_mask({"flex_deg": 0.0}, SIZE)
+
+
+# ----------------------------------------------------- the training loss that mirrors it
+
+
+def test_relief_loss_is_one_minus_the_shading_score_against_the_input(renders):
+    """The differentiable relief loss (luma, torch) reads what the shading measure
+    (L*, NumPy) reads: for the oracle, another pose's oracle and a new skin tone. A leg
+    flattened in L* keeps a trace of relief in luma, through its varying hue, so its
+    loss is near 1 rather than at it."""
+    from kdehist.losses import relief_loss
+
+    inputs, masks = renders["inputs"], renders["masks"]
+    for output in (
+        renders["oracle"],
+        renders["oracle"].roll(1, 0),
+        S.change_tone(inputs),
+    ):
+        score = S.shading_score(output, inputs, masks).mean().item()
+        loss = relief_loss(inputs, output.float(), masks).item()
+        assert abs((1 - loss) - score) < 0.05, (loss, score)
+    flat = S.flatten_shading(renders["oracle"], masks).float()
+    assert abs(relief_loss(inputs, flat, masks).item() - 1) < 0.15
+    assert relief_loss(inputs, inputs, masks).item() < 1e-6
+
+
+def test_relief_loss_gradient_matches_finite_differences(renders):
+    from kdehist.losses import relief_loss
+
+    x = renders["inputs"][:2].double()
+    masks = renders["masks"][:2]
+    y = renders["oracle"][:2, :, :24, :24].double().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda t: relief_loss(x[:, :, :24, :24], t, masks[:, :, :24, :24]),
+        (y,),
+        eps=1e-6,
+        atol=1e-5,
+    )
+    flat = torch.zeros_like(x, requires_grad=True)
+    relief_loss(x, flat, masks).backward()
+    assert torch.isfinite(flat.grad).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"translated": torch.zeros(1, 3, 8, 8)}, "source, translated"),
+        ({"mask": torch.ones(2, 1, 16, 16)}, "mask: expected shape"),
+        ({"sigma": 0.0}, "sigma: expected a number > 0"),
+        ({"erosion": -1}, "erosion: expected an int >= 0"),
+    ],
+)
+def test_relief_loss_names_its_bad_arguments(kwargs, message):
+    from kdehist.losses import relief_loss
+
+    args = {
+        "source": torch.zeros(1, 3, 16, 16),
+        "translated": torch.zeros(1, 3, 16, 16),
+        "mask": torch.ones(1, 1, 16, 16),
+        **kwargs,
+    }
+    with pytest.raises(ValueError, match=message):
+        relief_loss(**args)
