@@ -308,7 +308,7 @@ def test_kneecap_mask_checks_its_arguments():
         kneecap_mask({"flex_deg": 0.0}, SIZE)
 
 
-# ----------------------------------------------------- the training loss that mirrors it
+# ---------------------------------------------------- the training loss that mirrors it
 
 
 def test_relief_loss_is_one_minus_the_shading_score_against_the_input(renders):
