@@ -15,7 +15,14 @@ Each run's row holds per split the means over seeds with bootstrap intervals ove
 inputs, references and seeds; each comparison (a run against the paper's proposed
 (both) and proposed (one)) holds the paired bootstrap interval and a Welch interval over
 the two runs' seed means, and is called resolved only when both exclude zero
-(:func:`compare`). ``study.json`` and the per-pair arrays
+(:func:`compare`).
+
+The attempts to keep shading come with weights to choose from. :func:`choose` picks one
+weight per attempt on the validation pairs, from seed 0 alone (one seed per weight), by
+the rule of :data:`CHOICE_RULE`; only the chosen weight trains the other seeds.
+:func:`goal` then asks, on the test pairs, whether a chosen attempt keeps more relief
+than the paper's variants without a resolved loss of colour. ``study.json`` and the
+per-pair arrays
 (``study/<split>/<run>_seed<k>.npz``) go to the results folder.
 
     from kdehist.study import study
@@ -53,10 +60,17 @@ from .segment import load_segmenter
 from .stats import paired_difference, seed_row, welch_interval
 
 __all__ = [
+    "ATTEMPTS",
+    "CHOICE_RULE",
+    "COLOUR_ALLOWANCE",
     "MEASURES",
     "SPLITS",
+    "candidates",
+    "choose",
     "compare",
+    "goal",
     "load_study",
+    "not_chosen",
     "rebuild_study",
     "study",
     "study_pairs",
@@ -70,6 +84,19 @@ SPLITS = ("val", "test")
 MEASURES = ("delta_e76", "shape_score", *SHADING_METRICS, "ssim", "edge_f1")
 #: The runs every other is compared with. The paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
+#: The attempts to keep shading whose weight is chosen on validation, in the registry's
+#: ``attempt`` field; each candidate is a study run of that attempt.
+ATTEMPTS = ("luminance_structure", "relief")
+#: How much more colour error than proposed (both)'s a chosen weight may cost on the
+#: validation pairs, as a fraction.
+COLOUR_ALLOWANCE = 0.10
+#: The rule, in words, that :func:`choose` follows.
+CHOICE_RULE = (
+    "on the validation pairs and seed 0, the candidate with the highest relief against "
+    "the input among those whose mean ΔE76 is at most "
+    f"{COLOUR_ALLOWANCE:.0%} above proposed (both)'s; if none is, the one with the "
+    "lowest ΔE76"
+)
 
 
 def _score(run: Path, step: int, split: str, scoring: dict, progress: bool) -> dict:
@@ -121,12 +148,112 @@ def compare(arrays: dict, other: dict, key: str) -> dict:
     }
 
 
+def candidates(attempt: str) -> list[str]:
+    """The study runs of ``attempt`` (:data:`ATTEMPTS`), in the registry's order.
+
+    >>> candidates("relief")
+    ['relief', 'relief_strong']
+    """
+    return [name for name in STUDY if EXPERIMENTS[name].attempt == attempt]
+
+
+def choose(val: dict, seed: int = 0) -> dict:
+    """Each attempt's weight, chosen by :data:`CHOICE_RULE` from the validation arrays
+    ``val`` (``{run: {seed: {metric: (Nx, Ny)}}}``) of ``seed``.
+
+    Returns ``{attempt: {"candidates": {run: {"delta_e76": ..., "relief_input": ...}},
+    "limit": ..., "chosen": run}}`` for each attempt whose candidates and proposed
+    (both) all have ``seed`` scored; the others are left out (nothing to choose yet).
+
+    >>> import numpy as np
+    >>> def run(de, relief):
+    ...     return {0: {"delta_e76": np.full((2, 2), de),
+    ...                 "relief_input": np.full((2, 2), relief)}}
+    >>> val = {"proposed_both": run(3.0, 0.4), "relief": run(3.2, 0.6),
+    ...        "relief_strong": run(3.9, 0.7)}
+    >>> choose(val)["relief"]["chosen"]  # the stronger one costs too much colour
+    'relief'
+    """
+    if seed not in val.get(PAPER, {}):
+        return {}
+    limit = (1 + COLOUR_ALLOWANCE) * float(val[PAPER][seed]["delta_e76"].mean())
+    choices = {}
+    for attempt in ATTEMPTS:
+        names = candidates(attempt)
+        if not all(seed in val.get(name, {}) for name in names):
+            continue
+        scores = {
+            name: {
+                key: float(val[name][seed][key].mean())
+                for key in ("delta_e76", "relief_input")
+            }
+            for name in names
+        }
+        within = [name for name in names if scores[name]["delta_e76"] <= limit]
+        chosen = (
+            max(within, key=lambda n: scores[n]["relief_input"])
+            if within
+            else min(names, key=lambda n: scores[n]["delta_e76"])
+        )
+        choices[attempt] = {"candidates": scores, "limit": limit, "chosen": chosen}
+    return choices
+
+
+def not_chosen(choices: dict) -> set[str]:
+    """The candidates :func:`choose` passed over: they keep their one seed."""
+    return {
+        name
+        for choice in choices.values()
+        for name in choice["candidates"]
+        if name != choice["chosen"]
+    }
+
+
+def goal(rows: dict, choices: dict) -> dict:
+    """Per chosen attempt, whether it meets the goal on one split's rows (the test's):
+    against each of the paper's variants (:data:`REFERENCES`), relief against the
+    input resolvably higher and ΔE76 not resolvably higher; ``met`` against both.
+    ``stretch``: ΔE76 resolvably lower too, against both."""
+    verdicts = {}
+    for attempt, choice in choices.items():
+        name = choice["chosen"]
+        if name not in rows:
+            continue
+        versus = rows[name]["versus"]
+        against = {}
+        for ref in REFERENCES:
+            if ref not in versus:
+                continue
+            relief, colour = versus[ref]["relief_input"], versus[ref]["delta_e76"]
+            against[ref] = {
+                "relief_better": relief["resolved"] and relief["difference"] > 0,
+                "colour_worse": colour["resolved"] and colour["difference"] > 0,
+                "colour_better": colour["resolved"] and colour["difference"] < 0,
+            }
+        complete = len(against) == len(REFERENCES)
+        verdicts[attempt] = {
+            "run": name,
+            "against": against,
+            "met": complete
+            and all(
+                v["relief_better"] and not v["colour_worse"] for v in against.values()
+            ),
+            "stretch": complete
+            and all(
+                v["relief_better"] and v["colour_better"] for v in against.values()
+            ),
+        }
+    return verdicts
+
+
 def summarize_study(arrays: dict, provenance: dict | None = None) -> dict:
     """``study.json`` from per-pair arrays alone: ``{split: {run: {seed: arrays}}}``.
 
     Returns ``splits`` (per split, per run: ``label``, ``seeds`` and each measure's
     mean, seed means and 95 % interval, plus ``versus``: per reference run and measure,
-    :func:`compare`), ``measures``, ``references`` and ``provenance``.
+    :func:`compare`), ``choices`` (:func:`choose`, on ``val``), ``choice_rule``,
+    ``goal`` (:func:`goal`, on ``test``), ``measures``, ``references`` and
+    ``provenance``.
     """
     splits = {}
     for split, runs in arrays.items():
@@ -134,14 +261,22 @@ def summarize_study(arrays: dict, provenance: dict | None = None) -> dict:
         for name, by_seed in runs.items():
             row = {"label": EXPERIMENTS[name].label, **seed_row(by_seed, MEASURES)}
             row["versus"] = {
-                ref: {key: compare(by_seed, runs[ref], key) for key in MEASURES}
+                ref: {
+                    key: compare(by_seed, runs[ref], key)
+                    for key in MEASURES
+                    if f"{key}_mean" in row
+                }
                 for ref in REFERENCES
                 if ref in runs and ref != name
             }
             rows[name] = row
         splits[split] = rows
+    choices = choose(arrays.get("val", {}))
     return {
         "splits": splits,
+        "choices": choices,
+        "choice_rule": CHOICE_RULE,
+        "goal": goal(splits.get("test", {}), choices),
         "measures": list(MEASURES),
         "references": list(REFERENCES),
         "provenance": provenance or {},
@@ -190,18 +325,28 @@ def study(
         scoring[split] = (test, oracle_pairs(test), segmenter)
     arrays: dict = {split: {} for split in SPLITS}
     missing, records = [], {}
+
+    def run_seed(name: str, seed: int) -> None:
+        config = experiment_config(name, profile, seed)
+        run = run_folder(out, name, seed)
+        if not (train or snapshot_path(run, config.steps).is_file()):
+            missing.append(f"{name}/seed{seed}")
+            return
+        records[f"{name}/seed{seed}"] = train_run(config, run, progress)
+        for split in SPLITS:
+            arrays[split].setdefault(name, {})[seed] = _score(
+                run, config.steps, split, scoring, progress
+            )
+
+    # First seed everywhere, then the choice of each attempt's weight on validation;
+    # the candidates passed over keep their one seed.
     for name in names:
-        for seed in seeds:
-            config = experiment_config(name, profile, seed)
-            run = run_folder(out, name, seed)
-            if not (train or snapshot_path(run, config.steps).is_file()):
-                missing.append(f"{name}/seed{seed}")
-                continue
-            records[f"{name}/seed{seed}"] = train_run(config, run, progress)
-            for split in SPLITS:
-                arrays[split].setdefault(name, {})[seed] = _score(
-                    run, config.steps, split, scoring, progress
-                )
+        run_seed(name, seeds[0])
+    passed_over = not_chosen(choose(arrays["val"], seeds[0]))
+    for name in names:
+        for seed in seeds[1:]:
+            if name not in passed_over:
+                run_seed(name, seed)
     result = summarize_study(
         arrays,
         {"git_commit": git_commit(), "host_cpu": host_cpu(), "runs": records},

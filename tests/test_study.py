@@ -92,3 +92,67 @@ def test_study_trains_scores_both_splits_and_rebuilds_from_its_arrays(tmp_path):
     again = study("smoke", out=out, runs=["proposed_one"], train=False, progress=False)
     assert again["missing"] == ["proposed_one/seed0"]
     assert torch.get_num_threads() >= 1
+
+
+def _run(delta_e: float, relief: float, seeds=(0,)) -> dict:
+    return {
+        s: {
+            "delta_e76": np.full((3, 3), delta_e + 0.01 * s),
+            "relief_input": np.full((3, 3), relief + 0.01 * s),
+        }
+        for s in seeds
+    }
+
+
+def test_choose_takes_the_most_relief_within_the_colour_allowance():
+    from kdehist.study import COLOUR_ALLOWANCE, choose, not_chosen
+
+    limit = 3.0 * (1 + COLOUR_ALLOWANCE)
+    val = {
+        "proposed_both": _run(3.0, 0.40),
+        "luminance_structure": _run(limit + 0.01, 0.70),  # too costly in colour
+        "luminance_structure_weak": _run(limit - 0.01, 0.50),
+        "relief": _run(3.5, 0.60),
+        "relief_strong": _run(3.4, 0.80),
+    }
+    choices = choose(val)
+    assert choices["luminance_structure"]["chosen"] == "luminance_structure_weak"
+    assert choices["luminance_structure"]["limit"] == pytest.approx(limit)
+    # None within the allowance: the lowest colour error.
+    assert choices["relief"]["chosen"] == "relief_strong"
+    assert not_chosen(choices) == {"luminance_structure", "relief"}
+    # A candidate not scored yet: nothing to choose for its attempt.
+    del val["relief"]
+    assert set(choose(val)) == {"luminance_structure"}
+    assert choose({"relief": val["relief_strong"]}) == {}
+
+
+def test_goal_needs_resolved_relief_and_no_resolved_colour_loss_against_both():
+    from kdehist.study import goal, summarize_study
+
+    seeds = (0, 1, 2)
+    runs = {
+        "proposed_both": _run(3.0, 0.40, seeds),
+        "proposed_one": _run(3.1, 0.41, seeds),
+        "relief": _run(3.0, 0.60, seeds),
+        "relief_strong": _run(3.5, 0.80, seeds),
+        "luminance_structure": _run(4.0, 0.41, seeds),
+        "luminance_structure_weak": _run(5.0, 0.41, seeds),
+    }
+    rng = np.random.default_rng(0)
+    for run in runs.values():  # seeds that differ, so that Welch has a width
+        for arrays in run.values():
+            for key in arrays:
+                arrays[key] = arrays[key] + rng.normal(0, 0.01, (3, 3))
+    result = summarize_study({"val": runs, "test": runs})
+    assert result["choices"]["relief"]["chosen"] == "relief"
+    verdict = result["goal"]["relief"]
+    assert verdict["met"] and not verdict["stretch"]
+    assert verdict["against"]["proposed_both"]["relief_better"]
+    # The luminance-structure choice keeps no more relief: no goal.
+    assert not result["goal"]["luminance_structure"]["met"]
+    # Only one reference scored: the goal cannot be met.
+    rows = {k: v for k, v in result["splits"]["test"].items() if k != "proposed_one"}
+    for row in rows.values():
+        row["versus"].pop("proposed_one", None)
+    assert not goal(rows, result["choices"])["relief"]["met"]
