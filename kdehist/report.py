@@ -24,8 +24,11 @@ __all__ = [
     "README_END",
     "README_START",
     "attempts_text",
+    "choice_markdown",
+    "choice_text",
     "duration",
     "frontier_markdown",
+    "goal_text",
     "listing",
     "path_falls_text",
     "path_text",
@@ -548,3 +551,80 @@ def study_findings(study: dict, split: str = "test") -> str:
         else " No difference from proposed (both) is resolved."
     )
     return text
+
+
+def _seed_value(row: dict, key: str, seed: int = 0) -> float:
+    return row[f"{key}_seed_means"][row["seeds"].index(seed)]
+
+
+def choice_markdown(study: dict) -> str:
+    """The choice of each attempt's weight (:func:`kdehist.study.choose`) as a Markdown
+    table: proposed (both), then per candidate its ΔE76 and relief against the input
+    on the validation pairs, seed 0, and which one was chosen."""
+    val = study["splits"]["val"]
+    lines = [
+        "| attempt | run | ΔE76 | relief vs input | chosen |",
+        "|---|---|---|---|---|",
+    ]
+    if "proposed_both" in val and 0 in val["proposed_both"]["seeds"]:
+        paper = val["proposed_both"]
+        lines.append(
+            f"| (the paper's) | {paper['label']} | "
+            f"{_seed_value(paper, 'delta_e76'):.2f} | "
+            f"{_seed_value(paper, 'relief_input'):.3f} | |"
+        )
+    for attempt, choice in study.get("choices", {}).items():
+        for name, scores in choice["candidates"].items():
+            lines.append(
+                f"| {attempt.replace('_', ' ')} | {label(name)} | "
+                f"{scores['delta_e76']:.2f} | {scores['relief_input']:.3f} | "
+                + ("**chosen** |" if name == choice["chosen"] else "|")
+            )
+    return "\n".join(lines)
+
+
+def choice_text(study: dict) -> str:
+    """The choice rule and what it chose, in two or three short sentences."""
+    choices = study.get("choices", {})
+    if not choices:
+        return (
+            "No attempt has all of its weights scored on the validation pairs, so no "
+            "weight is chosen."
+        )
+    limit = next(iter(choices.values()))["limit"]
+    chosen = listing(
+        f"{label(choice['chosen'])} for the {attempt.replace('_', ' ')} attempt"
+        for attempt, choice in choices.items()
+    )
+    return (
+        f"The rule, fixed before any candidate was scored on the validation pairs: {study['choice_rule']}. The "
+        f"allowance puts the ceiling at ΔE76 {limit:.2f}. Chosen: {chosen}."
+    )
+
+
+def goal_text(study: dict, split: str = "test") -> str:
+    """Each chosen attempt against both of the paper's variants on the test pairs
+    (:func:`study_versus_text`), then whether it meets the goal (relief against the
+    input resolvably higher, ΔE76 not resolvably higher, against both)."""
+    rows = study["splits"][split]
+    parts = []
+    for verdict in study.get("goal", {}).values():
+        name = verdict["run"]
+        seeds = len(rows[name]["seeds"])
+        parts.append(
+            f"{rows[name]['label']} ({seeds} seed{'s' * (seeds > 1)}):"
+            if seeds
+            else rows[name]["label"]
+        )
+        parts += [
+            study_versus_text(study, name, ref, split) for ref in verdict["against"]
+        ]
+        if verdict["stretch"]:
+            parts.append("It meets the goal and the stretch goal against both.")
+        elif verdict["met"]:
+            parts.append("It meets the goal against both of the paper's variants.")
+        else:
+            parts.append("It does not meet the goal.")
+    if not parts:
+        return "No attempt has a chosen weight scored on the test pairs."
+    return " ".join(parts)

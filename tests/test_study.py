@@ -156,3 +156,37 @@ def test_goal_needs_resolved_relief_and_no_resolved_colour_loss_against_both():
     for row in rows.values():
         row["versus"].pop("proposed_one", None)
     assert not goal(rows, result["choices"])["relief"]["met"]
+
+
+def test_the_choice_and_the_goal_read_as_tables_and_sentences():
+    from kdehist import report
+    from kdehist.study import summarize_study
+
+    seeds = (0, 1, 2)
+    rng = np.random.default_rng(1)
+    runs = {
+        name: _run(de, relief, seeds)
+        for name, de, relief in (
+            ("proposed_both", 3.0, 0.40),
+            ("proposed_one", 3.1, 0.41),
+            ("relief", 3.0, 0.60),
+            ("relief_strong", 3.5, 0.80),
+        )
+    }
+    for run in runs.values():
+        for arrays in run.values():
+            for key in arrays:
+                arrays[key] = arrays[key] + rng.normal(0, 0.01, (3, 3))
+    result = summarize_study({"val": runs, "test": runs})
+    table = report.choice_markdown(result)
+    assert table.count("\n") == 4 and "**chosen**" in table.splitlines()[3]
+    assert "proposed (both), + relief for the relief attempt" in report.choice_text(
+        result
+    )
+    text = report.goal_text(result)
+    assert "(3 seeds)" in text and text.endswith(
+        "against both of the paper's variants."
+    )
+    empty = summarize_study({"val": {}, "test": {}})
+    assert "no weight is chosen" in report.choice_text(empty)
+    assert report.goal_text(empty).startswith("No attempt")
