@@ -597,8 +597,8 @@ def choice_text(study: dict) -> str:
         for attempt, choice in choices.items()
     )
     return (
-        f"The rule, fixed before any candidate was scored on the validation pairs: {study['choice_rule']}. The "
-        f"allowance puts the ceiling at ΔE76 {limit:.2f}. Chosen: {chosen}."
+        "The rule, fixed before any candidate was scored on the validation pairs: "
+        f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 {limit:.2f}. Chosen: {chosen}."
     )
 
 
