@@ -598,7 +598,8 @@ def choice_text(study: dict) -> str:
     )
     return (
         "The rule, fixed before any candidate was scored on the validation pairs: "
-        f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 {limit:.2f}. Chosen: {chosen}."
+        f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 "
+        f"{limit:.2f}. Chosen: {chosen}."
     )
 
 
