@@ -42,6 +42,7 @@ __all__ = [
     "table2_verdict",
     "update_readme",
     "validity_markdown",
+    "versus_markdown",
     "versus_text",
 ]
 
@@ -603,29 +604,70 @@ def choice_text(study: dict) -> str:
     )
 
 
-def goal_text(study: dict, split: str = "test") -> str:
-    """Each chosen attempt against both of the paper's variants on the test pairs
-    (:func:`study_versus_text`), then whether it meets the goal (relief against the
-    input resolvably higher, ΔE76 not resolvably higher, against both)."""
+def versus_markdown(study: dict, names, split: str = "test") -> str:
+    """Runs ``names`` of a ``study.json`` against each of the paper's variants as a
+    Markdown table: the paired difference in relief against the input and in ΔE76, each
+    with its bootstrap and its Welch interval, and whether it is resolved (both
+    exclude zero; with one seed there is no Welch interval)."""
     rows = study["splits"][split]
+    lines = [
+        "| run | seeds | against | Δ relief vs input (bootstrap) | Welch | "
+        "Δ ΔE76 (bootstrap) | Welch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        row = rows[name]
+        for ref, changes in row["versus"].items():
+            cells = [row["label"], str(len(row["seeds"])), rows[ref]["label"]]
+            for key, digits in (("relief_input", 3), ("delta_e76", 2)):
+                change = changes[key]
+                boot = interval(change["difference"], change["ci95"], digits, True)
+                welch = change["welch_ci95"]
+                welch = (
+                    "–"
+                    if welch[0] is None
+                    else interval(change["difference"], welch, digits, True)
+                )
+                if change["resolved"]:
+                    boot, welch = f"**{boot}**", f"**{welch}**"
+                cells += [boot, welch]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def goal_text(study: dict) -> str:
+    """Whether each chosen attempt meets the goal on the test pairs (relief against the
+    input resolvably higher, ΔE76 not resolvably higher, against both of the paper's
+    variants; :func:`kdehist.study.goal`), one short sentence each."""
+    rows = study["splits"]["test"]
     parts = []
     for verdict in study.get("goal", {}).values():
         name = verdict["run"]
         seeds = len(rows[name]["seeds"])
-        parts.append(
-            f"{rows[name]['label']} ({seeds} seed{'s' * (seeds > 1)}):"
-            if seeds
-            else rows[name]["label"]
-        )
-        parts += [
-            study_versus_text(study, name, ref, split) for ref in verdict["against"]
-        ]
+        head = f"{rows[name]['label']} ({seeds} seed{'s' * (seeds > 1)})"
         if verdict["stretch"]:
-            parts.append("It meets the goal and the stretch goal against both.")
+            parts.append(f"{head} meets the goal and the stretch goal.")
         elif verdict["met"]:
-            parts.append("It meets the goal against both of the paper's variants.")
+            parts.append(f"{head} meets the goal.")
         else:
-            parts.append("It does not meet the goal.")
+            short = [
+                rows[ref]["label"]
+                for ref, v in verdict["against"].items()
+                if not v["relief_better"]
+            ]
+            costly = [
+                rows[ref]["label"]
+                for ref, v in verdict["against"].items()
+                if v["colour_worse"]
+            ]
+            why = []
+            if short:
+                why.append("its relief is not resolvably above " + listing(short))
+            if costly:
+                why.append("its ΔE76 is resolvably worse than " + listing(costly))
+            if len(verdict["against"]) < 2:
+                why.append("not every paper variant is scored")
+            parts.append(f"{head} does not meet the goal: " + "; ".join(why) + ".")
     if not parts:
         return "No attempt has a chosen weight scored on the test pairs."
     return " ".join(parts)

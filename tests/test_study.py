@@ -183,10 +183,11 @@ def test_the_choice_and_the_goal_read_as_tables_and_sentences():
     assert "proposed (both), + relief for the relief attempt" in report.choice_text(
         result
     )
-    text = report.goal_text(result)
-    assert "(3 seeds)" in text and text.endswith(
-        "against both of the paper's variants."
-    )
+    goal = report.goal_text(result)
+    assert goal == "proposed (both), + relief (3 seeds) meets the goal."
+    table = report.versus_markdown(result, ["relief"])
+    # Resolved: relief against both, and ΔE76 against proposed (one), 3.1 vs 3.0.
+    assert table.count("\n") == 3 and table.count("**") == 3 * 4
     empty = summarize_study({"val": {}, "test": {}})
     assert "no weight is chosen" in report.choice_text(empty)
     assert report.goal_text(empty).startswith("No attempt")
