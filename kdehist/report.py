@@ -33,6 +33,8 @@ __all__ = [
     "path_falls_text",
     "path_text",
     "readme_results",
+    "recheck_markdown",
+    "recheck_text",
     "seeds_alone",
     "study_findings",
     "study_markdown",
@@ -671,3 +673,51 @@ def goal_text(study: dict) -> str:
     if not parts:
         return "No attempt has a chosen weight scored on the test pairs."
     return " ".join(parts)
+
+
+def recheck_markdown(rows: list[dict]) -> str:
+    """The differences that the bootstrap alone resolved (:func:`kdehist.study.recheck`)
+    as a Markdown table: each with its bootstrap and its Welch interval, and whether it
+    survives (both exclude zero)."""
+    lines = [
+        "| difference | measure | bootstrap | Welch over seed means | survives |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if not row["bootstrap_resolved"]:
+            continue
+        digits = 2 if row["metric"].startswith("delta_e") else 3
+        welch = row["welch_ci95"]
+        lines.append(
+            f"| {label(row['a'])} − {label(row['b'])} | "
+            f"{MEASURE_NAMES.get(row['metric'], row['metric'])} | "
+            f"{interval(row['difference'], row['ci95'], digits, True)} | "
+            + (
+                "–"
+                if welch[0] is None
+                else interval(row["difference"], welch, digits, True)
+            )
+            + f" | {'yes' if row['resolved'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def recheck_text(rows: list[dict]) -> str:
+    """How many bootstrap-resolved differences survive the Welch interval, and which
+    do not, in two short sentences."""
+    resolved = [row for row in rows if row["bootstrap_resolved"]]
+    lost = [
+        f"{label(row['a'])} − {label(row['b'])} "
+        f"({MEASURE_NAMES.get(row['metric'], row['metric'])})"
+        for row in resolved
+        if not row["resolved"]
+    ]
+    text = (
+        f"Of the {len(rows)} differences that Table 2 and the frontier compare, the "
+        f"bootstrap alone resolves "
+        f"{len(resolved)}; {len(resolved) - len(lost)} of them survive the Welch "
+        "interval over seed means."
+    )
+    if lost:
+        text += " These do not: " + listing(lost) + "."
+    return text

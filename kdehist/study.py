@@ -50,6 +50,7 @@ from .runs import (
     check_writable,
     git_commit,
     host_cpu,
+    load_pairs,
     pairs_bytes,
     read_pairs,
     run_folder,
@@ -72,6 +73,7 @@ __all__ = [
     "load_study",
     "not_chosen",
     "rebuild_study",
+    "recheck",
     "study",
     "study_pairs",
     "study_results",
@@ -146,6 +148,47 @@ def compare(arrays: dict, other: dict, key: str) -> dict:
         "bootstrap_resolved": boot["resolved"],
         "resolved": boot["resolved"] and welch["resolved"],
     }
+
+
+def recheck(folder: str | Path) -> list[dict]:
+    """The committed Table 2 and frontier differences again, under :func:`compare`'s
+    stricter rule: Table 2's comparisons, each frontier run against the paper's run, and
+    the λ_hist sweep's two ends (ΔE76, shape score, SSIM, edge F1), from the per-pair
+    arrays in ``folder`` (``kdehist.runs.committed_results("cpu")``).
+
+    Returns one dict per difference: ``a``, ``b``, ``metric`` and :func:`compare`'s
+    keys, ``bootstrap_resolved`` being the verdict the bootstrap alone gave.
+    """
+    folder = Path(folder)
+    table2 = json.loads((folder / "table2.json").read_text())
+    front = json.loads((folder / "frontier.json").read_text())
+    seeds = {name: row["seeds"] for name, row in table2["variants"].items()}
+    seeds.update({row["name"]: row["seeds"] for row in front["runs"]})
+    cases = [(c["a"], c["b"], c["metric"]) for c in table2["comparisons"]]
+    cases += [
+        (row["name"], PAPER, key)
+        for row in front["runs"]
+        if row["versus_paper"]
+        for key in row["versus_paper"]
+    ]
+    sweep = sorted(
+        (row["settings"]["lambda_hist"], row["name"])
+        for row in front["runs"]
+        if row["attempt"] == "lambda_sweep"
+    )
+    if len(sweep) > 1:
+        ends = (sweep[-1][1], sweep[0][1])
+        cases += [
+            (*ends, key) for key in ("delta_e76", "shape_score", "ssim", "edge_f1")
+        ]
+    arrays = {
+        name: load_pairs(folder, name, seeds[name])
+        for name in {n for a, b, _ in cases for n in (a, b)}
+    }
+    return [
+        {"a": a, "b": b, "metric": key, **compare(arrays[a], arrays[b], key)}
+        for a, b, key in cases
+    ]
 
 
 def candidates(attempt: str) -> list[str]:

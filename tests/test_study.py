@@ -191,3 +191,29 @@ def test_the_choice_and_the_goal_read_as_tables_and_sentences():
     empty = summarize_study({"val": {}, "test": {}})
     assert "no weight is chosen" in report.choice_text(empty)
     assert report.goal_text(empty).startswith("No attempt")
+
+
+def test_recheck_repeats_the_committed_bootstrap_verdicts_and_adds_welch():
+    from kdehist import report
+    from kdehist.runs import committed_results
+    from kdehist.study import recheck
+
+    folder = committed_results("cpu")
+    rows = recheck(folder)
+    table2 = json.loads((folder / "table2.json").read_text())
+    front = json.loads((folder / "frontier.json").read_text())
+    committed = {(c["a"], c["b"], c["metric"]): c for c in table2["comparisons"]}
+    for run in front["runs"]:
+        for key, change in (run["versus_paper"] or {}).items():
+            committed[(run["name"], "proposed_both", key)] = change
+    for row in rows:
+        saved = committed.get((row["a"], row["b"], row["metric"]))
+        if saved is not None:  # the same bootstrap, so the same verdict
+            assert row["bootstrap_resolved"] == saved["resolved"]
+            assert row["difference"] == pytest.approx(saved["difference"])
+        # Welch never resolves what the bootstrap does not.
+        assert not row["resolved"] or row["bootstrap_resolved"]
+    assert any(r["bootstrap_resolved"] and not r["resolved"] for r in rows)
+    table = report.recheck_markdown(rows)
+    assert table.count("\n") == 1 + sum(r["bootstrap_resolved"] for r in rows)
+    assert report.recheck_text(rows).startswith(f"Of the {len(rows)} differences")
