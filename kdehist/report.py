@@ -675,12 +675,18 @@ def goal_text(study: dict) -> str:
     return " ".join(parts)
 
 
+def _difference_name(row: dict) -> str:
+    if "steps" in row:
+        return f"{label(row['a'])}, step {row['steps'][1]} − step {row['steps'][0]}"
+    return f"{label(row['a'])} − {label(row['b'])}"
+
+
 def recheck_markdown(rows: list[dict]) -> str:
     """The differences that the bootstrap alone resolved (:func:`kdehist.study.recheck`)
     as a Markdown table: each with its bootstrap and its Welch interval, and whether it
     survives (both exclude zero)."""
     lines = [
-        "| difference | measure | bootstrap | Welch over seed means | survives |",
+        "| difference | measure | bootstrap | Welch (t for a path) | survives |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
@@ -689,7 +695,7 @@ def recheck_markdown(rows: list[dict]) -> str:
         digits = 2 if row["metric"].startswith("delta_e") else 3
         welch = row["welch_ci95"]
         lines.append(
-            f"| {label(row['a'])} − {label(row['b'])} | "
+            f"| {_difference_name(row)} | "
             f"{MEASURE_NAMES.get(row['metric'], row['metric'])} | "
             f"{interval(row['difference'], row['ci95'], digits, True)} | "
             + (
@@ -707,8 +713,7 @@ def recheck_text(rows: list[dict]) -> str:
     do not, in two short sentences."""
     resolved = [row for row in rows if row["bootstrap_resolved"]]
     lost = [
-        f"{label(row['a'])} − {label(row['b'])} "
-        f"({MEASURE_NAMES.get(row['metric'], row['metric'])})"
+        f"{_difference_name(row)} ({MEASURE_NAMES.get(row['metric'], row['metric'])})"
         for row in resolved
         if not row["resolved"]
     ]
@@ -716,8 +721,9 @@ def recheck_text(rows: list[dict]) -> str:
         f"Of the {len(rows)} differences that Table 2 and the frontier compare, the "
         f"bootstrap alone resolves "
         f"{len(resolved)}; {len(resolved) - len(lost)} of them survive the Welch "
-        "interval over seed means."
+        "interval over seed means (for the training path, the t-interval of its "
+        "per-seed changes)."
     )
     if lost:
-        text += " These do not: " + listing(lost) + "."
+        text += " These do not: " + "; ".join(lost) + "."
     return text

@@ -38,6 +38,7 @@ __all__ = [
     "paired_change",
     "paired_difference",
     "seed_row",
+    "t_interval",
     "welch_interval",
 ]
 
@@ -199,6 +200,27 @@ def welch_interval(means_a, means_b, level: float = 0.95) -> dict:
     half = float(scipy_stats.t.ppf((1 + level) / 2, dof)) * se
     lo, hi = difference - half, difference + half
     return {"difference": difference, "ci95": [lo, hi], "resolved": not lo <= 0 <= hi}
+
+
+def t_interval(values, level: float = 0.95) -> dict:
+    """Student's t-interval of the mean of ``values``: for a paired change, one value
+    per seed (the same model at two steps), as :func:`welch_interval` is for two runs.
+    ``None`` bounds with fewer than two values.
+
+    >>> t = t_interval([-5.2, -6.1])
+    >>> round(t["difference"], 2), [round(x, 1) for x in t["ci95"]], t["resolved"]
+    (-5.65, [-11.4, 0.1], False)
+    """
+    from scipy import stats as scipy_stats
+
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return {"difference": mean, "ci95": [None, None], "resolved": False}
+    se = float(x.std(ddof=1)) / math.sqrt(len(x))
+    half = float(scipy_stats.t.ppf((1 + level) / 2, len(x) - 1)) * se
+    lo, hi = mean - half, mean + half
+    return {"difference": mean, "ci95": [lo, hi], "resolved": not lo <= 0 <= hi}
 
 
 def seed_row(arrays: dict, interval_keys, mean_keys=()) -> dict:

@@ -34,6 +34,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .checkpoint import load_generators
 from .evaluate import (
     SHADING_METRICS,
@@ -41,6 +43,7 @@ from .evaluate import (
     load_test_set,
     oracle_pairs,
 )
+from .frontier import path_pairs_name
 from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import default_device, evaluation_count, runs_dir
@@ -58,7 +61,7 @@ from .runs import (
     train_run,
 )
 from .segment import load_segmenter
-from .stats import paired_difference, seed_row, welch_interval
+from .stats import paired_difference, seed_row, t_interval, welch_interval
 
 __all__ = [
     "ATTEMPTS",
@@ -153,8 +156,10 @@ def compare(arrays: dict, other: dict, key: str) -> dict:
 def recheck(folder: str | Path) -> list[dict]:
     """The committed Table 2 and frontier differences again, under :func:`compare`'s
     stricter rule: Table 2's comparisons, each frontier run against the paper's run, and
-    the λ_hist sweep's two ends (ΔE76, shape score, SSIM, edge F1), from the per-pair
-    arrays in ``folder`` (``kdehist.runs.committed_results("cpu")``).
+    the λ_hist sweep's two ends (ΔE76, shape score, SSIM, edge F1), and the training
+    path's changes between steps (``steps``; a t-interval of the per-seed changes in
+    Welch's place), from the per-pair arrays in ``folder``
+    (``kdehist.runs.committed_results("cpu")``).
 
     Returns one dict per difference: ``a``, ``b``, ``metric`` and :func:`compare`'s
     keys, ``bootstrap_resolved`` being the verdict the bootstrap alone gave.
@@ -185,10 +190,38 @@ def recheck(folder: str | Path) -> list[dict]:
         name: load_pairs(folder, name, seeds[name])
         for name in {n for a, b, _ in cases for n in (a, b)}
     }
-    return [
+    rows = [
         {"a": a, "b": b, "metric": key, **compare(arrays[a], arrays[b], key)}
         for a, b, key in cases
     ]
+    # The training path's changes pair a model with itself at an earlier step: the
+    # t-interval of the per-seed changes takes Welch's place.
+    for change in front["path_changes"]:
+        name, key = change["name"], change["metric"]
+        per_seed = [
+            float(
+                read_pairs(folder / "pairs" / path_pairs_name(name, s, step))[
+                    key
+                ].mean()
+            )
+            for s in seeds[name]
+            for step in (change["to_step"], change["from_step"])
+        ]
+        t = t_interval(np.subtract(per_seed[0::2], per_seed[1::2]))
+        rows.append(
+            {
+                "a": name,
+                "b": name,
+                "metric": key,
+                "steps": [change["from_step"], change["to_step"]],
+                "difference": change["difference"],
+                "ci95": change["ci95"],
+                "welch_ci95": t["ci95"],
+                "bootstrap_resolved": change["resolved"],
+                "resolved": change["resolved"] and t["resolved"],
+            }
+        )
+    return rows
 
 
 def candidates(attempt: str) -> list[str]:
