@@ -73,6 +73,7 @@ __all__ = [
     "average_tone_baseline",
     "comparisons",
     "estimate",
+    "estimate_runs",
     "load_results",
     "reproduce",
     "summarize_seeds",
@@ -468,11 +469,9 @@ def estimate(
         out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
     configs = {(n, s): experiment_config(n, profile, s) for n in names for s in seeds}
     count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
-    steps = pairs = 0
-    for key, config in configs.items():
-        run = run_folder(Path(out), *key)
-        steps += config.steps - _steps_done(run, config.steps)
-        pairs += (
+
+    def pairs_left(run: Path, config) -> int:
+        return (
             count
             * count
             * sum(
@@ -480,8 +479,25 @@ def estimate(
                 for s in evaluation_steps(config.steps)
             )
         )
+
+    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+
+
+def estimate_runs(
+    profile: str, configs: dict, out: Path, pairs_left, measure: bool = True
+) -> Estimate:
+    """The :class:`Estimate` of training ``configs`` (``{(name, seed): TrainConfig}``)
+    under the run folder ``out`` and scoring ``pairs_left(run, config)`` translations
+    per run: :func:`estimate`'s arithmetic, shared with the shading study's
+    (:func:`kdehist.study.study_estimate`)."""
+    steps = pairs = 0
+    for key, config in configs.items():
+        run = run_folder(out, *key)
+        steps += config.steps - _steps_done(run, config.steps)
+        pairs += pairs_left(run, config)
     # The costliest run stands for all: both generators conditioned.
-    timed = configs.get(("proposed_both", seeds[0]), next(iter(configs.values())))
+    first_seed = next(iter(configs))[1]
+    timed = configs.get(("proposed_both", first_seed), next(iter(configs.values())))
     device = resolve_device(timed.device)
     timings = PROFILE_TIMINGS[profile]
     step_seconds, step_source = timings["step"], f"the profile's, {timings['source']}"

@@ -32,11 +32,13 @@ per-pair arrays
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import load_generators
+from .data import SPLIT_SIZES
 from .evaluate import (
     SHADING_METRICS,
     evaluate_generator,
@@ -46,7 +48,7 @@ from .evaluate import (
 from .frontier import path_pairs_name
 from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
 from .io import atomic_write_bytes, atomic_write_json
-from .profiles import default_device, evaluation_count, runs_dir
+from .profiles import RUNS_ENV_VAR, default_device, evaluation_count, runs_dir
 from .runs import (
     switched_results,
     check_runs_and_seeds,
@@ -78,6 +80,7 @@ __all__ = [
     "rebuild_study",
     "recheck",
     "study",
+    "study_estimate",
     "study_pairs",
     "study_results",
     "summarize_study",
@@ -440,13 +443,51 @@ def study(
     return result
 
 
+def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=True):
+    """How long :func:`study` with every run and seed would take, before it starts
+    (:func:`kdehist.reproduce.estimate_runs`): the training steps and the validation
+    and test translations still missing under ``out``. An upper bound: it counts every
+    seed of each attempt's weights, though the weights not chosen keep one.
+
+    >>> estimate = study_estimate("smoke", out="no-such-folder", measure=False)
+    >>> per_run = len(SPLITS) * evaluation_count("smoke") ** 2
+    >>> estimate.runs, estimate.pairs == estimate.runs * per_run
+    (13, True)
+    """
+    from .reproduce import estimate_runs
+
+    names, seeds = check_runs_and_seeds(
+        None, None, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
+    )
+    if out is None:  # study's default, without creating it
+        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
+    configs = {(n, s): experiment_config(n, profile, s) for n in names for s in seeds}
+    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
+
+    def pairs_left(run: Path, config) -> int:
+        return (
+            count
+            * count
+            * sum(
+                not (run / f"pairs_{split}_step{config.steps:06d}.npz").is_file()
+                for split in SPLITS
+            )
+        )
+
+    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+
+
 def study_results(profile: str, train: bool = False) -> Path:
     """The results folder holding the ``study.json`` that chapter 10 reads: the
     committed cpu results, or with ``train`` this runtime's own, made first by
-    :func:`study` (on Colab the runs go to Google Drive)."""
-    return switched_results(
-        profile, train, lambda folder: study(profile, results_dir=folder)
-    )
+    :func:`study` (on Colab the runs go to Google Drive, and a
+    :func:`study_estimate` is printed before anything starts)."""
+
+    def make(folder: Path) -> None:
+        print(study_estimate(profile))  # before anything starts
+        study(profile, results_dir=folder)
+
+    return switched_results(profile, train, make)
 
 
 def study_pairs(folder: str | Path, split: str, name: str, seed: int) -> Path:
