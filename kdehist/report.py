@@ -521,8 +521,8 @@ def study_versus_text(study: dict, name: str, other: str, split: str = "test") -
 
 def study_findings(study: dict, split: str = "test") -> str:
     """What the shading study found, in a few short sentences from its json: how many
-    seeds the runs rest on, each run's relief against the input beside the paper's
-    proposed (both), and which differences from it are resolved (both intervals)."""
+    seeds the runs rest on, the range of relief against the input beside the paper's
+    proposed (both)'s, and which differences from it are resolved (both intervals)."""
     rows = _in_registry_order(study["splits"][split])
     seeds = sorted({len(row["seeds"]) for row in rows.values()})
     counts = " or ".join(str(n) for n in seeds)
@@ -531,16 +531,13 @@ def study_findings(study: dict, split: str = "test") -> str:
         text += ": an anecdote, with no Welch interval, so no difference is resolved"
     text += "."
     paper = rows.get("proposed_both")
-    if paper is not None:
+    if paper is not None and len(rows) > 1:
+        ranked = sorted(rows.values(), key=lambda row: row["relief_input_mean"])
         text += (
-            f" Relief against the input: {paper['label']} "
-            f"{paper['relief_input_mean']:.2f}; "
-            + "; ".join(
-                f"{row['label']} {row['relief_input_mean']:.2f}"
-                for name, row in rows.items()
-                if name != "proposed_both"
-            )
-            + "."
+            f" Relief against the input runs from {ranked[0]['relief_input_mean']:.2f} "
+            f"({ranked[0]['label']}) to {ranked[-1]['relief_input_mean']:.2f} "
+            f"({ranked[-1]['label']}); {paper['label']} keeps "
+            f"{paper['relief_input_mean']:.2f}."
         )
     resolved = [
         f"{row['label']} ({MEASURE_NAMES[key]})"
