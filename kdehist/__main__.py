@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+from pathlib import Path
 import sys
 from typing import Callable
 
@@ -369,9 +370,12 @@ def _add_readme_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_readme(args: argparse.Namespace) -> int:
     from .layout import update_layout
     from .report import update_readme
+    from .study import recheck
 
     try:
-        changed = update_readme(args.readme_file, args.results)
+        has_frontier = (Path(args.results) / "frontier.json").is_file()
+        rechecked = recheck(args.results) if has_frontier else None
+        changed = update_readme(args.readme_file, args.results, rechecked)
         changed = update_layout(args.readme_file) or changed
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None

@@ -144,12 +144,17 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
 
 
 def readme_results(
-    table2: dict, front: dict | None = None, study: dict | None = None
+    table2: dict,
+    front: dict | None = None,
+    study: dict | None = None,
+    rechecked: list[dict] | None = None,
 ) -> str:
     """The README's results block: how the numbers were made, then
     :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
-    (:func:`frontier_markdown`), then (given a ``study.json``) the shading study's test
-    table (:func:`study_markdown`) and what it found (:func:`study_findings`)."""
+    (:func:`frontier_markdown`) and (given :func:`kdehist.study.recheck`'s rows) which
+    of the differences survive the Welch interval (:func:`recheck_text`), then (given a
+    ``study.json``) the shading study's test table (:func:`study_markdown`) and what it
+    found (:func:`study_findings`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
@@ -176,6 +181,7 @@ def readme_results(
         f"absolute values (chapter 9)."
     )
     block += "" if front is None else _readme_frontier(front)
+    block += "" if not rechecked else "\n\n" + recheck_text(rechecked)
     return block + ("" if study is None else _readme_study(study))
 
 
@@ -198,9 +204,12 @@ def _readme_frontier(front: dict) -> str:
     )
 
 
-def update_readme(readme: str | Path, results: str | Path) -> bool:
-    """Rewrite the README's results block from ``results/table2.json``; True if it
-    changed."""
+def update_readme(
+    readme: str | Path, results: str | Path, rechecked: list[dict] | None = None
+) -> bool:
+    """Rewrite the README's results block from ``results/table2.json`` (and the
+    frontier's and the study's json beside it, and ``rechecked``:
+    :func:`kdehist.study.recheck` of ``results``); True if it changed."""
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:
@@ -215,6 +224,7 @@ def update_readme(readme: str | Path, results: str | Path) -> bool:
         read_json(Path(results) / "table2.json"),
         read_json(front) if front.is_file() else None,
         read_json(study) if study.is_file() else None,
+        rechecked,
     )
     new = f"{before}{README_START}\n{block}\n{README_END}{after}"
     if new != text:

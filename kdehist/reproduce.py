@@ -563,5 +563,8 @@ if __name__ == "__main__":  # the old entry point, kept: ``kdehist readme``
     parser.add_argument("--readme", action="store_true", required=True)
     parser.add_argument("--results", default=str(committed_results("cpu")))
     args = parser.parse_args()
-    changed = update_readme("README.md", args.results)
-    print("README.md updated" if changed else "README.md already matches the results")
+    import runpy
+    import sys
+
+    sys.argv = ["kdehist", "readme", "--results", args.results]
+    runpy.run_module("kdehist", run_name="__main__")
