@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+import textwrap
 
 import numpy as np
 import torch
@@ -102,23 +103,37 @@ def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
     )
     ax.set_xticks([])
     ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # long run labels wrap to the image's width
+        ax.set_title(textwrap.fill(title, 18), fontsize=10)
 
 
-def figure3(checkpoints: dict[str, str | Path], test, rows: int = 4) -> Figure:
+def figure3(
+    checkpoints: dict[str, str | Path], test, rows: int = 4, oracle: bool = False
+) -> Figure:
     """Figure 3: per row an input, a reference, then each model's translation.
 
     Args:
         checkpoints: ``{run name: checkpoint or snapshot path}``, in column order.
         test: a :class:`kdehist.evaluate.TestSet`.
         rows: pairs shown, with references from light to deep skin.
+        oracle: also show, after the reference, the oracle: the input's pose rendered
+            in the reference's tone and look, the shading included.
     """
     pairs = figure_pairs(test, rows)
     outputs = {
         name: translate_selected(path, test, pairs)
         for name, path in checkpoints.items()
     }
+    if oracle:
+        from .data import render_real
+
+        rendered, _ = render_real(
+            [test.poses[i] for i, _ in pairs],
+            torch.stack([test.tones[j] for _, j in pairs]),
+            size=test.size,
+            appearance=[test.looks[j] for _, j in pairs],
+        )
+        outputs = {"oracle": rendered, **outputs}
     columns = 2 + len(outputs)
     fig = Figure(figsize=(1.7 * columns, 1.75 * len(pairs)), layout="constrained")
     axes = fig.subplots(len(pairs), columns, squeeze=False)

@@ -21,8 +21,10 @@ The attempts to keep shading come with weights to choose from. :func:`choose` pi
 weight per attempt on the validation pairs, from seed 0 alone (one seed per weight), by
 the rule of :data:`CHOICE_RULE`; only the chosen weight trains the other seeds.
 :func:`goal` then asks, on the test pairs, whether a chosen attempt keeps more relief
-than the paper's variants without a resolved loss of colour. ``study.json`` and the
-per-pair arrays
+than the paper's variants without a resolved loss of colour.
+
+``study.json``, ``study_samples.png`` (seed 0 of the paper's variants and of the chosen
+attempts on Figure 3's test pairs, beside the oracle) and the per-pair arrays
 (``study/<split>/<run>_seed<k>.npz``) go to the results folder.
 
     from kdehist.study import study
@@ -46,6 +48,7 @@ from .evaluate import (
     oracle_pairs,
 )
 from .frontier import path_pairs_name
+from .figures import figure3, figure_png
 from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import RUNS_ENV_VAR, default_device, evaluation_count, runs_dir
@@ -73,6 +76,7 @@ __all__ = [
     "SPLITS",
     "candidates",
     "choose",
+    "chosen_runs",
     "compare",
     "goal",
     "load_study",
@@ -278,6 +282,11 @@ def choose(val: dict, seed: int = 0) -> dict:
     return choices
 
 
+def chosen_runs(choices: dict) -> list[str]:
+    """The run :func:`choose` chose for each attempt, in :data:`ATTEMPTS`' order."""
+    return [choices[a]["chosen"] for a in ATTEMPTS if a in choices]
+
+
 def not_chosen(choices: dict) -> set[str]:
     """The candidates :func:`choose` passed over: they keep their one seed."""
     return {
@@ -434,6 +443,17 @@ def study(
     for folder in [out] + ([results_dir] if results_dir is not None else []):
         atomic_write_json(Path(folder) / "study.json", result)
     if results_dir is not None:
+        columns = {  # seed 0 of the paper's variants and of each chosen attempt
+            name: snapshot_path(run_folder(out, name, seeds[0]), config.steps)
+            for name in [*REFERENCES[::-1], *chosen_runs(result["choices"])]
+            if name in arrays["test"] and seeds[0] in arrays["test"][name]
+            for config in [experiment_config(name, profile, seeds[0])]
+        }
+        if columns:
+            atomic_write_bytes(
+                Path(results_dir) / "study_samples.png",
+                figure_png(figure3(columns, scoring["test"][0], oracle=True)),
+            )
         for split, by_run in arrays.items():
             for name, by_seed in by_run.items():
                 for seed, pairs in by_seed.items():
