@@ -42,6 +42,7 @@ __all__ = [
     "sweep_text",
     "table2_markdown",
     "table2_verdict",
+    "untrained_text",
     "update_readme",
     "validity_markdown",
     "versus_markdown",
@@ -734,3 +735,35 @@ def recheck_text(rows: list[dict]) -> str:
     if lost:
         text += " These do not: " + "; ".join(lost) + "."
     return text
+
+
+#: Measures against the oracle that no attempt's loss reads, as (key, digits).
+UNTRAINED = (("relief_oracle", 3), ("ssim", 3), ("edge_f1", 3))
+
+
+def untrained_text(study: dict, split: str = "test") -> str:
+    """Each chosen attempt against proposed (both) on measures that no loss of the
+    study reads (:data:`UNTRAINED`, all against the oracle), one short sentence each:
+    the check on an attempt whose loss reads the relief measure itself."""
+    rows = study["splits"][split]
+    parts = []
+    for verdict in study.get("goal", {}).values():
+        name = verdict["run"]
+        changes = rows[name]["versus"].get("proposed_both")
+        if changes is None:
+            continue
+        cells = [
+            f"{MEASURE_NAMES[key]} "
+            + interval(change["difference"], change["ci95"], digits, True)
+            + (" (resolved)" if change["resolved"] else "")
+            for key, digits in UNTRAINED
+            if key in changes
+            for change in [changes[key]]
+        ]
+        parts.append(f"{rows[name]['label']}: " + ", ".join(cells) + ".")
+    if not parts:
+        return ""
+    return (
+        "Against proposed (both), on measures against the oracle that no loss reads "
+        "(bootstrap intervals; resolved where Welch agrees): " + " ".join(parts)
+    )

@@ -217,3 +217,15 @@ def test_recheck_repeats_the_committed_bootstrap_verdicts_and_adds_welch():
     table = report.recheck_markdown(rows)
     assert table.count("\n") == 1 + sum(r["bootstrap_resolved"] for r in rows)
     assert report.recheck_text(rows).startswith(f"Of the {len(rows)} differences")
+
+
+def test_untrained_measures_are_reported_for_each_chosen_attempt():
+    from kdehist import report
+    from kdehist.runs import committed_results
+
+    study_json = load_study(committed_results("cpu"))
+    assert report.untrained_text({**study_json, "goal": {}}) == ""
+    name = next(n for n in study_json["splits"]["test"] if n != "proposed_both")
+    text = report.untrained_text({**study_json, "goal": {"x": {"run": name}}})
+    label = study_json["splits"]["test"][name]["label"]
+    assert f"{label}: relief vs oracle " in text and "edge F1" in text
