@@ -182,7 +182,8 @@ def readme_results(
         f"absolute values (chapter 9)."
     )
     block += "" if front is None else _readme_frontier(front)
-    block += "" if not rechecked else "\n\n" + recheck_text(rechecked)
+    if rechecked:
+        block += "\n\n" + recheck_text(rechecked) + " Chapter 10 lists them."
     return block + ("" if study is None else _readme_study(study))
 
 
@@ -717,24 +718,16 @@ def recheck_markdown(rows: list[dict]) -> str:
 
 
 def recheck_text(rows: list[dict]) -> str:
-    """How many bootstrap-resolved differences survive the Welch interval, and which
-    do not, in two short sentences."""
+    """How many bootstrap-resolved differences survive the Welch interval, in one short
+    sentence (:func:`recheck_markdown` lists them)."""
     resolved = [row for row in rows if row["bootstrap_resolved"]]
-    lost = [
-        f"{_difference_name(row)} ({MEASURE_NAMES.get(row['metric'], row['metric'])})"
-        for row in resolved
-        if not row["resolved"]
-    ]
-    text = (
+    kept = sum(row["resolved"] for row in resolved)
+    return (
         f"Of the {len(rows)} differences that Table 2 and the frontier compare, the "
-        f"bootstrap alone resolves "
-        f"{len(resolved)}; {len(resolved) - len(lost)} of them survive the Welch "
-        "interval over seed means (for the training path, the t-interval of its "
+        f"bootstrap alone resolves {len(resolved)}, and {kept} of them survive the "
+        "Welch interval over seed means (for the training path, a t-interval of its "
         "per-seed changes)."
     )
-    if lost:
-        text += " These do not: " + "; ".join(lost) + "."
-    return text
 
 
 #: Measures against the oracle that no attempt's loss reads, as (key, digits).
