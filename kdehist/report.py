@@ -608,10 +608,35 @@ def choice_text(study: dict) -> str:
         f"{label(choice['chosen'])} for the {attempt.replace('_', ' ')} attempt"
         for attempt, choice in choices.items()
     )
+    edges = [
+        label(choice["chosen"])
+        for choice in choices.values()
+        if _at_largest_weight(choice["chosen"], list(choice["candidates"]))
+    ]
+    edge = (
+        f"{listing(edges)} {'is' if len(edges) == 1 else 'are'} the largest weight "
+        "tried, so a larger one, untried, might do better still."
+        if edges
+        else ""
+    )
+    edge = f" {edge[0].upper()}{edge[1:]}" if edge else ""
     return (
         "The rule, fixed before any candidate was scored on the validation pairs: "
         f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 "
-        f"{limit:.2f}. Chosen: {chosen}."
+        f"{limit:.2f}. Chosen: {chosen}.{edge}"
+    )
+
+
+def _at_largest_weight(name: str, candidates: list[str]) -> bool:
+    """Whether run ``name`` has the largest value, among ``candidates``, of each
+    setting in which they differ (an attempt's weight)."""
+    settings = [EXPERIMENTS[n].settings for n in candidates]
+    varied = {
+        k for k in set().union(*settings) if len({str(s.get(k)) for s in settings}) > 1
+    }
+    mine = EXPERIMENTS[name].settings
+    return bool(varied) and all(
+        mine.get(k, 0) >= max(s.get(k, 0) for s in settings) for k in varied
     )
 
 

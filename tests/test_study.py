@@ -188,6 +188,11 @@ def test_the_choice_and_the_goal_read_as_tables_and_sentences():
     table = report.versus_markdown(result, ["relief"])
     # Resolved: relief against both, and ΔE76 against proposed (one), 3.1 vs 3.0.
     assert table.count("\n") == 3 and table.count("**") == 3 * 4
+    assert "largest weight" not in report.choice_text(result)
+    result["choices"]["relief"]["chosen"] = "relief_strong"
+    assert "Proposed (both), + relief 3 is the largest weight tried" in (
+        report.choice_text(result)
+    )
     empty = summarize_study({"val": {}, "test": {}})
     assert "no weight is chosen" in report.choice_text(empty)
     assert report.goal_text(empty).startswith("No attempt")
