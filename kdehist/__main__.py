@@ -369,7 +369,7 @@ def _add_readme_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_readme(args: argparse.Namespace) -> int:
     from .layout import update_layout
-    from .report import update_readme
+    from .readme import update_readme
     from .study import recheck
 
     try:

@@ -4,7 +4,7 @@ The numbers come from the results json (``table2.json``, ``frontier.json``); not
 here trains, scores or reads a run folder. Each function takes the parsed json and
 returns a string, so a chapter shows ``display(Markdown(...))`` or glues the sentence,
 and the README's results block is rewritten from the same functions
-(:func:`update_readme`).
+(:func:`kdehist.readme.update_readme`).
 
 >>> listing(["a", "b", "c"])
 'a, b and c'
@@ -12,17 +12,12 @@ and the README's results block is rewritten from the same functions
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .color import jis_class
 from .experiments import EXPERIMENTS, label
-from .io import atomic_write_bytes
-from .runs import read_json
 from .stats import interval
 
 __all__ = [
-    "README_END",
-    "README_START",
     "attempts_text",
     "choice_markdown",
     "choice_text",
@@ -32,7 +27,6 @@ __all__ = [
     "listing",
     "path_falls_text",
     "path_text",
-    "readme_results",
     "recheck_markdown",
     "recheck_text",
     "seeds_alone",
@@ -43,16 +37,10 @@ __all__ = [
     "table2_markdown",
     "table2_verdict",
     "untrained_text",
-    "update_readme",
     "validity_markdown",
     "versus_markdown",
     "versus_text",
 ]
-
-README_START, README_END = (
-    "<!-- results:start (kdehist readme) -->",
-    "<!-- results:end -->",
-)
 
 
 def duration(seconds: float) -> str:
@@ -83,10 +71,15 @@ def _row_interval(row: dict, key: str, digits: int) -> str:
     return interval(row[f"{key}_mean"], row[f"{key}_ci95"], digits)
 
 
-def table2_markdown(table2: dict, detailed: bool = False) -> str:
+def table2_markdown(
+    table2: dict, detailed: bool = False, study: dict | None = None
+) -> str:
     """Table 2 as a Markdown table: per run the seeds, ΔE76 with its 95 % interval and
     JIS class, the shape score with its interval and the paper's ΔE; ``detailed`` adds
-    ΔE2000, SSIM and edge F1. The oracle and the tone-blind average close the table."""
+    ΔE2000, SSIM and edge F1. Given a ``study.json``, each attempt that meets the
+    study's goal on the test pairs (:func:`kdehist.study.goal`) adds a row, its label
+    marked † (trained for the study, on the study's host). The oracle and the
+    tone-blind average close the table."""
     head = ["model", "seeds", "ΔE76 mean [95 % CI]", "JIS class"]
     head += ["ΔE2000 [95 % CI]"] if detailed else []
     head += (
@@ -99,15 +92,23 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
     # The registry's order (the paper's first), then any run it does not have.
     order = [n for n in EXPERIMENTS if n in variants]
     order += sorted(set(variants) - set(EXPERIMENTS))
-    for name in order:
-        row = variants[name]
+    extra = {
+        verdict["run"]: study["splits"]["test"][verdict["run"]]
+        for verdict in (study or {}).get("goal", {}).values()
+        if verdict["met"]
+    }
+    for name in order + list(extra):
+        row = variants[name] if name in variants else extra[name]
         cells = [
-            label(name),
+            label(name) + (" †" if name in extra else ""),
             str(len(row["seeds"])),
             _row_interval(row, "delta_e76", 2),
             jis_class(row["delta_e76_mean"]),
         ]
-        cells += [_row_interval(row, "delta_e00", 2)] if detailed else []
+        if detailed:
+            cells += [
+                _row_interval(row, "delta_e00", 2) if "delta_e00_mean" in row else "–"
+            ]
         cells += [_row_interval(row, "shape_score", 3)]
         cells += (
             [f"{row['ssim_mean']:.3f}", f"{row['edge_f1_mean']:.3f}"]
@@ -141,97 +142,14 @@ def table2_markdown(table2: dict, detailed: bool = False) -> str:
     ]
     cells += ["–"] * (len(head) - len(cells))
     lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def readme_results(
-    table2: dict,
-    front: dict | None = None,
-    study: dict | None = None,
-    rechecked: list[dict] | None = None,
-) -> str:
-    """The README's results block: how the numbers were made, then
-    :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
-    (:func:`frontier_markdown`) and (given :func:`kdehist.study.recheck`'s rows) which
-    of the differences survive the Welch interval (:func:`recheck_text`), then (given a
-    ``study.json``) the shading study's test table (:func:`study_markdown`) and what it
-    found (:func:`study_findings`)."""
-    prov = table2["provenance"]
-    rows = table2["variants"].values()
-    seeds = sorted({len(r["seeds"]) for r in rows})
-    minutes = [s / 60 for r in rows for s in r["train_seconds"]]
-    plural = "s" if max(seeds) > 1 else ""
-    caveat = (
-        " (with one seed, an interval covers the test images, not the training)"
-        if min(seeds) == 1
-        else ""
-    )
-    test_pairs = prov["test_pairs"].replace(" x ", " × ")
-    average = table2["baselines"]["average_tone"]["delta_e76_mean"]
-    block = (
-        f"Measured with the `cpu` profile ({prov['image_size']}², 500 steps per model, "
-        f"float32; {' or '.join(map(str, seeds))} seed{plural} per model; "
-        f"{len(minutes)} models of {min(minutes):.0f}–{max(minutes):.0f} min each on a "
-        f"2-core {prov['host_cpu']}), mean ΔE76 over {test_pairs} pairs between the "
-        f"mean L\\*a\\*b\\* of the generated and the reference foregrounds, and the "
-        f"shape score (segmenter IoU against the input's mask), each with a 95 % "
-        f"bootstrap interval over test inputs, references and seeds{caveat}:\n\n"
-        f"{table2_markdown(table2)}\n\n"
-        f"Our synthetic tones span the whole Monk scale, so even an ideal tone-blind "
-        f"translator scores {average:.1f} here: compare ratios with the paper, not "
-        f"absolute values (chapter 9)."
-    )
-    block += "" if front is None else _readme_frontier(front)
-    if rechecked:
-        block += "\n\n" + recheck_text(rechecked) + " Chapter 10 lists them."
-    return block + ("" if study is None else _readme_study(study))
-
-
-def _readme_study(study: dict) -> str:
-    return (
-        "\n\nThe shading study (chapter 10): the runs scored on what the paper says is "
-        "lost, on the test pairs (relief: the correlation of L\\*'s local relief with "
-        "the input's, or the oracle's, inside the leg; spread: the foreground's "
-        "standard deviation of L\\* over the oracle's; chapter 9 shows what each "
-        "measures). " + study_findings(study) + "\n\n" + study_markdown(study, "test")
-    )
-
-
-def _readme_frontier(front: dict) -> str:
-    return (
-        "\n\nThe shape/colour frontier (chapter 10): proposed (both) with one change "
-        "each, same profile, scored the same way; the last columns are the paired "
-        "difference from the paper's run (95 % bootstrap intervals over test inputs, "
-        "references and seeds):\n\n" + frontier_markdown(front)
-    )
-
-
-def update_readme(
-    readme: str | Path, results: str | Path, rechecked: list[dict] | None = None
-) -> bool:
-    """Rewrite the README's results block from ``results/table2.json`` (and the
-    frontier's and the study's json beside it, and ``rechecked``:
-    :func:`kdehist.study.recheck` of ``results``); True if it changed."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(
-            f"readme: expected the markers {README_START!r} and {README_END!r} "
-            f"in {readme}"
+    if extra:
+        host = study["provenance"].get("host_cpu", "another host")
+        lines.append(
+            f"\n† Trained for the shading study on the {host} and scored there on the "
+            "same test pairs; it meets the study's goal against both of the paper's "
+            "variants (chapter 10). Its intervals cover its own seeds."
         )
-    before, rest = text.split(README_START, 1)
-    _, after = rest.split(README_END, 1)
-    front, study = Path(results) / "frontier.json", Path(results) / "study.json"
-    block = readme_results(
-        read_json(Path(results) / "table2.json"),
-        read_json(front) if front.is_file() else None,
-        read_json(study) if study.is_file() else None,
-        rechecked,
-    )
-    new = f"{before}{README_START}\n{block}\n{README_END}{after}"
-    if new != text:
-        atomic_write_bytes(readme, new.encode())
-    return new != text
+    return "\n".join(lines)
 
 
 def frontier_markdown(

@@ -100,13 +100,13 @@ COMPARISONS = (
 # Kept importable from here for one version (CHANGELOG): they moved.
 RUNS = {n: dict(variant=e.variant, **e.settings) for n, e in TABLE2_RUNS.items()}
 DEFAULT_RUNS = TABLE2
-from .report import (  # noqa: E402,F401
+from .readme import (  # noqa: E402,F401
     README_END,
     README_START,
     readme_results,
-    table2_markdown,
     update_readme,
 )
+from .report import table2_markdown  # noqa: E402,F401
 from .runs import committed_results  # noqa: E402,F401
 
 __all__ += ["SEEDS", "evaluation_steps", "read_pairs", "run_folder", "train_run"]
