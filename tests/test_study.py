@@ -234,3 +234,22 @@ def test_untrained_measures_are_reported_for_each_chosen_attempt():
     text = report.untrained_text({**study_json, "goal": {"x": {"run": name}}})
     label = study_json["splits"]["test"][name]["label"]
     assert f"{label}: relief vs oracle " in text and "edge F1" in text
+
+
+def test_table2_gains_a_marked_row_only_for_an_attempt_that_meets_the_goal():
+    from kdehist import report
+    from kdehist.runs import committed_results
+
+    folder = committed_results("cpu")
+    table2 = json.loads((folder / "table2.json").read_text())
+    study_json = load_study(folder)
+    name = next(n for n in study_json["splits"]["test"] if n != "proposed_both")
+    for met in (False, True):
+        study_json["goal"] = {"x": {"run": name, "met": met}}
+        for detailed in (False, True):
+            table = report.table2_markdown(table2, detailed, study=study_json)
+            label = study_json["splits"]["test"][name]["label"]
+            assert (f"| {label} † |" in table) == met
+            assert ("† Trained for the shading study" in table) == met
+            rows = [line for line in table.splitlines() if line.startswith("| ")]
+            assert len({line.count("|") for line in rows}) == 1  # no ragged row
