@@ -122,3 +122,40 @@ def test_ch11_translating_by_hand_is_translate():
         mine = G(sim["image"][None], h)[0]
     result = kdehist.translate(sim["image"], real["image"], real["mask"])
     assert (mine - result.output).abs().max().item() == 0
+
+
+def test_ch10_relief_loss_by_hand_is_relief_loss():
+    """ch10-ex-relief: the relief loss in NumPy is kdehist.losses.relief_loss, and a
+    darker, paler copy loses nothing."""
+    import torch
+    from scipy import ndimage
+
+    from kdehist.data import SyntheticKnees
+    from kdehist.losses import relief_loss
+
+    knee = SyntheticKnees("sim", "test", size=64)[0]
+    image, mask = knee["image"].double().numpy(), knee["mask"][0].numpy() > 0.5
+
+    def relief(image, mask, sigma=3.0, erosion=2):
+        y = 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
+        m = ndimage.binary_erosion(
+            mask, np.ones((2 * erosion + 1,) * 2), border_value=1
+        ).astype(float)
+
+        def blur(a):
+            return ndimage.gaussian_filter(a, sigma, mode="constant", truncate=3.0)
+
+        r = (y - blur(y * m) / np.maximum(blur(m), 1e-6)) * m
+        return (r - r[m > 0].mean()) * m
+
+    def my_relief_loss(a, b, mask):
+        ra, rb = relief(a, mask), relief(b, mask)
+        return 1 - (ra * rb).sum() / np.sqrt((ra**2).sum() * (rb**2).sum())
+
+    assert abs(my_relief_loss(image, 0.5 * image - 0.2, mask)) < 1e-9
+    noisy = image + np.random.default_rng(0).normal(0, 0.05, image.shape)
+    package = relief_loss(
+        torch.from_numpy(image)[None], torch.from_numpy(noisy)[None], knee["mask"][None]
+    )
+    assert my_relief_loss(image, noisy, mask) == pytest.approx(package.item(), abs=1e-6)
+    assert my_relief_loss(image, -image, mask) == pytest.approx(2.0)
