@@ -475,11 +475,10 @@ def study_findings(study: dict, split: str = "test") -> str:
         for key in ("relief_input", "delta_e76")
         if row["versus"].get("proposed_both", {}).get(key, {}).get("resolved")
     ]
-    text += (
-        " Resolved against proposed (both): " + listing(resolved) + "."
-        if resolved
-        else " No difference from proposed (both) is resolved."
-    )
+    if resolved:
+        text += " Resolved against proposed (both): " + listing(resolved) + "."
+    elif max(seeds) > 1:
+        text += " No difference from proposed (both) is resolved."
     return text
 
 
@@ -539,7 +538,7 @@ def choice_text(study: dict) -> str:
     )
     edge = f" {edge[0].upper()}{edge[1:]}" if edge else ""
     return (
-        "The rule, fixed before any candidate was scored on the validation pairs: "
+        "The rule, which reads no test pair: "
         f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 "
         f"{limit:.2f}. Chosen: {chosen}.{edge}"
     )
@@ -599,6 +598,7 @@ def goal_text(study: dict) -> str:
         name = verdict["run"]
         seeds = len(rows[name]["seeds"])
         head = f"{rows[name]['label']} ({seeds} seed{'s' * (seeds > 1)})"
+        head = head[0].upper() + head[1:]  # a label may start in lower case
         if verdict["stretch"]:
             parts.append(f"{head} meets the goal and the stretch goal.")
         elif verdict["met"]:

@@ -184,7 +184,7 @@ def test_the_choice_and_the_goal_read_as_tables_and_sentences():
         result
     )
     goal = report.goal_text(result)
-    assert goal == "proposed (both), + relief (3 seeds) meets the goal."
+    assert goal == "Proposed (both), + relief (3 seeds) meets the goal."
     table = report.versus_markdown(result, ["relief"])
     # Resolved: relief against both, and ΔE76 against proposed (one), 3.1 vs 3.0.
     assert table.count("\n") == 3 and table.count("**") == 3 * 4
