@@ -261,19 +261,29 @@ def _sweep(front: dict) -> list[tuple[float, dict]]:
 
 
 def sweep_text(front: dict, ends: dict | None = None) -> str:
-    """The λ_hist sweep in words: each weight against the paper's (λ_hist = 10), then,
-    given ``ends`` (:func:`kdehist.frontier.compare_runs` of the largest weight against
-    the smallest), the contrast the sweep's design implies."""
+    """The λ_hist sweep in two short sentences: how many weights differ from the
+    paper's (λ_hist = 10) by the bootstrap (the frontier table's last columns give each
+    difference), then, given ``ends`` (:func:`kdehist.frontier.compare_runs` of the
+    largest weight against the smallest), the contrast the sweep's design implies."""
     sweep = _sweep(front)
     if len(sweep) < 2:
         return "The sweep has fewer than two scored weights."
-    parts = [
-        f"λ_hist {lam:g}: {versus_text(row['versus_paper'])}"
-        for lam, row in sweep
-        if row["versus_paper"]
+    compared = [(lam, row["versus_paper"]) for lam, row in sweep if row["versus_paper"]]
+    moved = [
+        f"λ_hist {lam:g} ({MEASURE_NAMES[key]})"
+        for lam, versus in compared
+        for key in ("delta_e76", "shape_score")
+        if versus[key]["resolved"]
     ]
-    text = "Against the paper's weight, λ_hist 10, on the same test pairs: "
-    text += "; ".join(parts) + "."
+    text = (
+        "Against the paper's weight, λ_hist 10, "
+        + (
+            "the bootstrap resolves " + listing(moved)
+            if moved
+            else f"none of the other {len(compared)} weights differs resolvably"
+        )
+        + " (the table's last two columns)."
+    )
     if ends is not None:
         (low, _), (high, _) = sweep[0], sweep[-1]
         text += (
@@ -292,8 +302,9 @@ def attempts_text(front: dict, names=("own_foreground_hist", "luminance_structur
             texts.append(f"{label(name)} is not trained.")
             continue
         row = rows[name]
+        name_text = label(name)[0].upper() + label(name)[1:]
         texts.append(
-            f"{label(name)} ({len(row['seeds'])} seeds) against the paper's run: "
+            f"{name_text} ({len(row['seeds'])} seeds) against the paper's run: "
             f"{versus_text(row['versus_paper'])}. Seed by seed: {seeds_alone(row)}"
         )
     return " ".join(texts)
