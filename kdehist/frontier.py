@@ -24,11 +24,13 @@ from the committed arrays.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .color import jis_class
+from .data import SPLIT_SIZES
 from .config import TrainConfig
 from .experiments import (
     EXPERIMENTS,
@@ -43,7 +45,7 @@ from .experiments import (
 )
 from .figures import figure3, figure_png
 from .io import atomic_write_bytes, atomic_write_json
-from .profiles import runs_dir
+from .profiles import RUNS_ENV_VAR, evaluation_count, runs_dir
 from .runs import (
     switched_results,
     pairs_bytes,
@@ -68,6 +70,7 @@ __all__ = [
     "SAMPLES",
     "compare_runs",
     "frontier",
+    "frontier_estimate",
     "frontier_results",
     "load_frontier",
     "path_pairs_name",
@@ -366,13 +369,54 @@ def summarize_frontier(
     }
 
 
+def frontier_estimate(
+    profile: str = "cpu", out: str | Path | None = None, measure=True
+):
+    """How long :func:`frontier` with its default runs and seeds would take, before it
+    starts (:func:`kdehist.reproduce.estimate_runs`): the training steps and the test
+    translations still missing under ``out``, the training path's checkpoints included.
+
+    >>> estimate = frontier_estimate("smoke", out="no-such-folder", measure=False)
+    >>> estimate.runs == len(FRONTIER) and estimate.steps > 0
+    True
+    """
+    from .reproduce import estimate_runs
+
+    names, seeds = check_runs_and_seeds(
+        None, None, FRONTIER_RUNS, FRONTIER, profile_seeds(profile, FRONTIER_SEEDS)
+    )
+    if out is None:  # frontier's default, without creating it
+        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
+    # Table 2's own run keeps Table 2's seeds (see frontier).
+    configs = {
+        (n, s): experiment_config(n, profile, s)
+        for n in names
+        for s in (profile_seeds(profile) if n in TABLE2 else seeds)
+    }
+    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
+
+    def pairs_left(run: Path, config) -> int:
+        steps = experiment_steps(run.parent.name, config)
+        return (
+            count
+            * count
+            * sum(not (run / f"pairs_step{step:06d}.npz").is_file() for step in steps)
+        )
+
+    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+
+
 def frontier_results(profile: str, train: bool = False) -> Path:
     """The results folder holding the ``frontier.json`` that chapter 10 reads: the
     committed cpu results, or with ``train`` this runtime's own, made first by
-    :func:`frontier` (on Colab the runs go to Google Drive)."""
-    return switched_results(
-        profile, train, lambda folder: frontier(profile, results_dir=folder)
-    )
+    :func:`frontier` (on Colab the runs go to Google Drive, and a
+    :func:`frontier_estimate` is printed before anything starts)."""
+
+    def make(folder: Path) -> None:
+        print(frontier_estimate(profile))  # before anything starts
+        frontier(profile, results_dir=folder)
+
+    return switched_results(profile, train, make)
 
 
 def rebuild_frontier(folder: str | Path) -> dict:
