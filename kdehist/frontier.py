@@ -47,6 +47,7 @@ from .figures import figure3, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import RUNS_ENV_VAR, evaluation_count, runs_dir
 from .runs import (
+    estimate_runs,
     switched_results,
     pairs_bytes,
     check_runs_and_seeds,
@@ -373,15 +374,13 @@ def frontier_estimate(
     profile: str = "cpu", out: str | Path | None = None, measure=True
 ):
     """How long :func:`frontier` with its default runs and seeds would take, before it
-    starts (:func:`kdehist.reproduce.estimate_runs`): the training steps and the test
+    starts (:func:`kdehist.runs.estimate_runs`): the training steps and the test
     translations still missing under ``out``, the training path's checkpoints included.
 
     >>> estimate = frontier_estimate("smoke", out="no-such-folder", measure=False)
     >>> estimate.runs == len(FRONTIER) and estimate.steps > 0
     True
     """
-    from .reproduce import estimate_runs
-
     names, seeds = check_runs_and_seeds(
         None, None, FRONTIER_RUNS, FRONTIER, profile_seeds(profile, FRONTIER_SEEDS)
     )

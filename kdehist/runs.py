@@ -15,6 +15,7 @@ score through here, and read and write the committed per-pair arrays
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -36,14 +37,18 @@ from .io import (
     load_checkpoint,
 )
 from .precision import resolve_device, resolve_precision
-from .profiles import default_device, evaluation_count, runs_dir
+from .profiles import PROFILE_TIMINGS, default_device, evaluation_count, runs_dir
+from .report import duration
+from .timing import time_evaluation, time_train_step
 from .train import train
 
 __all__ = [
+    "Estimate",
     "check_runs_and_seeds",
     "check_writable",
     "committed_results",
     "copy_training_record",
+    "estimate_runs",
     "evaluate_run",
     "git_commit",
     "host_cpu",
@@ -376,3 +381,115 @@ def switched_results(profile: str, train: bool, make) -> Path:
     results = runs_dir(profile, "results")
     make(results)
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What is left of a :func:`reproduce` call, and how long it should take.
+
+    ``float(estimate)`` (or ``estimate.seconds``) is the whole time in seconds;
+    ``str(estimate)`` says how it was made. Per-step and per-pair seconds are timed on
+    this runtime, or else the profile's (``kdehist.profiles.PROFILE_TIMINGS``); each
+    ``*_source`` says which.
+    """
+
+    profile: str
+    device: str
+    runs: int  #: runs x seeds
+    steps: int  #: training steps left, over all runs
+    step_seconds: float
+    step_source: str
+    pairs: int  #: translations left to score, over all runs and evaluations
+    pair_seconds: float
+    pair_source: str
+
+    @property
+    def train_seconds(self) -> float:
+        return self.steps * self.step_seconds
+
+    @property
+    def eval_seconds(self) -> float:
+        return self.pairs * self.pair_seconds
+
+    @property
+    def seconds(self) -> float:
+        return self.train_seconds + self.eval_seconds
+
+    def __float__(self) -> float:
+        return self.seconds
+
+    def __str__(self) -> str:
+        if not self.steps and not self.pairs:
+            return (
+                f"Estimate for the {self.profile} profile: nothing left to train or "
+                f"evaluate in its {self.runs} runs; the results are written in seconds."
+            )
+        return (
+            f"Estimate for the {self.profile} profile on {self.device}, "
+            f"{self.runs} runs:\n"
+            f"  training:   {self.steps:,} steps left x {self.step_seconds:.3g} s/step "
+            f"({self.step_source}) = {duration(self.train_seconds)}\n"
+            f"  evaluation: {self.pairs:,} pairs left x {self.pair_seconds:.3g} s/pair "
+            f"({self.pair_source}) = {duration(self.eval_seconds)}\n"
+            f"  in all about {duration(self.seconds)}. Finished work is kept: after a "
+            f"disconnect, run again to resume."
+        )
+
+
+def _steps_done(run: Path, steps: int) -> int:
+    """The step a run would resume from: its checkpoint's, or its last snapshot's."""
+    done = max(
+        (s for s in evaluation_steps(steps) if snapshot_path(run, s).is_file()),
+        default=0,
+    )
+    checkpoint = run / "checkpoint.pt"
+    if checkpoint.is_file():
+        try:  # memory-mapped: reads the step, not the weights
+            saved = torch.load(
+                checkpoint, map_location="cpu", weights_only=True, mmap=True
+            )
+            done = max(done, int(saved["step"]))
+        except Exception:  # a damaged checkpoint is the trainer's to report
+            pass
+    return min(done, steps)
+
+
+def estimate_runs(
+    profile: str, configs: dict, out: Path, pairs_left, measure: bool = True
+) -> Estimate:
+    """The :class:`Estimate` of training ``configs`` (``{(name, seed): TrainConfig}``)
+    under the run folder ``out`` and scoring ``pairs_left(run, config)`` translations
+    per run: :func:`estimate`'s arithmetic, shared with the shading study's
+    (:func:`kdehist.study.study_estimate`,
+    :func:`kdehist.frontier.frontier_estimate`)."""
+    steps = pairs = 0
+    for key, config in configs.items():
+        run = run_folder(out, *key)
+        steps += config.steps - _steps_done(run, config.steps)
+        pairs += pairs_left(run, config)
+    # The costliest run stands for all: both generators conditioned.
+    first_seed = next(iter(configs))[1]
+    timed = configs.get(("proposed_both", first_seed), next(iter(configs.values())))
+    device = resolve_device(timed.device)
+    timings = PROFILE_TIMINGS[profile]
+    step_seconds, step_source = timings["step"], f"the profile's, {timings['source']}"
+    pair_seconds, pair_source = timings["pair"], step_source
+    if measure and steps:
+        step = time_train_step(timed)
+        step_seconds = step["seconds"]
+        precision = {"none": "float32"}.get(step["precision"], step["precision"])
+        step_source = f"timed here, {precision}"
+    if measure and pairs:
+        pair_seconds = time_evaluation(timed, device=default_device())["seconds"]
+        pair_source = "timed here"
+    return Estimate(
+        profile=profile,
+        device=str(device),
+        runs=len(configs),
+        steps=steps,
+        step_seconds=step_seconds,
+        step_source=step_source,
+        pairs=pairs,
+        pair_seconds=pair_seconds,
+        pair_source=pair_source,
+    )

@@ -53,6 +53,7 @@ from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_s
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import RUNS_ENV_VAR, default_device, evaluation_count, runs_dir
 from .runs import (
+    estimate_runs,
     switched_results,
     check_runs_and_seeds,
     check_writable,
@@ -465,7 +466,7 @@ def study(
 
 def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=True):
     """How long :func:`study` with every run and seed would take, before it starts
-    (:func:`kdehist.reproduce.estimate_runs`): the training steps and the validation
+    (:func:`kdehist.runs.estimate_runs`): the training steps and the validation
     and test translations still missing under ``out``. An upper bound: it counts every
     seed of each attempt's weights, though the weights not chosen keep one.
 
@@ -474,8 +475,6 @@ def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=
     >>> estimate.runs, estimate.pairs == estimate.runs * per_run
     (13, True)
     """
-    from .reproduce import estimate_runs
-
     names, seeds = check_runs_and_seeds(
         None, None, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
     )
