@@ -37,7 +37,7 @@ def gpu_check(profile: str = "gpu", steps: int = 5, warmup: int = 2) -> dict:
 
     Returns:
         ``{"device", "gpu", "precision", "step_seconds", "pair_seconds", "estimate"}``,
-        the last a :class:`kdehist.reproduce.Estimate` of Part III from scratch.
+        the last a :class:`kdehist.runs.Estimate` of Part III from scratch.
     """
     from .evaluate import EVAL_BATCH
     from .precision import gpu_rehearsal

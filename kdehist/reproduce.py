@@ -382,7 +382,7 @@ def estimate(
     Creates nothing.
 
     Returns:
-        an :class:`Estimate`; ``float()`` of it is the total in seconds, ``str()`` a
+        a :class:`kdehist.runs.Estimate`; ``float()`` of it is the total in seconds, ``str()`` a
         three-line summary.
     """
     names, seeds = check_runs_and_seeds(
