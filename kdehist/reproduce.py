@@ -382,8 +382,8 @@ def estimate(
     Creates nothing.
 
     Returns:
-        a :class:`kdehist.runs.Estimate`; ``float()`` of it is the total in seconds, ``str()`` a
-        three-line summary.
+        a :class:`kdehist.runs.Estimate`; ``float()`` of it is the total in
+        seconds, ``str()`` a three-line summary.
     """
     names, seeds = check_runs_and_seeds(
         runs, seeds, TABLE2_RUNS, TABLE2, profile_seeds(profile)
