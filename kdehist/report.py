@@ -146,8 +146,9 @@ def table2_markdown(
         host = study["provenance"].get("host_cpu", "another host")
         lines.append(
             f"\n† Trained for the shading study on the {host} and scored there on the "
-            "same test pairs; it meets the study's goal against both of the paper's "
-            "variants (chapter 10). Its intervals cover its own seeds."
+            "same test pairs. It meets the study's goal against both of the paper's "
+            "variants retrained on that host (chapter 10); the rows above come from "
+            "another host, so compare it with them only loosely."
         )
     return "\n".join(lines)
 
