@@ -708,7 +708,8 @@ def untrained_text(study: dict, split: str = "test") -> str:
             if key in changes
             for change in [changes[key]]
         ]
-        parts.append(f"{rows[name]['label']}: " + ", ".join(cells) + ".")
+        name_text = rows[name]["label"][0].upper() + rows[name]["label"][1:]
+        parts.append(f"{name_text}: " + ", ".join(cells) + ".")
     if not parts:
         return ""
     return (

@@ -233,6 +233,7 @@ def test_untrained_measures_are_reported_for_each_chosen_attempt():
     name = next(n for n in study_json["splits"]["test"] if n != "proposed_both")
     text = report.untrained_text({**study_json, "goal": {"x": {"run": name}}})
     label = study_json["splits"]["test"][name]["label"]
+    label = label[0].upper() + label[1:]
     assert f"{label}: relief vs oracle " in text and "edge F1" in text
 
 
