@@ -239,9 +239,9 @@ def relief_loss(
         translated: their translations, the same shape.
         mask: ``(B, 1, H, W)`` the inputs' foregrounds in [0, 1]. Default: the whole
             image.
-        sigma: blur width in pixels. Default :func:`kdehist.shading.default_sigma`.
+        sigma: blur width in pixels. Default ``kdehist.shading.default_sigma``.
         erosion: pixels eroded off the mask. Default
-            :func:`kdehist.shading.default_erosion`.
+            ``kdehist.shading.default_erosion``.
 
     >>> x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     >>> mask = torch.ones(2, 1, 32, 32)

@@ -34,12 +34,13 @@ def readme_results(
     study: dict | None = None,
     rechecked: list[dict] | None = None,
 ) -> str:
-    """The README's results block: how the numbers were made, then
-    :func:`table2_markdown`, then (given a ``frontier.json``) the frontier's runs
-    (:func:`frontier_markdown`) and (given :func:`kdehist.study.recheck`'s rows) which
-    of the differences survive the Welch interval (:func:`recheck_text`), then (given a
-    ``study.json``) the shading study's test table (:func:`study_markdown`) and what it
-    found (:func:`study_findings`)."""
+    """The README's results block: how the numbers were made, then Table 2
+    (:func:`kdehist.report.table2_markdown`), then (given a ``frontier.json``) the
+    frontier's runs (:func:`kdehist.report.frontier_markdown`) and (given
+    :func:`kdehist.study.recheck`'s rows) which of the differences survive the Welch
+    interval (:func:`kdehist.report.recheck_text`), then (given a ``study.json``) the
+    shading study's test table (:func:`kdehist.report.study_markdown`) and what it
+    found (:func:`kdehist.report.study_findings`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})

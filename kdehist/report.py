@@ -691,7 +691,7 @@ UNTRAINED = (("relief_oracle", 3), ("ssim", 3), ("edge_f1", 3))
 
 def untrained_text(study: dict, split: str = "test") -> str:
     """Each chosen attempt against proposed (both) on measures that no loss of the
-    study reads (:data:`UNTRAINED`, all against the oracle), one short sentence each:
+    study reads (``UNTRAINED``, all against the oracle), one short sentence each:
     the check on an attempt whose loss reads the relief measure itself."""
     rows = study["splits"][split]
     parts = []

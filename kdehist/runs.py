@@ -385,7 +385,8 @@ def switched_results(profile: str, train: bool, make) -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """What is left of a :func:`reproduce` call, and how long it should take.
+    """What is left of a :func:`kdehist.reproduce.reproduce` call, and how long it
+    should take.
 
     ``float(estimate)`` (or ``estimate.seconds``) is the whole time in seconds;
     ``str(estimate)`` says how it was made. Per-step and per-pair seconds are timed on
@@ -459,8 +460,8 @@ def estimate_runs(
 ) -> Estimate:
     """The :class:`Estimate` of training ``configs`` (``{(name, seed): TrainConfig}``)
     under the run folder ``out`` and scoring ``pairs_left(run, config)`` translations
-    per run: :func:`estimate`'s arithmetic, shared with the shading study's
-    (:func:`kdehist.study.study_estimate`,
+    per run: :func:`kdehist.reproduce.estimate`'s arithmetic, shared with the
+    shading study's (:func:`kdehist.study.study_estimate`,
     :func:`kdehist.frontier.frontier_estimate`)."""
     steps = pairs = 0
     for key, config in configs.items():
