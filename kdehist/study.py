@@ -301,8 +301,8 @@ def not_chosen(choices: dict) -> set[str]:
 def goal(rows: dict, choices: dict) -> dict:
     """Per chosen attempt, whether it meets the goal on one split's rows (the test's):
     against each of the paper's two conditioned variants (``REFERENCES``), relief
-    against the input resolvably higher and ΔE76 not resolvably higher; ``met`` against both.
-    ``stretch``: ΔE76 resolvably lower too, against both."""
+    against the input resolvably higher and ΔE76 not resolvably higher; ``met``
+    against both. ``stretch``: ΔE76 resolvably lower too, against both."""
     verdicts = {}
     for attempt, choice in choices.items():
         name = choice["chosen"]
