@@ -550,7 +550,7 @@ def choice_text(study: dict) -> str:
     )
     edge = f" {edge[0].upper()}{edge[1:]}" if edge else ""
     return (
-        "The rule, which reads no test pair: "
+        "The rule: "
         f"{study['choice_rule']}. The allowance puts the ceiling at ΔE76 "
         f"{limit:.2f}. Chosen: {chosen}.{edge}"
     )

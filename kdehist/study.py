@@ -169,11 +169,17 @@ def recheck(folder: str | Path) -> list[dict]:
     Welch's place), from the per-pair arrays in ``folder``
     (``kdehist.runs.committed_results("cpu")``).
 
+    Without a ``table2.json`` in ``folder``, Table 2's comparisons are left out.
     Returns one dict per difference: ``a``, ``b``, ``metric`` and :func:`compare`'s
     keys, ``bootstrap_resolved`` being the verdict the bootstrap alone gave.
     """
     folder = Path(folder)
-    table2 = json.loads((folder / "table2.json").read_text())
+    table2_path = folder / "table2.json"  # absent where only the frontier was made
+    table2 = (
+        json.loads(table2_path.read_text())
+        if table2_path.is_file()
+        else {"variants": {}, "comparisons": []}
+    )
     front = json.loads((folder / "frontier.json").read_text())
     seeds = {name: row["seeds"] for name, row in table2["variants"].items()}
     seeds.update({row["name"]: row["seeds"] for row in front["runs"]})
