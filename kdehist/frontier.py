@@ -24,13 +24,11 @@ from the committed arrays.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .color import jis_class
-from .data import SPLIT_SIZES
 from .config import TrainConfig
 from .experiments import (
     EXPERIMENTS,
@@ -45,7 +43,7 @@ from .experiments import (
 )
 from .figures import figure3, figure_png
 from .io import atomic_write_bytes, atomic_write_json
-from .profiles import RUNS_ENV_VAR, evaluation_count, runs_dir
+from .profiles import runs_dir
 from .runs import (
     estimate_runs,
     switched_results,
@@ -384,25 +382,18 @@ def frontier_estimate(
     names, seeds = check_runs_and_seeds(
         None, None, FRONTIER_RUNS, FRONTIER, profile_seeds(profile, FRONTIER_SEEDS)
     )
-    if out is None:  # frontier's default, without creating it
-        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
     # Table 2's own run keeps Table 2's seeds (see frontier).
     configs = {
         (n, s): experiment_config(n, profile, s)
         for n in names
         for s in (profile_seeds(profile) if n in TABLE2 else seeds)
     }
-    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
 
-    def pairs_left(run: Path, config) -> int:
+    def score_files(run: Path, config) -> list[Path]:
         steps = experiment_steps(run.parent.name, config)
-        return (
-            count
-            * count
-            * sum(not (run / f"pairs_step{step:06d}.npz").is_file() for step in steps)
-        )
+        return [run / f"pairs_step{step:06d}.npz" for step in steps]
 
-    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+    return estimate_runs(profile, configs, out, score_files, measure)
 
 
 def frontier_results(profile: str, train: bool = False) -> Path:

@@ -14,13 +14,11 @@ book shows from them, from :mod:`kdehist.report`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import SPLIT_SIZES
 from .evaluate import TestSet, jis_shares, pair_metrics, summarize
 from .experiments import (
     EXPERIMENTS,
@@ -34,8 +32,6 @@ from .figures import figure3, figure4, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .models import VARIANT_SPECS
 from .profiles import (
-    RUNS_ENV_VAR,
-    evaluation_count,
     runs_dir,
 )
 from .runs import (
@@ -388,22 +384,12 @@ def estimate(
     names, seeds = check_runs_and_seeds(
         runs, seeds, TABLE2_RUNS, TABLE2, profile_seeds(profile)
     )
-    if out is None:  # reproduce's default, without creating it
-        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
     configs = {(n, s): experiment_config(n, profile, s) for n in names for s in seeds}
-    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
 
-    def pairs_left(run: Path, config) -> int:
-        return (
-            count
-            * count
-            * sum(
-                not (run / f"eval_step{s:06d}.json").is_file()
-                for s in evaluation_steps(config.steps)
-            )
-        )
+    def score_files(run: Path, config) -> list[Path]:
+        return [run / f"eval_step{s:06d}.json" for s in evaluation_steps(config.steps)]
 
-    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+    return estimate_runs(profile, configs, out, score_files, measure)
 
 
 def table2_results(profile: str, train: bool = False) -> Path:

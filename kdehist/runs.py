@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import io
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 
 from .checkpoint import load_generators
 from .colab import use_drive
+from .data import SPLIT_SIZES
 from .evaluate import TestSet, evaluate_generator, load_test_set, oracle_pairs
 from .experiments import evaluation_steps
 from .io import (
@@ -37,7 +39,13 @@ from .io import (
     load_checkpoint,
 )
 from .precision import resolve_device, resolve_precision
-from .profiles import PROFILE_TIMINGS, default_device, evaluation_count, runs_dir
+from .profiles import (
+    PROFILE_TIMINGS,
+    RUNS_ENV_VAR,
+    default_device,
+    evaluation_count,
+    runs_dir,
+)
 from .report import duration
 from .timing import time_evaluation, time_train_step
 from .train import train
@@ -456,18 +464,23 @@ def _steps_done(run: Path, steps: int) -> int:
 
 
 def estimate_runs(
-    profile: str, configs: dict, out: Path, pairs_left, measure: bool = True
+    profile: str, configs: dict, out, score_files, measure: bool = True
 ) -> Estimate:
     """The :class:`Estimate` of training ``configs`` (``{(name, seed): TrainConfig}``)
-    under the run folder ``out`` and scoring ``pairs_left(run, config)`` translations
-    per run: :func:`kdehist.reproduce.estimate`'s arithmetic, shared with the
-    shading study's (:func:`kdehist.study.study_estimate`,
-    :func:`kdehist.frontier.frontier_estimate`)."""
+    under the run folder ``out`` (``None``: the default ``runs/<profile>``, not
+    created) and scoring the test set once for each of ``score_files(run, config)``
+    (the files a finished scoring leaves) still missing:
+    :func:`kdehist.reproduce.estimate`'s arithmetic, shared with the shading study's
+    (:func:`kdehist.study.study_estimate`) and the frontier's
+    (:func:`kdehist.frontier.frontier_estimate`)."""
+    if out is None:
+        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
+    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
     steps = pairs = 0
     for key, config in configs.items():
-        run = run_folder(out, *key)
+        run = run_folder(Path(out), *key)
         steps += config.steps - _steps_done(run, config.steps)
-        pairs += pairs_left(run, config)
+        pairs += count * count * sum(not f.is_file() for f in score_files(run, config))
     # The costliest run stands for all: both generators conditioned.
     first_seed = next(iter(configs))[1]
     timed = configs.get(("proposed_both", first_seed), next(iter(configs.values())))

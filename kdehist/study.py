@@ -34,13 +34,11 @@ attempts on Figure 3's test pairs, beside the oracle) and the per-pair arrays
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import load_generators
-from .data import SPLIT_SIZES
 from .evaluate import (
     SHADING_METRICS,
     evaluate_generator,
@@ -51,7 +49,7 @@ from .frontier import path_pairs_name
 from .figures import figure3, figure_png
 from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
 from .io import atomic_write_bytes, atomic_write_json
-from .profiles import RUNS_ENV_VAR, default_device, evaluation_count, runs_dir
+from .profiles import default_device, evaluation_count, runs_dir
 from .runs import (
     estimate_runs,
     switched_results,
@@ -484,22 +482,12 @@ def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=
     names, seeds = check_runs_and_seeds(
         None, None, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
     )
-    if out is None:  # study's default, without creating it
-        out = Path(os.environ.get(RUNS_ENV_VAR, "runs")) / profile
     configs = {(n, s): experiment_config(n, profile, s) for n in names for s in seeds}
-    count = evaluation_count(profile) or SPLIT_SIZES["sim"]["test"]
 
-    def pairs_left(run: Path, config) -> int:
-        return (
-            count
-            * count
-            * sum(
-                not (run / f"pairs_{split}_step{config.steps:06d}.npz").is_file()
-                for split in SPLITS
-            )
-        )
+    def score_files(run: Path, config) -> list[Path]:
+        return [run / f"pairs_{split}_step{config.steps:06d}.npz" for split in SPLITS]
 
-    return estimate_runs(profile, configs, Path(out), pairs_left, measure)
+    return estimate_runs(profile, configs, out, score_files, measure)
 
 
 def study_results(profile: str, train: bool = False) -> Path:
