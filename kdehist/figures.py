@@ -34,6 +34,7 @@ __all__ = [
     "delta_e_distribution",
     "frontier_figure",
     "training_path_figure",
+    "study_path_figure",
     "training_losses_figure",
     "jis_shares_figure",
     "table2_paths_figure",
@@ -378,6 +379,52 @@ def frontier_figure(
     return fig
 
 
+def _path_panels(points: list[dict], keys, title: str) -> Figure:
+    """One panel per ``(key, axis label)`` of a training path's ``points`` (rows with
+    ``step``, ``seeds`` and each key's mean, seed means and interval): the mean over
+    seeds, each seed (dashed) and the 95 % interval (band), against the step."""
+    fig = Figure(figsize=(7.5, 2.2 + 2.6 * len(keys)), layout="constrained")
+    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    steps = [p["step"] for p in points]
+    seed_colours = ["#ef6c00", "#6a1b9a", "#00838f", "#ad1457"]
+    for ax, (key, axis_label) in zip(axes, keys):
+        ax.fill_between(
+            steps,
+            [p[f"{key}_ci95"][0] for p in points],
+            [p[f"{key}_ci95"][1] for p in points],
+            color="#90caf9",
+            alpha=0.5,
+            lw=0,
+            label="95 % interval",
+        )
+        for k, seed in enumerate(points[0]["seeds"]):
+            ax.plot(
+                steps,
+                [p[f"{key}_seed_means"][k] for p in points],
+                "--",
+                color=seed_colours[k % len(seed_colours)],
+                lw=1.1,
+                label=f"seed {seed}",
+            )
+        ax.plot(
+            steps,
+            [p[f"{key}_mean"] for p in points],
+            "o-",
+            color="#0d47a1",
+            ms=3,
+            lw=1.6,
+            label=f"{title}, mean over seeds",
+        )
+        ax.set_ylabel(axis_label)
+    axes[-1].set_xlabel("training step")
+    axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
+    axes[0].set_yscale("log")
+    _plain_log_axis(axes[0].yaxis, (2, 3, 5, 10, 20, 40))
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return fig
+
+
 def training_path_figure(frontier: dict) -> Figure:
     """The training path of chapter 10: mean ΔE76 and mean shape score against the
     training step, with 95 % intervals (bands) and each seed (dashed), and the
@@ -387,53 +434,36 @@ def training_path_figure(frontier: dict) -> Figure:
         frontier: a ``frontier.json`` with a ``path``
             (:func:`kdehist.frontier.frontier`).
     """
-    fig = Figure(figsize=(7.5, 7.5), layout="constrained")  # stacked: legible
-    axes = fig.subplots(2, 1, sharex=True)
-    names = sorted({p["name"] for p in frontier.get("path", [])})
+    points = frontier.get("path", [])
     keys = [
         ("delta_e76", "mean ΔE76 (lower: better colour)"),
         ("shape_score", "mean shape score (higher: better shape)"),
     ]
-    for ax, (key, axis_label) in zip(axes, keys):
-        for name in names:
-            path = [p for p in frontier["path"] if p["name"] == name]
-            steps = [p["step"] for p in path]
-            ax.fill_between(
-                steps,
-                [p[f"{key}_ci95"][0] for p in path],
-                [p[f"{key}_ci95"][1] for p in path],
-                color="#90caf9",
-                alpha=0.5,
-                lw=0,
-                label="95 % interval",
-            )
-            seed_colours = ["#ef6c00", "#6a1b9a", "#00838f", "#ad1457"]
-            for k, seed in enumerate(path[0]["seeds"]):
-                ax.plot(
-                    steps,
-                    [p[f"{key}_seed_means"][k] for p in path],
-                    "--",
-                    color=seed_colours[k % len(seed_colours)],
-                    lw=1.1,
-                    label=f"seed {seed}",
-                )
-            ax.plot(
-                steps,
-                [p[f"{key}_mean"] for p in path],
-                "o-",
-                color="#0d47a1",
-                ms=3,
-                lw=1.6,
-                label=f"{label(name)}, mean over seeds",
-            )
-        ax.set_ylabel(axis_label)
-    axes[1].set_xlabel("training step")
-    axes[0].axhline(3.2, color="#2e7d32", ls="--", lw=1, label="JIS class A bound")
-    axes[0].set_yscale("log")
-    _plain_log_axis(axes[0].yaxis, (2, 3, 5, 10, 20, 40))
-    for ax in axes:
-        ax.legend(fontsize=8)
-    return fig
+    return _path_panels(points, keys, label(points[0]["name"]) if points else "")
+
+
+def study_path_figure(study: dict, split: str = "test") -> Figure:
+    """The training path on shading (chapter 10): mean ΔE76, relief against the input,
+    relief against the oracle and the kneecap's relief against the training step on
+    ``split``'s pairs, with 95 % intervals (bands) and each seed (dashed).
+
+    Args:
+        study: a ``study.json`` whose ``path`` is scored on ``split``
+            (:func:`kdehist.study.study`).
+    """
+    path = study["path"]
+    if split not in path["splits"]:
+        raise ValueError(
+            f"split: expected one of the splits the path is scored on "
+            f"{sorted(path['splits'])}, got {split!r}"
+        )
+    keys = [
+        ("delta_e76", "mean ΔE76 (lower: better colour)"),
+        ("relief_input", "relief vs input"),
+        ("relief_oracle", "relief vs oracle"),
+        ("kneecap_input", "kneecap relief vs input"),
+    ]
+    return _path_panels(path["splits"][split]["points"], keys, path["label"])
 
 
 def training_losses_figure(results, names=TABLE2, seed: int = 0) -> Figure:

@@ -16,6 +16,7 @@ from .report import (
     recheck_text,
     study_findings,
     study_markdown,
+    study_path_text,
     table2_markdown,
 )
 from .runs import read_json
@@ -78,7 +79,12 @@ def _readme_study(study: dict) -> str:
         "lost, on the test pairs (relief: the correlation of L\\*'s local relief with "
         "the input's, or the oracle's, inside the leg; spread: the foreground's "
         "standard deviation of L\\* over the oracle's; chapter 9 shows what each "
-        "measures). " + study_findings(study) + "\n\n" + study_markdown(study, "test")
+        "measures). "
+        + study_findings(study)
+        + "\n\n"
+        + study_markdown(study, "test")
+        + "\n\n"
+        + study_path_text(study)
     )
 
 

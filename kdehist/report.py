@@ -327,20 +327,24 @@ def path_text(front: dict) -> str:
             de["resolved"] and de["difference"] < 0,
             shape["resolved"] and shape["difference"] < 0,
         )
-    start, colour_rises, shape_falls = claim
-    if colour_rises and shape_falls:
-        verdict = f"After step {start}, colour improves while shape is lost."
-    elif shape_falls:
-        verdict = f"After step {start}, shape is lost and colour does not improve."
-    elif colour_rises:
-        verdict = f"After step {start}, colour improves and no loss of shape resolves."
-    else:
-        verdict = f"After step {start}, neither colour nor shape changes resolvably."
+    verdict = _path_verdict(*claim, "shape")
     seeds = len(front["path"][0]["seeds"])
     return (
         " ".join(texts)
         + f" On the mean over {seeds} seeds, {verdict[0].lower()}{verdict[1:]}"
     )
+
+
+def _path_verdict(start: int, colour_rises: bool, falls: bool, what: str) -> str:
+    """The paper's claim along a training path after ``start``, in one sentence:
+    whether colour improves and whether ``what`` (shape, relief) is lost."""
+    if colour_rises and falls:
+        return f"After step {start}, colour improves while {what} is lost."
+    if falls:
+        return f"After step {start}, {what} is lost and colour does not improve."
+    if colour_rises:
+        return f"After step {start}, colour improves and no loss of {what} resolves."
+    return f"After step {start}, neither colour nor {what} changes resolvably."
 
 
 def path_falls_text(front: dict) -> str:
@@ -716,3 +720,60 @@ def untrained_text(study: dict, split: str = "test") -> str:
         "Against proposed (both), on measures against the oracle that no loss reads "
         "(bootstrap intervals; resolved where Welch agrees): " + " ".join(parts)
     )
+
+
+def study_path_markdown(study: dict, split: str = "test") -> str:
+    """The training path's changes in a ``study.json``
+    (:func:`kdehist.study.path_changes`) as a Markdown table: per start and measure, the
+    mean change to the path's end with its bootstrap interval and its t-interval over
+    seeds (bold: resolved, both exclude zero)."""
+    lines = [
+        "| steps | measure | change (bootstrap) | t over seeds |",
+        "|---|---|---|---|",
+    ]
+    for change in study["path"]["splits"][split]["changes"]:
+        key = change["metric"]
+        digits = 2 if key.startswith("delta_e") else 3
+        boot = interval(change["difference"], change["ci95"], digits, True)
+        t = change["t_ci95"]
+        t = "–" if t[0] is None else interval(change["difference"], t, digits, True)
+        if change["resolved"]:
+            boot, t = f"**{boot}**", f"**{t}**"
+        steps = f"{change['from_step']} → {change['to_step']}"
+        lines.append(f"| {steps} | {MEASURE_NAMES[key]} | {boot} | {t} |")
+    return "\n".join(lines)
+
+
+def study_path_text(
+    study: dict, split: str = "test", verdict_only: bool = False
+) -> str:
+    """Where the training path stands at the profile's own length against Table 2's
+    decayed proposed (both), and the paper's claim on relief against the input from
+    there to the path's end, in two sentences (the second alone with
+    ``verdict_only``)."""
+    entry = study.get("path", {}).get("splits", {}).get(split)
+    if not entry:
+        return "The training path is not scored on shading in these results."
+    changes = {(c["from_step"], c["metric"]): c for c in entry["changes"]}
+    start = max(c["from_step"] for c in entry["changes"])
+    point = next(p for p in entry["points"] if p["step"] == start)
+    seeds = len(point["seeds"])
+    text = (
+        f"At step {start}, the length of Table 2's runs, whose learning rate has "
+        f"decayed almost to zero by then, the constant-rate path is at mean ΔE76 "
+        f"{point['delta_e76_mean']:.2f}"
+    )
+    decayed = study["splits"][split].get("proposed_both")
+    if decayed is not None:
+        text += f"; Table 2's proposed (both) reaches {decayed['delta_e76_mean']:.2f}"
+    colour, relief = changes[start, "delta_e76"], changes[start, "relief_input"]
+    verdict = _path_verdict(
+        start,
+        colour["resolved"] and colour["difference"] < 0,
+        relief["resolved"] and relief["difference"] < 0,
+        "relief against the input",
+    )
+    over = f"mean over {seeds} seed{'s' * (seeds > 1)}"
+    if verdict_only:
+        return f"{verdict[:-1]} ({over})."
+    return f"{text}. On the {over}: {verdict[0].lower()}{verdict[1:]}"

@@ -47,7 +47,15 @@ from .evaluate import (
 )
 from .frontier import path_pairs_name
 from .figures import figure3, figure_png
-from .experiments import EXPERIMENTS, PAPER, STUDY, experiment_config, profile_seeds
+from .experiments import (
+    EXPERIMENTS,
+    PAPER,
+    PATH_LENGTH,
+    STUDY,
+    experiment_config,
+    experiment_steps,
+    profile_seeds,
+)
 from .io import atomic_write_bytes, atomic_write_json
 from .profiles import default_device, evaluation_count, runs_dir
 from .runs import (
@@ -65,13 +73,21 @@ from .runs import (
     train_run,
 )
 from .segment import load_segmenter
-from .stats import paired_difference, seed_row, t_interval, welch_interval
+from .stats import (
+    paired_change,
+    paired_difference,
+    seed_row,
+    t_interval,
+    welch_interval,
+)
 
 __all__ = [
     "ATTEMPTS",
     "CHOICE_RULE",
     "COLOUR_ALLOWANCE",
     "MEASURES",
+    "PATH",
+    "PATH_MEASURES",
     "SPLITS",
     "candidates",
     "choose",
@@ -80,11 +96,13 @@ __all__ = [
     "goal",
     "load_study",
     "not_chosen",
+    "path_changes",
     "rebuild_study",
     "recheck",
     "study",
     "study_estimate",
     "study_pairs",
+    "study_path_pairs",
     "study_results",
     "summarize_study",
 ]
@@ -93,6 +111,12 @@ __all__ = [
 SPLITS = ("val", "test")
 #: Every measure of a study row. Colour, silhouette, and shading.
 MEASURES = ("delta_e76", "shape_score", *SHADING_METRICS, "ssim", "edge_f1")
+#: The training path the study follows at every checkpoint: proposed (both) at a
+#: constant learning rate for :data:`kdehist.experiments.PATH_LENGTH` times the
+#: profile's steps, where Table 2's runs decay the rate to zero.
+PATH = "constant_lr"
+#: The measures whose change along the training path :func:`path_changes` reports.
+PATH_MEASURES = ("delta_e76", "relief_input", "relief_oracle", "kneecap_input")
 #: The runs every other is compared with. The paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
 #: The attempts to keep shading whose weight is chosen on validation, in the registry's
@@ -339,13 +363,64 @@ def goal(rows: dict, choices: dict) -> dict:
     return verdicts
 
 
-def summarize_study(arrays: dict, provenance: dict | None = None) -> dict:
-    """``study.json`` from per-pair arrays alone: ``{split: {run: {seed: arrays}}}``.
+def path_changes(by_seed: dict) -> list[dict]:
+    """How each of :data:`PATH_MEASURES` changes along the training path, from its
+    first checkpoint after step 1 and from the profile's own length (a
+    :data:`kdehist.experiments.PATH_LENGTH`-th of the path) to its end.
+
+    Args:
+        by_seed: ``{seed: {step: {metric: (Nx, Ny)}}}``, every seed at the same steps.
+
+    Returns:
+        One dict per start and measure: ``metric``, ``from_step``, ``to_step``, the mean
+        per-pair ``difference`` and its bootstrap ``ci95`` (the same model at two steps,
+        so paired by seed, input and reference), ``t_ci95`` (a t-interval of the
+        per-seed changes, Welch's place for a model against itself) and ``resolved``
+        when both exclude zero.
+
+    >>> import numpy as np
+    >>> seeds = {s: {step: {key: np.full((2, 2), step / 100 + s)
+    ...                     for key in PATH_MEASURES} for step in (1, 2, 4, 6)}
+    ...          for s in (0, 1)}
+    >>> [(c["from_step"], round(c["difference"], 6)) for c in path_changes(seeds)][:2]
+    [(2, 0.04), (2, 0.04)]
+    """
+    steps = sorted(next(iter(by_seed.values())))
+    end = steps[-1]
+    starts = dict.fromkeys([steps[1], end // PATH_LENGTH]) if len(steps) > 2 else {}
+    changes = []
+    for start in (s for s in starts if s in steps[:-1]):
+        for key in PATH_MEASURES:
+            per_pair = [
+                arrays[end][key] - arrays[start][key] for arrays in by_seed.values()
+            ]
+            change = paired_change(per_pair)
+            t = t_interval([float(d.mean()) for d in per_pair])
+            changes.append(
+                {
+                    "metric": key,
+                    "from_step": start,
+                    "to_step": end,
+                    **change,
+                    "t_ci95": t["ci95"],
+                    "resolved": change["resolved"] and t["resolved"],
+                }
+            )
+    return changes
+
+
+def summarize_study(
+    arrays: dict, provenance: dict | None = None, paths: dict | None = None
+) -> dict:
+    """``study.json`` from per-pair arrays alone: ``{split: {run: {seed: arrays}}}``,
+    and the training path's ``paths``: ``{split: {seed: {step: arrays}}}``.
 
     Returns ``splits`` (per split, per run: ``label``, ``seeds`` and each measure's
     mean, seed means and 95 % interval, plus ``versus``: per reference run and measure,
     :func:`compare`), ``choices`` (:func:`choose`, on ``val``), ``choice_rule``,
-    ``goal`` (:func:`goal`, on ``test``), ``measures``, ``references`` and
+    ``goal`` (:func:`goal`, on ``test``), ``path`` (the :data:`PATH` run's ``name``,
+    ``label`` and per split its ``points``, a row per checkpoint with ``step``, and
+    ``changes``, :func:`path_changes`), ``measures``, ``references`` and
     ``provenance``.
     """
     splits = {}
@@ -365,11 +440,32 @@ def summarize_study(arrays: dict, provenance: dict | None = None) -> dict:
             rows[name] = row
         splits[split] = rows
     choices = choose(arrays.get("val", {}))
+    path = {"name": PATH, "label": EXPERIMENTS[PATH].label, "splits": {}}
+    for split, by_seed in (paths or {}).items():
+        if by_seed:
+            steps = sorted(next(iter(by_seed.values())))
+            path["splits"][split] = {
+                "points": [
+                    {
+                        "step": step,
+                        **seed_row(
+                            {
+                                seed: per_step[step]
+                                for seed, per_step in by_seed.items()
+                            },
+                            MEASURES,
+                        ),
+                    }
+                    for step in steps
+                ],
+                "changes": path_changes(by_seed),
+            }
     return {
         "splits": splits,
         "choices": choices,
         "choice_rule": CHOICE_RULE,
         "goal": goal(splits.get("test", {}), choices),
+        "path": path,
         "measures": list(MEASURES),
         "references": list(REFERENCES),
         "provenance": provenance or {},
@@ -384,6 +480,7 @@ def study(
     seeds: list[int] | tuple[int, ...] | None = None,
     train: bool = True,
     progress: bool = True,
+    path: bool = True,
 ) -> dict:
     """Train the missing study runs (with ``train``), score each finished one on the
     validation and test pairs, and write ``study.json``.
@@ -400,6 +497,8 @@ def study(
         train: train what is missing; ``False`` scores the finished runs only and lists
             the others under ``missing``.
         progress: print progress.
+        path: also follow the training path (:data:`PATH`, every seed), scoring each
+            of its checkpoints on both splits.
 
     Returns:
         :func:`summarize_study`'s dict, with ``missing``.
@@ -417,19 +516,25 @@ def study(
         test = load_test_set(size, count=evaluation_count(profile), split=split)
         scoring[split] = (test, oracle_pairs(test), segmenter)
     arrays: dict = {split: {} for split in SPLITS}
+    paths: dict = {split: {} for split in SPLITS}
     missing, records = [], {}
 
     def run_seed(name: str, seed: int) -> None:
         config = experiment_config(name, profile, seed)
         run = run_folder(out, name, seed)
-        if not (train or snapshot_path(run, config.steps).is_file()):
+        steps = experiment_steps(name, config) if name == PATH else [config.steps]
+        if not (train or all(snapshot_path(run, s).is_file() for s in steps)):
             missing.append(f"{name}/seed{seed}")
             return
-        records[f"{name}/seed{seed}"] = train_run(config, run, progress)
+        records[f"{name}/seed{seed}"] = train_run(
+            config, run, progress, steps if name == PATH else None
+        )
         for split in SPLITS:
-            arrays[split].setdefault(name, {})[seed] = _score(
-                run, config.steps, split, scoring, progress
-            )
+            scores = {s: _score(run, s, split, scoring, progress) for s in steps}
+            if name == PATH:
+                paths[split][seed] = scores
+            else:
+                arrays[split].setdefault(name, {})[seed] = scores[config.steps]
 
     # First seed everywhere, then the choice of each attempt's weight on validation;
     # the candidates passed over keep their one seed.
@@ -440,9 +545,12 @@ def study(
         for seed in seeds[1:]:
             if name not in passed_over:
                 run_seed(name, seed)
+    for seed in seeds if path else ():
+        run_seed(PATH, seed)
     result = summarize_study(
         arrays,
         {"git_commit": git_commit(), "host_cpu": host_cpu(), "runs": records},
+        paths,
     )
     result["missing"] = missing
     for folder in [out] + ([results_dir] if results_dir is not None else []):
@@ -465,27 +573,44 @@ def study(
                     atomic_write_bytes(
                         study_pairs(results_dir, split, name, seed), pairs_bytes(pairs)
                     )
+        for split, by_seed in paths.items():
+            for seed, per_step in by_seed.items():
+                for step, pairs in per_step.items():
+                    atomic_write_bytes(
+                        study_path_pairs(results_dir, split, seed, step),
+                        pairs_bytes(pairs),
+                    )
     return result
 
 
 def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=True):
     """How long :func:`study` with every run and seed would take, before it starts
     (:func:`kdehist.runs.estimate_runs`): the training steps and the validation
-    and test translations still missing under ``out``. An upper bound: it counts every
+    and test translations still missing under ``out``, the training path's
+    checkpoints included. An upper bound: it counts every
     seed of each attempt's weights, though the weights not chosen keep one.
 
     >>> estimate = study_estimate("smoke", out="no-such-folder", measure=False)
     >>> per_run = len(SPLITS) * evaluation_count("smoke") ** 2
-    >>> estimate.runs, estimate.pairs == estimate.runs * per_run
-    (13, True)
+    >>> path_steps = len(experiment_steps(PATH, experiment_config(PATH, "smoke")))
+    >>> estimate.runs, estimate.pairs == (estimate.runs - 1 + path_steps) * per_run
+    (14, True)
     """
     names, seeds = check_runs_and_seeds(
         None, None, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
     )
-    configs = {(n, s): experiment_config(n, profile, s) for n in names for s in seeds}
+    configs = {
+        (n, s): experiment_config(n, profile, s) for n in [*names, PATH] for s in seeds
+    }
 
     def score_files(run: Path, config) -> list[Path]:
-        return [run / f"pairs_{split}_step{config.steps:06d}.npz" for split in SPLITS]
+        name = run.parent.name
+        steps = experiment_steps(name, config) if name == PATH else [config.steps]
+        return [
+            run / f"pairs_{split}_step{step:06d}.npz"
+            for split in SPLITS
+            for step in steps
+        ]
 
     return estimate_runs(profile, configs, out, score_files, measure)
 
@@ -510,6 +635,15 @@ def study_pairs(folder: str | Path, split: str, name: str, seed: int) -> Path:
     'results/study/val/hist_lambda1_seed0.npz'
     """
     return Path(folder) / "study" / split / f"{name}_seed{seed}.npz"
+
+
+def study_path_pairs(folder: str | Path, split: str, seed: int, step: int) -> Path:
+    """Where a results folder keeps the training path's per-pair arrays at a step.
+
+    >>> study_path_pairs("results", "test", 1, 125).as_posix()
+    'results/study/test/constant_lr_seed1_step000125.npz'
+    """
+    return Path(folder) / "study" / split / f"{PATH}_seed{seed}_step{step:06d}.npz"
 
 
 def load_study(folder: str | Path) -> dict:
@@ -539,6 +673,18 @@ def rebuild_study(folder: str | Path) -> dict:
         }
         for split, rows in saved["splits"].items()
     }
-    result = summarize_study(arrays, saved["provenance"])
+    paths = {
+        split: {
+            seed: {
+                point["step"]: read_pairs(
+                    study_path_pairs(folder, split, seed, point["step"])
+                )
+                for point in entry["points"]
+            }
+            for seed in entry["points"][0]["seeds"]
+        }
+        for split, entry in saved.get("path", {}).get("splits", {}).items()
+    }
+    result = summarize_study(arrays, saved["provenance"], paths)
     result["missing"] = saved["missing"]
     return result

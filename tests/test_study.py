@@ -9,7 +9,9 @@ import torch
 from kdehist.data import SyntheticKnees
 from kdehist.evaluate import SHADING_METRICS, load_test_set, oracle_pairs
 from kdehist.evaluate import shading_metrics
-from kdehist.study import MEASURES, compare, load_study, rebuild_study, study
+from kdehist.experiments import PATH_LENGTH, experiment_config, experiment_steps
+from kdehist.study import PATH, PATH_MEASURES, MEASURES, compare, load_study
+from kdehist.study import path_changes, rebuild_study, study
 
 
 def test_validation_split_shares_no_sample_with_test_or_training():
@@ -84,6 +86,17 @@ def test_study_trains_scores_both_splits_and_rebuilds_from_its_arrays(tmp_path):
             assert lo <= row[f"{key}_mean"] <= hi
         assert set(row["versus"]) == {"proposed_both"}
         assert not row["versus"]["proposed_both"]["relief_input"]["resolved"]
+    # The training path: every checkpoint of every seed, on both splits.
+    config = experiment_config(PATH, "smoke")
+    steps = experiment_steps(PATH, config)
+    for split in ("val", "test"):
+        entry = result["path"]["splits"][split]
+        assert [p["step"] for p in entry["points"]] == steps
+        assert all(p["seeds"] == [0] for p in entry["points"])
+        starts = {c["from_step"] for c in entry["changes"]}
+        assert starts == {steps[1], config.steps // PATH_LENGTH}
+        assert all(c["to_step"] == steps[-1] for c in entry["changes"])
+        assert not any(c["resolved"] for c in entry["changes"])  # one seed: no t
     # The two splits are different pairs.
     val = result["splits"]["val"]["proposed_both"]["delta_e76_mean"]
     assert val != result["splits"]["test"]["proposed_both"]["delta_e76_mean"]
@@ -92,6 +105,33 @@ def test_study_trains_scores_both_splits_and_rebuilds_from_its_arrays(tmp_path):
     again = study("smoke", out=out, runs=["proposed_one"], train=False, progress=False)
     assert again["missing"] == ["proposed_one/seed0"]
     assert torch.get_num_threads() >= 1
+
+
+def test_path_changes_need_the_seeds_to_agree_as_well_as_the_pairs():
+    rng = np.random.default_rng(2)
+    steps = (1, 10, 20, 30)
+
+    def path(change_by_seed):
+        return {
+            seed: {
+                step: {
+                    key: rng.normal(0.0, 0.01, (6, 6)) + change * (step >= 30)
+                    for key in PATH_MEASURES
+                }
+                for step in steps
+            }
+            for seed, change in enumerate(change_by_seed)
+        }
+
+    agree = path_changes(path([0.30, 0.32, 0.31]))
+    assert {(c["from_step"], c["to_step"]) for c in agree} == {(10, 30)}
+    assert [c["metric"] for c in agree] == list(PATH_MEASURES)
+    assert all(c["resolved"] and c["difference"] > 0.25 for c in agree)
+    # Within a seed every pair moves alike, but the seeds disagree in sign: the
+    # t-interval over seeds keeps the change unresolved.
+    split = path_changes(path([0.5, -0.1, 0.4]))
+    assert all(c["t_ci95"][0] < 0 < c["t_ci95"][1] for c in split)
+    assert not any(c["resolved"] for c in split)
 
 
 def _run(delta_e: float, relief: float, seeds=(0,)) -> dict:
@@ -254,3 +294,46 @@ def test_table2_gains_a_marked_row_only_for_an_attempt_that_meets_the_goal():
             assert ("† Trained for the shading study" in table) == met
             rows = [line for line in table.splitlines() if line.startswith("| ")]
             assert len({line.count("|") for line in rows}) == 1  # no ragged row
+
+
+def test_the_path_on_shading_reads_as_a_table_a_sentence_and_a_figure():
+    from kdehist import report
+    from kdehist.figures import figure_png, study_path_figure
+    from kdehist.study import summarize_study
+
+    rng = np.random.default_rng(3)
+    steps, seeds = (1, 125, 250, 500, 1000, 1500), (0, 1, 2)
+    keys = ("delta_e76", *PATH_MEASURES[1:], "shape_score")
+
+    def arrays(step, seed):
+        # Colour improves with training while the relief fades, alike in every seed.
+        value = {"delta_e76": 9.0 - step / 250}
+        value |= {k: 0.8 - step / 2500 for k in keys[1:]}
+        return {
+            k: v + rng.normal(0, 0.01, (4, 4)) + 0.01 * seed for k, v in value.items()
+        }
+
+    path = {seed: {step: arrays(step, seed) for step in steps} for seed in seeds}
+    result = summarize_study({"test": {}}, paths={"test": path})
+    entry = result["path"]["splits"]["test"]
+    assert [p["step"] for p in entry["points"]] == list(steps)
+    table = report.study_path_markdown(result, "test")
+    assert table.count("\n") == 1 + 2 * len(PATH_MEASURES)
+    relief = [
+        r for r in table.splitlines() if r.startswith("| 500 → 1500 | relief vs i")
+    ]
+    assert len(relief) == 1 and relief[0].count("**-0.") == 2  # resolved, falling
+    text = report.study_path_text(result)
+    assert text.startswith("At step 500, the length of Table 2's runs")
+    assert "mean ΔE76 7.01" in text  # 9 - 500 / 250, plus the seeds' 0.01 offsets
+    assert text.endswith(
+        "after step 500, colour improves while relief against the input is lost."
+    )
+    assert report.study_path_text(result, verdict_only=True).endswith(
+        "(mean over 3 seeds)."
+    )
+    assert figure_png(study_path_figure(result)).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="^split: expected one of"):
+        study_path_figure(result, "val")
+    empty = summarize_study({"test": {}})
+    assert "not scored" in report.study_path_text(empty)
