@@ -11,15 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .io import atomic_write_bytes
-from .report import (
-    frontier_markdown,
-    recheck_text,
+from .report import frontier_markdown, recheck_text, table2_markdown
+from .runs import read_json
+from .study_report import (
+    conditioning_text,
     study_findings,
     study_markdown,
     study_path_text,
-    table2_markdown,
 )
-from .runs import read_json
 
 __all__ = ["README_END", "README_START", "readme_results", "update_readme"]
 
@@ -40,8 +39,8 @@ def readme_results(
     frontier's runs (:func:`kdehist.report.frontier_markdown`) and (given
     :func:`kdehist.study.recheck`'s rows) which of the differences survive the Welch
     interval (:func:`kdehist.report.recheck_text`), then (given a ``study.json``) the
-    shading study's test table (:func:`kdehist.report.study_markdown`) and what it
-    found (:func:`kdehist.report.study_findings`)."""
+    shading study's test table (:func:`kdehist.study_report.study_markdown`) and what it
+    found (:func:`kdehist.study_report.study_findings`)."""
     prov = table2["provenance"]
     rows = table2["variants"].values()
     seeds = sorted({len(r["seeds"]) for r in rows})
@@ -84,6 +83,8 @@ def _readme_study(study: dict) -> str:
         + "\n\n"
         + study_markdown(study, "test")
         + "\n\n"
+        + conditioning_text(study)
+        + " "
         + study_path_text(study)
     )
 

@@ -85,6 +85,7 @@ __all__ = [
     "ATTEMPTS",
     "CHOICE_RULE",
     "COLOUR_ALLOWANCE",
+    "EXTRA_REFERENCES",
     "MEASURES",
     "PATH",
     "PATH_MEASURES",
@@ -119,6 +120,9 @@ PATH = "constant_lr"
 PATH_MEASURES = ("delta_e76", "relief_input", "relief_oracle", "kneecap_input")
 #: The runs every other is compared with. The paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
+#: Runs compared with one more: the conditioned generator without the histogram loss
+#: against the unconditioned one, to ask where the colour comes from.
+EXTRA_REFERENCES = {"hist_lambda0": ("cyclegan_sn",)}
 #: The attempts to keep shading whose weight is chosen on validation, in the registry's
 #: ``attempt`` field; each candidate is a study run of that attempt.
 ATTEMPTS = ("luminance_structure", "relief")
@@ -416,7 +420,8 @@ def summarize_study(
     and the training path's ``paths``: ``{split: {seed: {step: arrays}}}``.
 
     Returns ``splits`` (per split, per run: ``label``, ``seeds`` and each measure's
-    mean, seed means and 95 % interval, plus ``versus``: per reference run and measure,
+    mean, seed means and 95 % interval, plus ``versus``: per reference run (and
+    :data:`EXTRA_REFERENCES`') and measure,
     :func:`compare`), ``choices`` (:func:`choose`, on ``val``), ``choice_rule``,
     ``goal`` (:func:`goal`, on ``test``), ``path`` (the :data:`PATH` run's ``name``,
     ``label`` and per split its ``points``, a row per checkpoint with ``step``, and
@@ -434,7 +439,7 @@ def summarize_study(
                     for key in MEASURES
                     if f"{key}_mean" in row
                 }
-                for ref in REFERENCES
+                for ref in (*REFERENCES, *EXTRA_REFERENCES.get(name, ()))
                 if ref in runs and ref != name
             }
             rows[name] = row

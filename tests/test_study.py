@@ -199,7 +199,7 @@ def test_goal_needs_resolved_relief_and_no_resolved_colour_loss_against_both():
 
 
 def test_the_choice_and_the_goal_read_as_tables_and_sentences():
-    from kdehist import report
+    from kdehist import study_report
     from kdehist.study import summarize_study
 
     seeds = (0, 1, 2)
@@ -218,24 +218,25 @@ def test_the_choice_and_the_goal_read_as_tables_and_sentences():
             for key in arrays:
                 arrays[key] = arrays[key] + rng.normal(0, 0.01, (3, 3))
     result = summarize_study({"val": runs, "test": runs})
-    table = report.choice_markdown(result)
+    table = study_report.choice_markdown(result)
     assert table.count("\n") == 4 and "**chosen**" in table.splitlines()[3]
-    assert "proposed (both), + relief for the relief attempt" in report.choice_text(
-        result
+    assert (
+        "proposed (both), + relief for the relief attempt"
+        in study_report.choice_text(result)
     )
-    goal = report.goal_text(result)
+    goal = study_report.goal_text(result)
     assert goal == "Proposed (both), + relief (3 seeds) meets the goal."
-    table = report.versus_markdown(result, ["relief"])
+    table = study_report.versus_markdown(result, ["relief"])
     # Resolved: relief against both, and ΔE76 against proposed (one), 3.1 vs 3.0.
     assert table.count("\n") == 3 and table.count("**") == 3 * 4
-    assert "largest weight" not in report.choice_text(result)
+    assert "largest weight" not in study_report.choice_text(result)
     result["choices"]["relief"]["chosen"] = "relief_strong"
     assert "Proposed (both), + relief 3 is the largest weight tried" in (
-        report.choice_text(result)
+        study_report.choice_text(result)
     )
     empty = summarize_study({"val": {}, "test": {}})
-    assert "no weight is chosen" in report.choice_text(empty)
-    assert report.goal_text(empty).startswith("No attempt")
+    assert "no weight is chosen" in study_report.choice_text(empty)
+    assert study_report.goal_text(empty).startswith("No attempt")
 
 
 def test_recheck_repeats_the_committed_bootstrap_verdicts_and_adds_welch():
@@ -265,13 +266,13 @@ def test_recheck_repeats_the_committed_bootstrap_verdicts_and_adds_welch():
 
 
 def test_untrained_measures_are_reported_for_each_chosen_attempt():
-    from kdehist import report
+    from kdehist import study_report
     from kdehist.runs import committed_results
 
     study_json = load_study(committed_results("cpu"))
-    assert report.untrained_text({**study_json, "goal": {}}) == ""
+    assert study_report.untrained_text({**study_json, "goal": {}}) == ""
     name = next(n for n in study_json["splits"]["test"] if n != "proposed_both")
-    text = report.untrained_text({**study_json, "goal": {"x": {"run": name}}})
+    text = study_report.untrained_text({**study_json, "goal": {"x": {"run": name}}})
     label = study_json["splits"]["test"][name]["label"]
     label = label[0].upper() + label[1:]
     assert f"{label}: relief vs oracle " in text and "edge F1" in text
@@ -297,7 +298,7 @@ def test_table2_gains_a_marked_row_only_for_an_attempt_that_meets_the_goal():
 
 
 def test_the_path_on_shading_reads_as_a_table_a_sentence_and_a_figure():
-    from kdehist import report
+    from kdehist import study_report
     from kdehist.figures import figure_png, study_path_figure
     from kdehist.study import summarize_study
 
@@ -317,23 +318,48 @@ def test_the_path_on_shading_reads_as_a_table_a_sentence_and_a_figure():
     result = summarize_study({"test": {}}, paths={"test": path})
     entry = result["path"]["splits"]["test"]
     assert [p["step"] for p in entry["points"]] == list(steps)
-    table = report.study_path_markdown(result, "test")
+    table = study_report.study_path_markdown(result, "test")
     assert table.count("\n") == 1 + 2 * len(PATH_MEASURES)
     relief = [
         r for r in table.splitlines() if r.startswith("| 500 → 1500 | relief vs i")
     ]
     assert len(relief) == 1 and relief[0].count("**-0.") == 2  # resolved, falling
-    text = report.study_path_text(result)
+    text = study_report.study_path_text(result)
     assert text.startswith("At step 500, the length of Table 2's runs")
     assert "mean ΔE76 7.01" in text  # 9 - 500 / 250, plus the seeds' 0.01 offsets
     assert text.endswith(
         "after step 500, colour improves while relief against the input is lost."
     )
-    assert report.study_path_text(result, verdict_only=True).endswith(
+    assert study_report.study_path_text(result, verdict_only=True).endswith(
         "(mean over 3 seeds)."
     )
     assert figure_png(study_path_figure(result)).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="^split: expected one of"):
         study_path_figure(result, "val")
     empty = summarize_study({"test": {}})
-    assert "not scored" in report.study_path_text(empty)
+    assert "not scored" in study_report.study_path_text(empty)
+
+
+def test_where_the_colour_comes_from_compares_lambda0_with_both_ends():
+    from kdehist import study_report
+    from kdehist.study import summarize_study
+
+    seeds = (0, 1, 2)
+    runs = {
+        "cyclegan_sn": _run(20.0, 0.30, seeds),
+        "hist_lambda0": _run(6.0, 0.25, seeds),
+        "proposed_both": _run(4.0, 0.40, seeds),
+    }
+    result = summarize_study({"test": runs})
+    rows = result["splits"]["test"]
+    assert set(rows["hist_lambda0"]["versus"]) == {"proposed_both", "cyclegan_sn"}
+    assert set(rows["cyclegan_sn"]["versus"]) == {"proposed_both"}
+    text = study_report.conditioning_text(result)
+    # (20 - 6) / (20 - 4) of the way from no conditioning to the paper's weight.
+    assert "the conditioning alone covers 88% of the way" in text
+    assert "CycleGAN + SN by -14.00 (resolved)" in text
+    assert "proposed (both) by +2.00 (resolved)" in text
+    del runs["hist_lambda0"]
+    assert "no run is scored" in study_report.conditioning_text(
+        summarize_study({"test": runs})
+    )
