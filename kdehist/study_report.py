@@ -92,7 +92,7 @@ def study_findings(study: dict, split: str = "test") -> str:
     proposed (both)'s, and which differences from it are resolved (both intervals)."""
     rows = _in_registry_order(study["splits"][split])
     seeds = sorted({len(row["seeds"]) for row in rows.values()})
-    counts = " or ".join(str(n) for n in seeds)
+    counts = listing([str(n) for n in seeds]).replace(" and ", " or ")
     text = f"Each run rests on {counts} seed{'s' * (max(seeds) > 1)}"
     if max(seeds) < 2:
         text += ": an anecdote, with no Welch interval, so no difference is resolved"
@@ -369,13 +369,17 @@ def conditioning_text(study: dict, split: str = "test") -> str:
         f"the conditioned generator reaches mean ΔE76 {row['delta_e76_mean']:.2f}"
     )
     ends = [rows.get("cyclegan_sn"), rows.get("proposed_both")]
-    if None not in ends:
+    if None not in ends and "proposed_both" in row["versus"]:
         none, paper = (end["delta_e76_mean"] for end in ends)
         share = (none - row["delta_e76_mean"]) / (none - paper)
         text += (
             f", between CycleGAN + SN's {none:.2f} and the paper's weight's "
             f"{paper:.2f}: the conditioning alone covers {share:.0%} of the way, "
-            "the loss the rest"
+            + (
+                "and the loss resolvably adds the rest"
+                if row["versus"]["proposed_both"]["delta_e76"]["resolved"]
+                else "and what the loss adds is not resolved"
+            )
         )
     verdicts = [
         f"{rows[ref]['label']} by {change['difference']:+.2f} "

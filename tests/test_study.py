@@ -356,7 +356,9 @@ def test_where_the_colour_comes_from_compares_lambda0_with_both_ends():
     assert set(rows["cyclegan_sn"]["versus"]) == {"proposed_both"}
     text = study_report.conditioning_text(result)
     # (20 - 6) / (20 - 4) of the way from no conditioning to the paper's weight.
-    assert "the conditioning alone covers 88% of the way" in text
+    assert (
+        "the conditioning alone covers 88% of the way, and the loss resolvably" in text
+    )
     assert "CycleGAN + SN by -14.00 (resolved)" in text
     assert "proposed (both) by +2.00 (resolved)" in text
     del runs["hist_lambda0"]
