@@ -351,6 +351,17 @@ def study_path_text(
     over = f"mean over {seeds} seed{'s' * (seeds > 1)}"
     if verdict_only:
         return f"{verdict[:-1]} ({over})."
+    end = entry["points"][-1]
+    moves = " and ".join(
+        f"{what} {point[f'{key}_mean']:.{digits}f} → {end[f'{key}_mean']:.{digits}f}"
+        for key, what, digits in (
+            ("delta_e76", "mean ΔE76", 2),
+            ("relief_input", "relief against the input", 3),
+        )
+    )
+    text += f". From step {start} to {end['step']}, {moves}"
+    if seeds < 2:
+        text += "; with one seed there is no t-interval, so no change is resolved"
     return f"{text}. On the {over}: {verdict[0].lower()}{verdict[1:]}"
 
 
