@@ -348,9 +348,6 @@ def study_path_text(
         relief["resolved"] and relief["difference"] < 0,
         "relief against the input",
     )
-    over = f"mean over {seeds} seed{'s' * (seeds > 1)}"
-    if verdict_only:
-        return f"{verdict[:-1]} ({over})."
     end = entry["points"][-1]
     moves = " and ".join(
         f"{what} {point[f'{key}_mean']:.{digits}f} → {end[f'{key}_mean']:.{digits}f}"
@@ -359,10 +356,15 @@ def study_path_text(
             ("relief_input", "relief against the input", 3),
         )
     )
-    text += f". From step {start} to {end['step']}, {moves}"
-    if seeds < 2:
-        text += "; with one seed there is no t-interval, so no change is resolved"
-    return f"{text}. On the {over}: {verdict[0].lower()}{verdict[1:]}"
+    moves = f"from step {start} to {end['step']}, {moves}"
+    if seeds < 2:  # no t-interval: nothing is resolved, so say where it goes
+        alone = f"On one seed, {moves}: with no t-interval, no change is resolved."
+        return alone if verdict_only else f"{text}. {alone}"
+    over = f"mean over {seeds} seeds"
+    if verdict_only:
+        return f"{verdict[:-1]} ({over})."
+    verdict = f"On the {over}: {verdict[0].lower()}{verdict[1:]}"
+    return f"{text}. {moves[0].upper()}{moves[1:]}. {verdict}"
 
 
 def conditioning_text(study: dict, split: str = "test") -> str:

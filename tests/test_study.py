@@ -336,6 +336,10 @@ def test_the_path_on_shading_reads_as_a_table_a_sentence_and_a_figure():
     assert figure_png(study_path_figure(result)).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="^split: expected one of"):
         study_path_figure(result, "val")
+    one_seed = summarize_study({"test": {}}, paths={"test": {0: path[0]}})
+    assert study_report.study_path_text(one_seed, verdict_only=True).endswith(
+        "with no t-interval, no change is resolved."
+    )
     empty = summarize_study({"test": {}})
     assert "not scored" in study_report.study_path_text(empty)
 
