@@ -112,7 +112,7 @@ __all__ = [
 SPLITS = ("val", "test")
 #: Every measure of a study row. Colour, silhouette, and shading.
 MEASURES = ("delta_e76", "shape_score", *SHADING_METRICS, "ssim", "edge_f1")
-#: The training path the study follows at every checkpoint: proposed (both) at a
+#: The training path that the study follows at every checkpoint, proposed (both) at a
 #: constant learning rate for :data:`kdehist.experiments.PATH_LENGTH` times the
 #: profile's steps, where Table 2's runs decay the rate to zero.
 PATH = "constant_lr"
@@ -120,8 +120,9 @@ PATH = "constant_lr"
 PATH_MEASURES = ("delta_e76", "relief_input", "relief_oracle", "kneecap_input")
 #: The runs every other is compared with. The paper's two conditioned variants.
 REFERENCES = (PAPER, "proposed_one")
-#: Runs compared with one more: the conditioned generator without the histogram loss
-#: against the unconditioned one, to ask where the colour comes from.
+#: The runs compared with one more run than the references, and with which. The
+#: conditioned generator without the histogram loss meets the unconditioned one there,
+#: to ask where the colour comes from.
 EXTRA_REFERENCES = {"hist_lambda0": ("cyclegan_sn",)}
 #: The attempts to keep shading whose weight is chosen on validation, in the registry's
 #: ``attempt`` field; each candidate is a study run of that attempt.
@@ -376,11 +377,11 @@ def path_changes(by_seed: dict) -> list[dict]:
         by_seed: ``{seed: {step: {metric: (Nx, Ny)}}}``, every seed at the same steps.
 
     Returns:
-        One dict per start and measure: ``metric``, ``from_step``, ``to_step``, the mean
-        per-pair ``difference`` and its bootstrap ``ci95`` (the same model at two steps,
-        so paired by seed, input and reference), ``t_ci95`` (a t-interval of the
-        per-seed changes, Welch's place for a model against itself) and ``resolved``
-        when both exclude zero.
+        A list with one dict per start and measure, holding ``metric``,
+        ``from_step``, ``to_step``, the mean per-pair ``difference`` and its bootstrap
+        ``ci95`` (the same model at two steps, so paired by seed, input and reference),
+        ``t_ci95`` (a t-interval of the per-seed changes, Welch's place for a model
+        against itself) and ``resolved`` when both exclude zero.
 
     >>> import numpy as np
     >>> seeds = {s: {step: {key: np.full((2, 2), step / 100 + s)
