@@ -31,9 +31,7 @@ from .experiments import (
 from .figures import figure3, figure4, figure_png
 from .io import atomic_write_bytes, atomic_write_json
 from .models import VARIANT_SPECS
-from .profiles import (
-    runs_dir,
-)
+from .profiles import runs_dir
 from .runs import (
     Estimate,
     estimate_runs,

@@ -139,6 +139,14 @@ CHOICE_RULE = (
 )
 
 
+def _scored_steps(name: str, config) -> list[int]:
+    """The steps at which the study scores run ``name``: every checkpoint of a training
+    path, the final step of any other run."""
+    if EXPERIMENTS[name].path:
+        return experiment_steps(name, config)
+    return [config.steps]
+
+
 def _score(run: Path, step: int, split: str, scoring: dict, progress: bool) -> dict:
     """The per-pair arrays of ``run``'s snapshot at ``step`` on ``split``, computed
     once and kept beside the snapshot (``pairs_<split>_stepNNNNNN.npz``)."""
@@ -528,7 +536,7 @@ def study(
     def run_seed(name: str, seed: int) -> None:
         config = experiment_config(name, profile, seed)
         run = run_folder(out, name, seed)
-        steps = experiment_steps(name, config) if name == PATH else [config.steps]
+        steps = _scored_steps(name, config)
         if not (train or all(snapshot_path(run, s).is_file() for s in steps)):
             missing.append(f"{name}/seed{seed}")
             return
@@ -610,8 +618,7 @@ def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=
     }
 
     def score_files(run: Path, config) -> list[Path]:
-        name = run.parent.name
-        steps = experiment_steps(name, config) if name == PATH else [config.steps]
+        steps = _scored_steps(run.parent.name, config)
         return [
             run / f"pairs_{split}_step{step:06d}.npz"
             for split in SPLITS
