@@ -18,6 +18,7 @@ from .study_report import (
     study_findings,
     study_markdown,
     study_path_text,
+    sweep_text,
 )
 
 __all__ = ["README_END", "README_START", "readme_results", "update_readme"]
@@ -83,6 +84,8 @@ def _readme_study(study: dict) -> str:
         + "\n\n"
         + study_markdown(study, "test")
         + "\n\n"
+        + sweep_text(study)
+        + " "
         + conditioning_text(study)
         + " "
         + study_path_text(study)

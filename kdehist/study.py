@@ -122,8 +122,12 @@ PATH_MEASURES = ("delta_e76", "relief_input", "relief_oracle", "kneecap_input")
 REFERENCES = (PAPER, "proposed_one")
 #: The runs compared with one more run than the references, and with which. The
 #: conditioned generator without the histogram loss meets the unconditioned one there,
-#: to ask where the colour comes from.
-EXTRA_REFERENCES = {"hist_lambda0": ("cyclegan_sn",)}
+#: to ask where the colour comes from, and the sweep's two ends meet each other, to ask
+#: what the colour weight does to the relief.
+EXTRA_REFERENCES = {
+    "hist_lambda0": ("cyclegan_sn",),
+    "hist_lambda30": ("hist_lambda1",),
+}
 #: The attempts to keep shading whose weight is chosen on validation, in the registry's
 #: ``attempt`` field; each candidate is a study run of that attempt.
 ATTEMPTS = ("luminance_structure", "relief")

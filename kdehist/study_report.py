@@ -22,6 +22,7 @@ __all__ = [
     "study_path_markdown",
     "study_path_text",
     "study_versus_text",
+    "sweep_text",
     "UNTRAINED",
     "untrained_text",
     "versus_markdown",
@@ -404,3 +405,50 @@ def conditioning_text(study: dict, split: str = "test") -> str:
     if verdicts:
         text += ". Its ΔE76 differs from " + listing(verdicts)
     return text + "."
+
+
+def _sweep(rows: dict) -> list[str]:
+    """The scored runs that differ from proposed (both) only in λ_hist, by weight."""
+    names = [
+        name
+        for name in rows
+        if name in EXPERIMENTS
+        and EXPERIMENTS[name].variant == "proposed_both"
+        and set(EXPERIMENTS[name].settings) == {"lambda_hist"}
+        and not EXPERIMENTS[name].path
+    ]
+    return sorted(names, key=lambda name: EXPERIMENTS[name].settings["lambda_hist"])
+
+
+def sweep_text(study: dict, split: str = "test") -> str:
+    """The colour weight on shading, in two sentences: mean relief against the input
+    and mean ΔE76 along the λ_hist sweep, then the sweep's two ends (λ_hist 30 against
+    1) on both, each with its verdict (:func:`kdehist.study.compare`)."""
+    rows = study["splits"][split]
+    sweep = _sweep(rows)
+    if len(sweep) < 2:
+        return "Fewer than two weights of the λ_hist sweep are scored here."
+    weights = listing([f"{EXPERIMENTS[n].settings['lambda_hist']:g}" for n in sweep])
+
+    def walk(key: str, digits: int) -> str:
+        return " → ".join(f"{rows[n][f'{key}_mean']:.{digits}f}" for n in sweep)
+
+    text = (
+        f"Along the colour weight, λ_hist {weights}, mean relief against the input "
+        f"goes {walk('relief_input', 2)} and mean ΔE76 {walk('delta_e76', 2)}."
+    )
+    ends = rows.get("hist_lambda30", {}).get("versus", {}).get("hist_lambda1")
+    if ends is not None:
+        seeds = min(len(rows[n]["seeds"]) for n in ("hist_lambda1", "hist_lambda30"))
+        verdicts = [
+            f"{MEASURE_NAMES[key]} "
+            + interval(ends[key]["difference"], ends[key]["ci95"], digits, True)
+            + (" (resolved)" if ends[key]["resolved"] else " (not resolved)")
+            for key, digits in (("relief_input", 3), ("delta_e76", 2))
+        ]
+        text += (
+            f" λ_hist 30 against 1 ({seeds} seed{'s' * (seeds > 1)} each): "
+            + " and ".join(verdicts)
+            + "."
+        )
+    return text

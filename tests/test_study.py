@@ -369,3 +369,34 @@ def test_where_the_colour_comes_from_compares_lambda0_with_both_ends():
     assert "no run is scored" in study_report.conditioning_text(
         summarize_study({"test": runs})
     )
+
+
+def test_the_colour_weight_on_shading_walks_the_sweep_and_compares_its_ends():
+    from kdehist import study_report
+    from kdehist.study import summarize_study
+
+    seeds = (0, 1, 2)
+    runs = {
+        "hist_lambda30": _run(3.0, 0.20, seeds),
+        "hist_lambda1": _run(3.5, 0.60, seeds),
+        "proposed_both": _run(3.2, 0.40, seeds),
+        "relief": _run(2.0, 0.90, seeds),  # not a weight of the sweep
+    }
+    result = summarize_study({"test": runs})
+    assert set(result["splits"]["test"]["hist_lambda30"]["versus"]) == {
+        "proposed_both",
+        "hist_lambda1",
+    }
+    text = study_report.sweep_text(result)
+    # In order of weight, whatever the order of the runs; seeds add 0.01 each.
+    assert text.startswith(
+        "Along the colour weight, λ_hist 1, 10 and 30, mean relief against the input "
+        "goes 0.61 → 0.41 → 0.21 and mean ΔE76 3.51 → 3.21 → 3.01."
+    )
+    assert "λ_hist 30 against 1 (3 seeds each): relief vs input -0.400" in text
+    assert " and ΔE76 -0.50 [" in text
+    assert text.endswith("(resolved).") and text.count("(resolved)") == 2
+    del runs["hist_lambda1"], runs["proposed_both"]
+    assert "Fewer than two weights" in study_report.sweep_text(
+        summarize_study({"test": runs})
+    )
