@@ -612,7 +612,7 @@ def study_estimate(profile: str = "cpu", out: str | Path | None = None, measure=
     >>> per_run = len(SPLITS) * evaluation_count("smoke") ** 2
     >>> path_steps = len(experiment_steps(PATH, experiment_config(PATH, "smoke")))
     >>> estimate.runs, estimate.pairs == (estimate.runs - 1 + path_steps) * per_run
-    (14, True)
+    (13, True)
     """
     names, seeds = check_runs_and_seeds(
         None, None, {n: EXPERIMENTS[n] for n in STUDY}, STUDY, profile_seeds(profile)
